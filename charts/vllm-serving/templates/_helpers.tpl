@@ -1,0 +1,67 @@
+{{/* Names, labels and the few derived facts every template shares. */}}
+
+{{/* Chart name, cut to leave room for suffixes such as "-test". */}}
+{{- define "vllm-serving.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 55 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Full name: release name + chart name unless the release already contains it. 55 characters
+     leave room for the longest suffix the chart appends ("-test") within the 63-character limit. */}}
+{{- define "vllm-serving.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 55 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 55 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 55 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "vllm-serving.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Standard labels on every object. */}}
+{{- define "vllm-serving.labels" -}}
+helm.sh/chart: {{ include "vllm-serving.chart" . }}
+{{ include "vllm-serving.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Values.image.tag | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/* The stable subset used in selectors; never changes across upgrades. */}}
+{{- define "vllm-serving.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "vllm-serving.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* Selector of the serving pods (the API servers). */}}
+{{- define "vllm-serving.serverSelectorLabels" -}}
+{{ include "vllm-serving.selectorLabels" . }}
+app.kubernetes.io/component: server
+{{- end }}
+
+{{- define "vllm-serving.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "vllm-serving.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "vllm-serving.image" -}}
+{{ .Values.image.repository }}:{{ .Values.image.tag }}
+{{- end }}
+
+{{/* The name clients use in requests: model.servedName, or the model itself. */}}
+{{- define "vllm-serving.servedModelName" -}}
+{{ .Values.model.servedName | default .Values.model.name }}
+{{- end }}
+
+{{/* rules.yaml, the data behind the cross-field rules, as YAML (use with fromYaml). */}}
+{{- define "vllm-serving.rules" -}}
+{{ .Files.Get "rules.yaml" }}
+{{- end }}

@@ -1,0 +1,1 @@
+"""Tooling around the vllm-serving Helm chart: validate, render, pre-flight, bake, test."""

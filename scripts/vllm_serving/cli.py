@@ -1,0 +1,53 @@
+"""The ``vllm-serving`` command: one sub-command per module, each a ``main(argv) -> int``."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+from vllm_serving.errors import VllmServingError
+
+# sub-command -> (module, one-line help). Modules are imported lazily so that
+# `vllm-serving validate` does not pay for the Kubernetes or Google Cloud clients.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "validate": ("vllm_serving.validate", "check values files against the chart's schema and rules"),
+    "render": ("vllm_serving.render", "render the chart's manifests for a values file with helm"),
+}
+
+
+def run(command: Callable[[Sequence[str]], int], argv: Sequence[str]) -> int:
+    """Run one command and map domain errors to exit codes (the only place that does)."""
+    try:
+        return command(argv)
+    except VllmServingError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _usage() -> str:
+    width = max(len(name) for name in COMMANDS)
+    lines = ["usage: vllm-serving COMMAND [ARGS...]", "", "Serve LLMs with vLLM on GKE: tooling around the vllm-serving chart.", "", "commands:"]
+    lines += [f"  {name:<{width}}  {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += ["", "Run `vllm-serving COMMAND --help` for a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0 if argv else 2
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"error: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[name][0])
+    return run(module.main, rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

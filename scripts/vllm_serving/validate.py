@@ -1,0 +1,176 @@
+"""`vllm-serving validate`: the chart's schema and cross-field rules, without helm or a cluster.
+
+The rules here mirror templates/_validate.tpl message for message; both read rules.yaml.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from vllm_serving import chart as chart_mod
+
+_POWERS_OF_TWO = (1, 2, 4, 8, 16, 32, 64)
+
+
+@dataclass
+class Report:
+    """The verdict on one values file."""
+
+    file: str
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        return not self.problems
+
+
+def _path(parts: Sequence[Any]) -> str:
+    return ".".join(str(p) for p in parts) or "(root)"
+
+
+def _schema_at(schema: dict[str, Any], parts: Sequence[Any]) -> dict[str, Any]:
+    for part in parts:
+        if isinstance(part, int):
+            schema = schema.get("items", {})
+        else:
+            schema = schema.get("properties", {}).get(part, {})
+    return schema
+
+
+def _describe(error: jsonschema.ValidationError, schema: dict[str, Any]) -> list[str]:
+    """Messages that name the offending key's full path, with a suggestion where one helps."""
+    where = list(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = sorted(_schema_at(schema, where).get("properties", {}))
+        messages = []
+        for key in sorted(set(error.instance) - set(known)):
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"did you mean {_path([*where, close[0]])}?" if close else f"known keys: {', '.join(known)}"
+            messages.append(f"{_path([*where, key])}: unknown key; {hint}")
+        return messages
+    if error.validator == "required":
+        missing = re.match(r"'([^']+)'", error.message)
+        key = missing.group(1) if missing else "?"
+        return [f"{_path([*where, key])}: required but missing"]
+    if error.validator == "enum":
+        choices = ", ".join(repr(c) for c in error.validator_value)
+        return [f"{_path(where)}: {error.instance!r} is not one of {choices}"]
+    if error.validator == "pattern":
+        return [f"{_path(where)}: {error.instance!r} does not have the expected form; {error.schema.get('description', '')}"]
+    return [f"{_path(where)}: {error.message}"]
+
+
+def schema_problems(values: dict[str, Any], schema: dict[str, Any]) -> list[str]:
+    validator = jsonschema.Draft7Validator(schema)
+    errors = sorted(validator.iter_errors(values), key=lambda e: (list(map(str, e.absolute_path)), e.message))
+    return [message for error in errors for message in _describe(error, schema)]
+
+
+def _choices_text(limit: int) -> str:
+    choices = [str(n) for n in _POWERS_OF_TWO if n <= limit]
+    return f"{', '.join(choices[:-1])} or {choices[-1]}"
+
+
+def rule_problems(values: dict[str, Any], rules: dict[str, Any]) -> list[str]:
+    """The cross-field rules of _validate.tpl, in its order and with its words."""
+    problems: list[str] = []
+
+    tensor = values["parallelism"]["tensor"]
+    accelerator = values["gke"]["accelerator"]
+    spec = rules["accelerators"][accelerator]
+    choices = _choices_text(spec["maxPerNode"])
+    if tensor not in _POWERS_OF_TWO:
+        problems.append(f"parallelism.tensor: {tensor} is not a power of two; use {choices}")
+    elif tensor > spec["maxPerNode"]:
+        problems.append(
+            f"parallelism.tensor: {tensor} exceeds the {spec['maxPerNode']} GPUs of the largest {accelerator} machine"
+            f" ({spec['largestMachine']}); use {choices}, or choose gke.accelerator with larger machines"
+        )
+
+    for arg in values["vllm"].get("extraArgs", []):
+        flag = arg.split("=", 1)[0]
+        if flag in rules["ownedFlags"]:
+            problems.append(f"vllm.extraArgs: {flag} is set by the chart from {rules['ownedFlags'][flag]}; set that value instead")
+
+    for section in ("requests", "limits"):
+        if "nvidia.com/gpu" in (values.get("resources", {}).get(section) or {}):
+            problems.append(
+                f"resources.{section}.nvidia.com/gpu: the GPU count comes from parallelism.tensor;"
+                " remove it and set parallelism.tensor"
+            )
+
+    for env in values.get("env", []):
+        if env.get("name") in rules["tokenEnvNames"] and "value" in env:
+            problems.append(
+                f"env: {env['name']} has a literal value; store the token in a Secret and set"
+                " weights.huggingface.tokenSecret.name"
+            )
+
+    startup = values["startup"]
+    if startup["maxSeconds"] < startup["periodSeconds"]:
+        problems.append(
+            f"startup.maxSeconds: {startup['maxSeconds']} is shorter than startup.periodSeconds"
+            f" ({startup['periodSeconds']}); raise startup.maxSeconds to the time the first load takes"
+        )
+    grace, pause = values["terminationGracePeriodSeconds"], values["preStopSleepSeconds"]
+    if grace <= pause:
+        problems.append(
+            f"terminationGracePeriodSeconds: {grace} must exceed preStopSleepSeconds ({pause}), or in-flight"
+            " requests are cut off; raise it or shorten the pause"
+        )
+    rollout = values["rollout"]
+    if rollout["strategy"] == "RollingUpdate" and all(
+        str(rollout[k]).removesuffix("%") == "0" for k in ("maxUnavailable", "maxSurge")
+    ):
+        problems.append(
+            "rollout.maxUnavailable: 0 together with rollout.maxSurge 0 can never replace a pod;"
+            " set rollout.maxUnavailable to 1"
+        )
+    return problems
+
+
+def validate_values(user_values: dict[str, Any], chart: Path) -> list[str]:
+    """Every problem with one values file: schema first (as Helm does), then the rules."""
+    values = chart_mod.effective_values(chart, user_values)
+    problems = schema_problems(values, chart_mod.schema(chart))
+    if problems:
+        return problems
+    return rule_problems(values, chart_mod.rules(chart))
+
+
+def validate_files(paths: Sequence[str | Path], chart: Path) -> list[Report]:
+    return [Report(str(p), validate_values(chart_mod.load_values_file(p), chart)) for p in paths]
+
+
+def main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="vllm-serving validate",
+        description="Check values files against the chart's values.schema.json and its cross-field rules "
+        "(the same checks `helm install` makes), each file on its own. Exit status 1 if any file is invalid.",
+    )
+    parser.add_argument("values", nargs="+", metavar="VALUES", help="values file(s) to check")
+    parser.add_argument("--chart", help="chart directory (default: the repository's charts/vllm-serving)")
+    parser.add_argument("--output", choices=["text", "json"], default="text", help="report format")
+    args = parser.parse_args(argv)
+
+    reports = validate_files(args.values, chart_mod.chart_dir(args.chart))
+    if args.output == "json":
+        print(json.dumps([asdict(r) | {"valid": r.valid} for r in reports], indent=2))
+    else:
+        for report in reports:
+            if report.valid:
+                print(f"{report.file}: valid")
+            else:
+                print(f"{report.file}: {len(report.problems)} problem(s)")
+                for problem in report.problems:
+                    print(f"  - {problem}")
+    return 0 if all(r.valid for r in reports) else 1

@@ -30,7 +30,13 @@ def run(command: Callable[[Sequence[str]], int], argv: Sequence[str]) -> int:
 
 def _usage() -> str:
     width = max(len(name) for name in COMMANDS)
-    lines = ["usage: vllm-serving COMMAND [ARGS...]", "", "Serve LLMs with vLLM on GKE: tooling around the vllm-serving chart.", "", "commands:"]
+    lines = [
+        "usage: vllm-serving COMMAND [ARGS...]",
+        "",
+        "Serve LLMs with vLLM on GKE: tooling around the vllm-serving chart.",
+        "",
+        "commands:",
+    ]
     lines += [f"  {name:<{width}}  {help_}" for name, (_, help_) in COMMANDS.items()]
     lines += ["", "Run `vllm-serving COMMAND --help` for a command's options."]
     return "\n".join(lines)

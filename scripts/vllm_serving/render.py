@@ -21,7 +21,13 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--release", default="vllm", help="release name (default: %(default)s)")
     parser.add_argument("--namespace", default="default", help="namespace (default: %(default)s)")
     parser.add_argument("--kube-version", help="Kubernetes version to render for, e.g. 1.35.0")
-    parser.add_argument("--show-only", action="append", default=[], metavar="TEMPLATE", help="only this template, e.g. templates/deployment.yaml")
+    parser.add_argument(
+        "--show-only",
+        action="append",
+        default=[],
+        metavar="TEMPLATE",
+        help="only this template, e.g. templates/deployment.yaml",
+    )
     args = parser.parse_args(argv)
 
     chart = chart_mod.chart_dir(args.chart)

@@ -39,10 +39,7 @@ def _path(parts: Sequence[Any]) -> str:
 
 def _schema_at(schema: dict[str, Any], parts: Sequence[Any]) -> dict[str, Any]:
     for part in parts:
-        if isinstance(part, int):
-            schema = schema.get("items", {})
-        else:
-            schema = schema.get("properties", {}).get(part, {})
+        schema = schema.get("items", {}) if isinstance(part, int) else schema.get("properties", {}).get(part, {})
     return schema
 
 
@@ -65,7 +62,9 @@ def _describe(error: jsonschema.ValidationError, schema: dict[str, Any]) -> list
         choices = ", ".join(repr(c) for c in error.validator_value)
         return [f"{_path(where)}: {error.instance!r} is not one of {choices}"]
     if error.validator == "pattern":
-        return [f"{_path(where)}: {error.instance!r} does not have the expected form; {error.schema.get('description', '')}"]
+        return [
+            f"{_path(where)}: {error.instance!r} does not have the expected form; {error.schema.get('description', '')}"
+        ]
     return [f"{_path(where)}: {error.message}"]
 
 
@@ -99,7 +98,9 @@ def rule_problems(values: dict[str, Any], rules: dict[str, Any]) -> list[str]:
     for arg in values["vllm"].get("extraArgs", []):
         flag = arg.split("=", 1)[0]
         if flag in rules["ownedFlags"]:
-            problems.append(f"vllm.extraArgs: {flag} is set by the chart from {rules['ownedFlags'][flag]}; set that value instead")
+            problems.append(
+                f"vllm.extraArgs: {flag} is set by the chart from {rules['ownedFlags'][flag]}; set that value instead"
+            )
 
     for section in ("requests", "limits"):
         if "nvidia.com/gpu" in (values.get("resources", {}).get(section) or {}):

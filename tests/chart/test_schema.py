@@ -1,0 +1,104 @@
+"""values.schema.json against values.yaml, rules.yaml and Chart.yaml: one truth, written down once each."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+import yaml
+
+from paths import CHART
+from vllm_serving import chart as chart_mod
+
+SCHEMA = chart_mod.schema(CHART)
+DEFAULTS = yaml.safe_load((CHART / "values.yaml").read_text())
+
+
+def walk(schema: dict[str, Any], path: str = "") -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for key, sub in schema.get("properties", {}).items():
+        where = f"{path}.{key}" if path else key
+        found.append((where, sub))
+        found += walk(sub, where)
+    return found
+
+
+KEYS = [(p, s) for p, s in walk(SCHEMA) if p != "global"]
+
+
+def value_at(path: str) -> Any:
+    value: Any = DEFAULTS
+    for part in path.split("."):
+        value = value[part]
+    return value
+
+
+@pytest.mark.parametrize(("path", "sub"), KEYS, ids=[p for p, _ in KEYS])
+def test_every_key_has_description_type_and_the_values_yaml_default(path, sub):
+    assert sub.get("description"), f"{path} has no description"
+    assert sub.get("type"), f"{path} has no type"
+    assert "default" in sub, f"{path} has no default"
+    assert sub["default"] == value_at(path), f"{path}: schema default differs from values.yaml"
+
+
+def test_every_values_yaml_key_is_in_the_schema():
+    documented = {p for p, _ in KEYS}
+
+    def leaves(node: Any, path: str = "") -> list[str]:
+        if (
+            not isinstance(node, dict)
+            or not node
+            or path in {"resources.requests", "resources.limits", "podSecurityContext", "securityContext"}
+        ):
+            return [path]
+        return [path] + [p for k, v in node.items() for p in leaves(v, f"{path}.{k}" if path else k)]
+
+    missing = [p for p in leaves(DEFAULTS) if p and p not in documented]
+    assert missing == []
+
+
+def test_chart_objects_are_strict():
+    loose = [
+        p for p, s in [("(root)", SCHEMA), *KEYS] if "properties" in s and s.get("additionalProperties") is not False
+    ]
+    assert loose == []
+
+
+def test_values_yaml_comments_every_key():
+    """Each key the schema documents has a comment right above it in values.yaml."""
+    documented = {p for p, _ in KEYS}
+    stack: list[tuple[int, str]] = []
+    lines = (CHART / "values.yaml").read_text().splitlines()
+    uncommented = []
+    for number, line in enumerate(lines):
+        match = re.match(r"^( *)([A-Za-z][-\w.]*):", line)
+        if not match:
+            continue
+        indent = len(match.group(1))
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        path = ".".join([*(key for _, key in stack), match.group(2)])
+        stack.append((indent, match.group(2)))
+        if path in documented and not lines[number - 1].lstrip().startswith("#"):
+            uncommented.append(path)
+    assert uncommented == []
+
+
+def test_accelerator_enum_is_the_rules_table():
+    enum = SCHEMA["properties"]["gke"]["properties"]["accelerator"]["enum"]
+    assert enum == list(chart_mod.rules(CHART)["accelerators"])
+
+
+def test_app_version_matches_image_tag():
+    chart_yaml = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart_yaml["appVersion"] == DEFAULTS["image"]["tag"]
+
+
+def test_if_then_requires_the_chosen_sources_block():
+    weights = SCHEMA["properties"]["weights"]
+    sources = weights["properties"]["source"]["enum"]
+    required_blocks = {
+        rule["if"]["properties"]["source"]["const"]: rule["then"]["required"] for rule in weights["allOf"]
+    }
+    assert required_blocks == {source: [source] for source in sources}

@@ -1,0 +1,67 @@
+"""Every values file in values/ and charts/vllm-serving/ci/: valid, rendered, and every rendered object
+accepted by the Kubernetes JSON schemas (strict) of each minor version GKE offers."""
+
+from __future__ import annotations
+
+import kubernetes_validate
+import pytest
+
+from paths import CHART, CI_FILES, VALUES_FILES
+from vllm_serving import helm
+from vllm_serving.chart import GKE_MINOR_VERSIONS, load_values_file
+from vllm_serving.manifests import render
+from vllm_serving.validate import validate_values
+
+ALL_FILES = VALUES_FILES + CI_FILES
+
+
+def test_there_are_values_files():
+    assert len(VALUES_FILES) >= 2
+    assert len(CI_FILES) >= 5
+
+
+@pytest.mark.parametrize("path", ALL_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+class TestEveryValuesFile:
+    def test_validate_accepts_it(self, path):
+        assert validate_values(load_values_file(path), CHART) == []
+
+    @pytest.mark.parametrize("minor", GKE_MINOR_VERSIONS)
+    def test_objects_match_kubernetes_schemas(self, path, minor):
+        objects = render(values_files=[path], kube_version=f"{minor}.0")
+        assert objects
+        for obj in objects:
+            try:
+                kubernetes_validate.validate(obj, f"{minor}.0", strict=True)
+            except kubernetes_validate.ValidationError as err:
+                pytest.fail(
+                    f"{obj['kind']}/{obj['metadata']['name']} is invalid for Kubernetes {minor}:"
+                    f" {err.message} at {list(err.path)}"
+                )
+
+    def test_renders_byte_identical_twice(self, path):
+        """No random values, timestamps or cluster lookups: Argo CD sees no drift."""
+        first = helm.template(CHART, values_files=[path])
+        assert helm.template(CHART, values_files=[path]) == first
+
+
+@pytest.mark.parametrize("path", VALUES_FILES, ids=lambda p: p.name)
+def test_values_file_carries_schema_modeline(path):
+    assert (
+        path.read_text().splitlines()[0] == "# yaml-language-server: $schema=../charts/vllm-serving/values.schema.json"
+    )
+
+
+def test_chart_templates_use_no_nondeterministic_functions():
+    sources = "\n".join(p.read_text() for p in (CHART / "templates").rglob("*") if p.is_file())
+    for function in (
+        "lookup",
+        "randAlphaNum",
+        "randAlpha",
+        "randNumeric",
+        "randAscii",
+        "uuidv4",
+        "now",
+        "genCA",
+        "genPrivateKey",
+    ):
+        assert f"{function} " not in sources and f"({function}" not in sources, function

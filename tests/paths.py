@@ -1,0 +1,10 @@
+"""Paths of the repository's chart and values files, for the tests (tests/ is on pytest's pythonpath)."""
+
+from __future__ import annotations
+
+from vllm_serving import chart as chart_mod
+
+REPO = chart_mod.REPO_ROOT
+CHART = REPO / "charts" / "vllm-serving"
+VALUES_FILES = sorted((REPO / "values").glob("*.yaml"))
+CI_FILES = sorted((CHART / "ci").glob("*.yaml"))

@@ -1,0 +1,68 @@
+"""`vllm-serving validate`."""
+
+from __future__ import annotations
+
+import json
+
+from paths import VALUES_FILES
+from vllm_serving.validate import main
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_valid_files_exit_zero(capsys):
+    assert main([str(p) for p in VALUES_FILES]) == 0
+    out = capsys.readouterr().out
+    assert all(f"{p}: valid" in out for p in VALUES_FILES)
+
+
+def test_one_invalid_file_fails_the_run_and_lists_every_problem(tmp_path, capsys):
+    good = str(VALUES_FILES[0])
+    bad = write(tmp_path, "bad.yaml", "parallelism: {tensor: 3}\nterminationGracePeriodSeconds: 5\n")
+    assert main([good, bad]) == 1
+    out = capsys.readouterr().out
+    assert f"{good}: valid" in out
+    assert f"{bad}: 2 problem(s)" in out
+    assert "  - parallelism.tensor: 3 is not a power of two; use 1, 2, 4 or 8" in out
+    assert "  - terminationGracePeriodSeconds: 5 must exceed preStopSleepSeconds (30)" in out
+
+
+def test_json_output(tmp_path, capsys):
+    bad = write(tmp_path, "bad.yaml", "modle: {name: x}\n")
+    assert main([bad, "--output", "json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report == [{"file": bad, "problems": ["modle: unknown key; did you mean model?"], "valid": False}]
+
+
+def test_suggests_the_nearest_key(tmp_path, capsys):
+    bad = write(tmp_path, "bad.yaml", "vllm: {maxModelLength: 4096}\n")
+    assert main([bad]) == 1
+    assert "vllm.maxModelLength: unknown key; did you mean vllm.maxModelLen?" in capsys.readouterr().out
+
+
+def test_yaml_null_restores_the_default_like_helm(tmp_path):
+    ok = write(tmp_path, "ok.yaml", "vllm: {maxModelLen: null}\n")
+    assert main([ok]) == 0
+
+
+def test_empty_file_is_the_defaults(tmp_path):
+    assert main([write(tmp_path, "empty.yaml", "")]) == 0
+
+
+def test_missing_and_malformed_files_are_usage_errors(tmp_path):
+    from vllm_serving.cli import main as cli_main
+
+    assert cli_main(["validate", str(tmp_path / "nope.yaml")]) == 2
+    assert cli_main(["validate", write(tmp_path, "list.yaml", "- a\n- b\n")]) == 2
+    assert cli_main(["validate", write(tmp_path, "broken.yaml", "a: [\n")]) == 2
+
+
+def test_error_messages_for_files(tmp_path, capsys):
+    from vllm_serving.cli import main as cli_main
+
+    cli_main(["validate", write(tmp_path, "list.yaml", "- a\n")])
+    assert "list.yaml: a values file must be a mapping of keys, not a list" in capsys.readouterr().err

@@ -14,6 +14,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("vllm_serving.validate", "check values files against the chart's schema and rules"),
     "render": ("vllm_serving.render", "render the chart's manifests for a values file with helm"),
     "docs": ("vllm_serving.docs", "regenerate the values reference in the chart's README from the schema"),
+    "check-args": (
+        "vllm_serving.vllm_parser",
+        "check a `vllm serve` argv with the pinned vLLM release's own parser",
+    ),
+    "bake": ("vllm_serving.bake.cli", "bake disk images: container-image cache and model weights"),
+    "nodepool": ("vllm_serving.nodepool", "create a GPU node pool with the image cache"),
 }
 
 

@@ -1,0 +1,194 @@
+"""``vllm-serving bake image-cache``: container images baked into a disk image for a GKE secondary boot disk.
+
+A scratch disk and a temporary VM; the VM's startup script installs containerd, formats the disk,
+pulls the images into containerd's k8s.io namespace and copies their layers onto the disk; the
+disk is detached, the VM deleted, the disk imaged and deleted. The default image list is the
+chart's vLLM image. Prints the node-pool flags and the chart values that use the image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from vllm_serving.bake import chart, options, snippets, startup, validate
+from vllm_serving.bake.baker import Baker, Run, VmSpec
+from vllm_serving.bake.content import content_hash, new_run_id, temporary_filter
+from vllm_serving.bake.gce import Gce
+from vllm_serving.bake.operations import Waiter
+from vllm_serving.bake.progress import Progress
+from vllm_serving.bake.reuse import existing_image
+from vllm_serving.bake.runtime import Runtime
+from vllm_serving.bake.sweep import sweep
+
+KIND = "image-cache"
+
+
+@dataclass
+class Plan:
+    project: str
+    zone: str
+    images: list[str]
+    content: str
+    image_name: str
+    family: str | None
+    labels: dict[str, str]
+    disk_size_gb: int
+    disk_type: str
+    auth: str
+    vm: VmSpec
+    script_timeout: float
+    operation_timeout: float
+    storage_location: str | None
+    force: bool
+    verify: bool
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = options.Parser(
+        prog="vllm-serving bake image-cache",
+        description="Bake container images into a disk image for a GKE secondary boot disk "
+        "(mode CONTAINER_IMAGE_CACHE).",
+    )
+    parser.add_argument(
+        "images",
+        nargs="*",
+        metavar="IMAGE",
+        help="container images to cache (default: the chart's image.repository:image.tag)",
+    )
+    parser.add_argument(
+        "--chart",
+        type=Path,
+        default=None,
+        help="chart directory to read the default image from (default: $VLLM_SERVING_CHART or charts/vllm-serving)",
+    )
+    parser.add_argument("--disk-size-gb", type=int, default=100, help="size of the disk image (default 100)")
+    parser.add_argument(
+        "--auth",
+        choices=("auto", "none", "service-account"),
+        default="auto",
+        help="pull with the build VM's service-account token: for Google registries (auto), never, or always",
+    )
+    options.add_bake(parser, timeout="60m", disk_type="pd-balanced")
+    return parser
+
+
+def plan_from(args: argparse.Namespace) -> Plan:
+    """Every check that needs no API call."""
+    common = options.checked_common(args)
+    raw = args.images or [chart.chart_image(args.chart)]
+    images = list(dict.fromkeys(validate.container_image(i) for i in raw))
+    content = content_hash(KIND, images=sorted(images))
+    disk_size = validate.size_gb("--disk-size-gb", args.disk_size_gb)
+    return Plan(
+        project=common["project"],
+        zone=common["zone"],
+        images=images,
+        content=content,
+        image_name=args.image_name or f"vllm-image-cache-{content[:12]}",
+        family=args.family,
+        labels=common["labels"],
+        disk_size_gb=disk_size,
+        disk_type=args.build_disk_type,
+        auth=args.auth,
+        vm=options.vm_spec(args, boot_disk_size_gb=max(200, 2 * disk_size)),
+        script_timeout=common["script_timeout"],
+        operation_timeout=common["operation_timeout"],
+        storage_location=args.storage_location,
+        force=args.force,
+        verify=args.verify,
+    )
+
+
+def verify_image(
+    gce: Gce,
+    run: Run,
+    image: str,
+    size_gb: int,
+    vm: VmSpec,
+    runtime: Runtime,
+    progress: Progress,
+    images: Sequence[str] = (),
+) -> None:
+    """Boot a small VM on a disk made from ``image`` and let the startup script check the contents."""
+    small = replace(vm, machine_type="e2-standard-2", boot_disk_size_gb=20)
+    with Baker(gce, run, runtime, progress) as baker:
+        disk = baker.scratch_disk(
+            "check", size_gb=size_gb, disk_type="pd-balanced", source_image=snippets.image_path(run.project, image)
+        )
+        baker.run_build_vm(
+            "check-vm", disk, startup.verify_args(run.run_id, run.content, list(images)), small, read_only=True
+        )
+        baker.release(disk)
+
+
+def bake(plan: Plan, runtime: Runtime, progress: Progress) -> dict:
+    gce = Gce(runtime, Waiter(runtime, progress), plan.project, timeout=plan.operation_timeout)
+    run = Run(plan.project, plan.zone, new_run_id(), plan.content, KIND, plan.labels, plan.script_timeout)
+    progress.info(f"Baking {', '.join(plan.images)} into image {plan.image_name} (run {run.run_id})")
+    image, reuse = existing_image(gce, plan.image_name, plan.content, force=plan.force, progress=progress)
+    if not reuse:
+        sweep(gce, temporary_filter(content=plan.content), progress)
+        with Baker(gce, run, runtime, progress) as baker:
+            disk = baker.scratch_disk("disk", size_gb=plan.disk_size_gb, disk_type=plan.disk_type)
+            args = startup.image_cache_args(run.run_id, plan.content, plan.images, auth=plan.auth)
+            baker.run_build_vm("vm", disk, args, plan.vm)
+            if image is not None:
+                with progress.step(f"Deleting the previous image {plan.image_name}"):
+                    gce.delete_image(plan.image_name)
+            baker.image_from(
+                disk,
+                name=plan.image_name,
+                family=plan.family,
+                description=f"vllm-serving image cache: {' '.join(plan.images)}",
+                storage_location=plan.storage_location,
+            )
+            baker.release(disk)
+    if plan.verify:
+        size = int((gce.get_image(plan.image_name) or image).disk_size_gb or plan.disk_size_gb)
+        verify_image(gce, run, plan.image_name, size, plan.vm, runtime, progress, plan.images)
+    return {
+        "image": snippets.image_path(plan.project, plan.image_name),
+        "name": plan.image_name,
+        "created": not reuse,
+        "verified": plan.verify,
+        "content": plan.content,
+        "images": plan.images,
+        "runId": run.run_id,
+        "nodePoolFlags": snippets.node_pool_flags(plan.project, plan.image_name),
+        "values": snippets.image_cache_values(),
+    }
+
+
+def render_text(result: dict) -> str:
+    state = "created" if result["created"] else "reused (same content)"
+    lines = [
+        f"Image {result['image']}: {state}" + (", verified" if result["verified"] else ""),
+        *(f"  caches {image}" for image in result["images"]),
+        "",
+        "Node-pool flags (gcloud container node-pools create ...):",
+        *(f"  {flag}" for flag in result["nodePoolFlags"]),
+        f"or: vllm-serving nodepool create ... --secondary-boot-disk {result['image']}",
+        "",
+        "Chart values:",
+        snippets.to_yaml(result["values"]).rstrip(),
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str], *, runtime: Runtime | None = None) -> int:
+    args = options.parse(build_parser(), argv)
+    if isinstance(args, int):
+        return args
+    plan = plan_from(args)
+    runtime = runtime or Runtime()
+    progress = Progress(runtime.stderr, runtime.clock, tty=runtime.tty)
+    result = bake(plan, runtime, progress)
+    if args.output == "json":
+        runtime.stdout.write(json.dumps(result, indent=2) + "\n")
+    else:
+        runtime.stdout.write(render_text(result) + "\n")
+    return 0

@@ -1,0 +1,126 @@
+"""Command-line options shared by the bake commands, and their checks (all before any API call)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+
+from vllm_serving.bake import validate
+from vllm_serving.bake.baker import VmSpec
+from vllm_serving.bake.content import RESERVED_LABELS
+from vllm_serving.errors import UsageError
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that raises UsageError instead of exiting, so that cli.run reports it."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace | int:
+    """The parsed arguments, or the exit status of ``--help``."""
+    try:
+        return parser.parse_args(list(argv))
+    except SystemExit as done:  # --help
+        return int(done.code or 0)
+
+
+def default_project() -> str | None:
+    return os.environ.get("CLOUDSDK_CORE_PROJECT") or os.environ.get("GOOGLE_CLOUD_PROJECT") or None
+
+
+def add_project(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--project",
+        default=default_project(),
+        help="Google Cloud project (default: $CLOUDSDK_CORE_PROJECT or $GOOGLE_CLOUD_PROJECT)",
+    )
+
+
+def add_output(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--output",
+        choices=("text", "json"),
+        default="text",
+        help="text for people, json (on stdout; progress stays on stderr) for CI",
+    )
+
+
+def add_bake(parser: argparse.ArgumentParser, *, timeout: str, disk_type: str) -> None:
+    """Options every bake command has: where, how long, labels, the build VM."""
+    add_project(parser)
+    parser.add_argument("--zone", required=True, help="zone of the temporary build VM and disk, e.g. us-central1-a")
+    parser.add_argument("--image-name", help="name of the disk image to create (default: derived from the content)")
+    parser.add_argument("--family", help="image family to put the image in")
+    parser.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="label for every resource created (repeatable)",
+    )
+    parser.add_argument("--storage-location", help="where the image is stored (e.g. us); default: nearest")
+    parser.add_argument("--build-disk-type", default=disk_type, help=f"type of the build disk (default {disk_type})")
+    parser.add_argument(
+        "--timeout", default=timeout, help=f"how long the build VM may take to fill the disk (default {timeout})"
+    )
+    parser.add_argument("--operation-timeout", default="30m", help="how long one API operation may take (default 30m)")
+    parser.add_argument("--force", action="store_true", help="rebuild even if an image with the same content exists")
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="afterwards, boot a VM on a disk made from the image and check its contents",
+    )
+    add_output(parser)
+    vm = parser.add_argument_group("build VM")
+    vm.add_argument("--machine-type", default="e2-standard-8", help="(default e2-standard-8)")
+    vm.add_argument("--boot-image", default=VmSpec.boot_image, help=f"(default {VmSpec.boot_image})")
+    vm.add_argument("--boot-disk-size-gb", type=int, default=None, help="boot disk size")
+    vm.add_argument("--network", default="global/networks/default", help="(default global/networks/default)")
+    vm.add_argument("--subnet", help="subnetwork, e.g. regions/us-central1/subnetworks/NAME")
+    vm.add_argument(
+        "--no-external-ip",
+        dest="external_ip",
+        action="store_false",
+        help="no external IP (the subnet then needs Cloud NAT or Private Google Access)",
+    )
+    vm.add_argument(
+        "--service-account",
+        default="default",
+        help="service account of the build VM (default: the Compute Engine default)",
+    )
+
+
+def vm_spec(args: argparse.Namespace, *, boot_disk_size_gb: int) -> VmSpec:
+    size = args.boot_disk_size_gb or boot_disk_size_gb
+    validate.size_gb("--boot-disk-size-gb", size)
+    if not args.machine_type or not all(c.isalnum() or c == "-" for c in args.machine_type):
+        raise UsageError(f"--machine-type: {args.machine_type!r} is not a machine type (e.g. e2-standard-8)")
+    return VmSpec(
+        machine_type=args.machine_type,
+        boot_image=args.boot_image,
+        boot_disk_size_gb=size,
+        network=args.network,
+        subnet=args.subnet,
+        external_ip=args.external_ip,
+        service_account=args.service_account,
+    )
+
+
+def checked_common(args: argparse.Namespace) -> dict:
+    """Project, zone, labels, names and durations, checked."""
+    checked = {
+        "project": validate.project(args.project),
+        "zone": validate.zone("--zone", args.zone),
+        "labels": validate.labels("--label", args.label, RESERVED_LABELS),
+        "script_timeout": validate.duration("--timeout", args.timeout),
+        "operation_timeout": validate.duration("--operation-timeout", args.operation_timeout),
+    }
+    if args.image_name:
+        validate.resource_name("--image-name", args.image_name)
+    if args.family:
+        validate.resource_name("--family", args.family)
+    validate.resource_name("--build-disk-type", args.build_disk_type)
+    return checked

@@ -1,0 +1,402 @@
+"""``vllm-serving nodepool create``: a GPU node pool for vLLM, through the GKE API.
+
+The pool gets the accelerator (with the GPU driver installed by GKE), autoscaling bounds,
+image streaming and, optionally, a secondary boot disk in CONTAINER_IMAGE_CACHE mode made by
+``vllm-serving bake image-cache``. Upgrades default to max-surge 0 / max-unavailable 1: a surge
+node would need GPUs the project may not have. ``--dry-run`` prints the API request and the
+equivalent gcloud command and calls nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vllm_serving.bake import api, options, validate
+from vllm_serving.bake.chart import accelerators
+from vllm_serving.bake.operations import Waiter
+from vllm_serving.bake.progress import Progress
+from vllm_serving.bake.runtime import Runtime
+from vllm_serving.errors import UsageError
+
+API_BASE = "https://container.googleapis.com/v1"
+CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+GPUS_PER_VM = (1, 2, 4, 8, 16)
+_IMAGE_REF = re.compile(r"^(?:(?:projects/(?P<project>[^/]+)/)?global/images/)?(?P<name>[^/]+)$")
+_K8S_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_K8S_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+
+
+@dataclass
+class Spec:
+    project: str
+    location: str
+    cluster: str
+    name: str
+    machine_type: str
+    accelerator: str
+    accelerator_count: int
+    gpu_driver_version: str
+    min_nodes: int
+    max_nodes: int
+    num_nodes: int
+    node_locations: list[str]
+    secondary_boot_disk: str | None
+    image_streaming: bool
+    spot: bool
+    disk_type: str
+    disk_size_gb: int
+    service_account: str | None
+    node_labels: dict[str, str]
+    location_policy: str | None
+    max_surge: int
+    max_unavailable: int
+
+    @property
+    def parent(self) -> str:
+        return f"projects/{self.project}/locations/{self.location}/clusters/{self.cluster}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = options.Parser(prog="vllm-serving nodepool", description="GPU node pools for vLLM on GKE.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    create = commands.add_parser(
+        "create",
+        help="create a GPU node pool",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    create.add_argument("name", help="node pool name")
+    options.add_project(create)
+    create.add_argument("--cluster", required=True, help="cluster name")
+    create.add_argument("--location", required=True, help="cluster location: region or zone")
+    create.add_argument("--machine-type", required=True, help="e.g. g2-standard-24")
+    create.add_argument("--accelerator", required=True, help="GPU type, e.g. nvidia-l4")
+    create.add_argument("--accelerator-count", type=int, default=1, help="GPUs per node (default 1)")
+    create.add_argument(
+        "--gpu-driver-version",
+        choices=("default", "latest", "disabled"),
+        default="latest",
+        help="driver GKE installs (default latest; disabled: install it yourself)",
+    )
+    create.add_argument("--min-nodes", type=int, default=0, help="autoscaling minimum per zone (default 0)")
+    create.add_argument("--max-nodes", type=int, default=1, help="autoscaling maximum per zone (default 1)")
+    create.add_argument("--num-nodes", type=int, default=None, help="initial nodes per zone (default: --min-nodes)")
+    create.add_argument("--node-locations", default="", help="comma-separated zones (default: the cluster's)")
+    create.add_argument(
+        "--secondary-boot-disk",
+        metavar="IMAGE",
+        help="disk image caching the container images (projects/P/global/images/I or I)",
+    )
+    create.add_argument(
+        "--no-image-streaming",
+        dest="image_streaming",
+        action="store_false",
+        help="do not enable image streaming (not allowed with --secondary-boot-disk)",
+    )
+    create.add_argument("--spot", action="store_true", help="Spot VMs")
+    create.add_argument("--disk-type", default="pd-balanced", help="boot disk type (default pd-balanced)")
+    create.add_argument("--disk-size-gb", type=int, default=200, help="boot disk size (default 200)")
+    create.add_argument("--service-account", help="node service account email (default: the cluster's default)")
+    create.add_argument(
+        "--node-label",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="Kubernetes label on the nodes (repeatable)",
+    )
+    create.add_argument(
+        "--location-policy",
+        choices=("BALANCED", "ANY"),
+        help="autoscaler zone choice; ANY finds scarce GPUs more easily",
+    )
+    create.add_argument("--max-surge", type=int, default=0, help="upgrade surge nodes (default 0)")
+    create.add_argument("--max-unavailable", type=int, default=1, help="nodes upgraded at once (default 1)")
+    create.add_argument(
+        "--chart",
+        type=Path,
+        default=None,
+        help="chart whose rules.yaml lists the known GPUs (default: $VLLM_SERVING_CHART or charts/vllm-serving)",
+    )
+    create.add_argument("--timeout", default="30m", help="how long creation may take (default 30m)")
+    create.add_argument("--dry-run", action="store_true", help="print the request and gcloud command only")
+    options.add_output(create)
+    return parser
+
+
+# -- checks --------------------------------------------------------------------------------------
+
+
+def _check_accelerator(accelerator: str, count: int, chart_dir: Path | None) -> None:
+    if count not in GPUS_PER_VM:
+        raise UsageError(f"--accelerator-count: {count} GPUs per node is not offered: use 1, 2, 4, 8 or 16")
+    table = accelerators(chart_dir)
+    if table is None:
+        return
+    if accelerator not in table:
+        raise UsageError(
+            f"--accelerator: {accelerator!r} is not a GPU the chart knows: use one of {', '.join(sorted(table))}"
+        )
+    largest = (table[accelerator] or {}).get("maxPerNode")
+    if isinstance(largest, int) and count > largest:
+        machine = table[accelerator].get("largestMachine", "the largest machine")
+        raise UsageError(
+            f"--accelerator-count: {count} {accelerator} GPUs per node is more than {machine} has ({largest})"
+        )
+
+
+def _image_path(project: str, ref: str) -> str:
+    match = _IMAGE_REF.match(ref)
+    if not match:
+        raise UsageError(f"--secondary-boot-disk: {ref!r} is not a disk image: use projects/P/global/images/I or I")
+    validate.resource_name("--secondary-boot-disk", match["name"])
+    return f"projects/{match['project'] or project}/global/images/{match['name']}"
+
+
+def _node_labels(pairs: list[str]) -> dict[str, str]:
+    labels = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not _K8S_LABEL_KEY.match(key) or not _K8S_LABEL_VALUE.match(value):
+            raise UsageError(f"--node-label: {pair!r} is not a Kubernetes label KEY=VALUE")
+        labels[key] = value
+    return labels
+
+
+def spec_from(args: argparse.Namespace) -> Spec:
+    """Every check that needs no API call."""
+    project = validate.project(args.project)
+    location = validate.location("--location", args.location)
+    validate.resource_name("name", args.name, max_length=40)
+    validate.resource_name("--cluster", args.cluster, max_length=40)
+    if not re.match(r"^[a-z0-9]+(-[a-z0-9]+)+$", args.machine_type):
+        raise UsageError(f"--machine-type: {args.machine_type!r} is not a machine type (e.g. g2-standard-24)")
+    _check_accelerator(args.accelerator, args.accelerator_count, args.chart)
+    zones = [z.strip() for z in args.node_locations.split(",") if z.strip()]
+    region = location if not re.match(r".*-[a-z]$", location) else validate.region_of(location)
+    for zone in zones:
+        validate.zone("--node-locations", zone)
+        if validate.region_of(zone) != region:
+            raise UsageError(f"--node-locations: {zone} is not in the cluster's region {region}")
+    if args.min_nodes < 0 or args.max_nodes < 1 or args.min_nodes > args.max_nodes or args.max_nodes > 1000:
+        raise UsageError(
+            f"--min-nodes/--max-nodes: {args.min_nodes}..{args.max_nodes} is not a valid range: "
+            "0 <= min <= max, 1 <= max <= 1000"
+        )
+    num_nodes = args.min_nodes if args.num_nodes is None else args.num_nodes
+    if not args.min_nodes <= num_nodes <= args.max_nodes:
+        raise UsageError(
+            f"--num-nodes: {num_nodes} is outside --min-nodes..--max-nodes ({args.min_nodes}..{args.max_nodes})"
+        )
+    image = _image_path(project, args.secondary_boot_disk) if args.secondary_boot_disk else None
+    if image and not args.image_streaming:
+        raise UsageError(
+            "--no-image-streaming: a secondary boot disk in CONTAINER_IMAGE_CACHE mode needs image "
+            "streaming; drop --no-image-streaming"
+        )
+    validate.size_gb("--disk-size-gb", args.disk_size_gb)
+    validate.resource_name("--disk-type", args.disk_type)
+    if args.max_surge < 0 or args.max_unavailable < 0 or args.max_surge + args.max_unavailable == 0:
+        raise UsageError("--max-surge/--max-unavailable: both >= 0 and not both 0")
+    return Spec(
+        project=project,
+        location=location,
+        cluster=args.cluster,
+        name=args.name,
+        machine_type=args.machine_type,
+        accelerator=args.accelerator,
+        accelerator_count=args.accelerator_count,
+        gpu_driver_version=args.gpu_driver_version,
+        min_nodes=args.min_nodes,
+        max_nodes=args.max_nodes,
+        num_nodes=num_nodes,
+        node_locations=zones,
+        secondary_boot_disk=image,
+        image_streaming=args.image_streaming,
+        spot=args.spot,
+        disk_type=args.disk_type,
+        disk_size_gb=args.disk_size_gb,
+        service_account=args.service_account,
+        node_labels=_node_labels(args.node_label),
+        location_policy=args.location_policy,
+        max_surge=args.max_surge,
+        max_unavailable=args.max_unavailable,
+    )
+
+
+# -- the request and its gcloud twin -------------------------------------------------------------
+
+
+def build_request(spec: Spec) -> Any:
+    from google.cloud import container_v1 as gke
+
+    driver = {"default": "DEFAULT", "latest": "LATEST", "disabled": "INSTALLATION_DISABLED"}[spec.gpu_driver_version]
+    config = gke.NodeConfig(
+        machine_type=spec.machine_type,
+        disk_type=spec.disk_type,
+        disk_size_gb=spec.disk_size_gb,
+        oauth_scopes=[CLOUD_PLATFORM_SCOPE],
+        labels=spec.node_labels,
+        spot=spec.spot,
+        accelerators=[
+            gke.AcceleratorConfig(
+                accelerator_count=spec.accelerator_count,
+                accelerator_type=spec.accelerator,
+                gpu_driver_installation_config=gke.GPUDriverInstallationConfig(
+                    gpu_driver_version=gke.GPUDriverInstallationConfig.GPUDriverVersion[driver]
+                ),
+            )
+        ],
+        gcfs_config=gke.GcfsConfig(enabled=spec.image_streaming),
+    )
+    if spec.service_account:
+        config.service_account = spec.service_account
+    if spec.secondary_boot_disk:
+        config.secondary_boot_disks = [
+            gke.SecondaryBootDisk(
+                disk_image=spec.secondary_boot_disk, mode=gke.SecondaryBootDisk.Mode.CONTAINER_IMAGE_CACHE
+            )
+        ]
+    autoscaling = gke.NodePoolAutoscaling(enabled=True, min_node_count=spec.min_nodes, max_node_count=spec.max_nodes)
+    if spec.location_policy:
+        autoscaling.location_policy = gke.NodePoolAutoscaling.LocationPolicy[spec.location_policy]
+    pool = gke.NodePool(
+        name=spec.name,
+        config=config,
+        initial_node_count=spec.num_nodes,
+        locations=spec.node_locations,
+        autoscaling=autoscaling,
+        management=gke.NodeManagement(auto_repair=True, auto_upgrade=True),
+        upgrade_settings=gke.NodePool.UpgradeSettings(max_surge=spec.max_surge, max_unavailable=spec.max_unavailable),
+    )
+    return gke.CreateNodePoolRequest(parent=spec.parent, node_pool=pool)
+
+
+def request_json(request: Any) -> dict:
+    from google.cloud import container_v1 as gke
+
+    body = json.loads(
+        gke.CreateNodePoolRequest.to_json(
+            request, use_integers_for_enums=False, always_print_fields_with_no_presence=False
+        )
+    )
+    body.pop("parent", None)  # in the URL
+    return body
+
+
+def gcloud_command(spec: Spec) -> list[str]:
+    accelerator = f"type={spec.accelerator},count={spec.accelerator_count}"
+    if spec.gpu_driver_version != "disabled":
+        accelerator += f",gpu-driver-version={spec.gpu_driver_version}"
+    argv = [
+        "gcloud",
+        "container",
+        "node-pools",
+        "create",
+        spec.name,
+        f"--project={spec.project}",
+        f"--cluster={spec.cluster}",
+        f"--location={spec.location}",
+        f"--machine-type={spec.machine_type}",
+        f"--accelerator={accelerator}",
+        f"--disk-type={spec.disk_type}",
+        f"--disk-size={spec.disk_size_gb}",
+        f"--scopes={CLOUD_PLATFORM_SCOPE}",
+        "--enable-autoscaling",
+        f"--num-nodes={spec.num_nodes}",
+        f"--min-nodes={spec.min_nodes}",
+        f"--max-nodes={spec.max_nodes}",
+        "--enable-autorepair",
+        "--enable-autoupgrade",
+        f"--max-surge-upgrade={spec.max_surge}",
+        f"--max-unavailable-upgrade={spec.max_unavailable}",
+    ]
+    if spec.location_policy:
+        argv.append(f"--location-policy={spec.location_policy}")
+    if spec.node_locations:
+        argv.append(f"--node-locations={','.join(spec.node_locations)}")
+    if spec.secondary_boot_disk:
+        argv.append(f"--secondary-boot-disk=disk-image={spec.secondary_boot_disk},mode=CONTAINER_IMAGE_CACHE")
+    if spec.image_streaming:
+        argv.append("--enable-image-streaming")
+    if spec.spot:
+        argv.append("--spot")
+    if spec.service_account:
+        argv.append(f"--service-account={spec.service_account}")
+    if spec.node_labels:
+        argv.append("--node-labels=" + ",".join(f"{k}={v}" for k, v in spec.node_labels.items()))
+    return argv
+
+
+def render_command(argv: list[str]) -> str:
+    head = shlex.join(argv[:5])
+    return " \\\n  ".join([head, *(shlex.quote(a) for a in argv[5:])])
+
+
+# -- the command ---------------------------------------------------------------------------------
+
+
+def create(spec: Spec, args: argparse.Namespace, runtime: Runtime) -> dict:
+    request = build_request(spec)
+    result = {
+        "nodePool": f"{spec.parent}/nodePools/{spec.name}",
+        "created": False,
+        "request": {"method": "POST", "url": f"{API_BASE}/{spec.parent}/nodePools", "body": request_json(request)},
+        "gcloud": gcloud_command(spec),
+    }
+    if args.dry_run:
+        return result
+    timeout = validate.duration("--timeout", args.timeout)
+    progress = Progress(runtime.stderr, runtime.clock, tty=runtime.tty)
+    client = runtime.clients.cluster_manager
+    what = f"creating node pool {spec.name} in cluster {spec.cluster}"
+    with progress.step(
+        f"Creating node pool {spec.name} ({spec.accelerator_count} x {spec.accelerator} on "
+        f"{spec.machine_type}) in {spec.location}/{spec.cluster}"
+    ):
+        op = api.call(
+            what, lambda: client.create_node_pool(request=request), clock=runtime.clock, delay=runtime.retry_delay
+        )
+        Waiter(runtime, progress).container(
+            op, project=spec.project, location=spec.location, what=what, timeout=timeout
+        )
+    result["created"] = True
+    return result
+
+
+def render_text(result: dict, dry_run: bool) -> str:
+    if not dry_run:
+        return f"Node pool {result['nodePool']} created.\nEquivalent gcloud command:\n" + render_command(
+            result["gcloud"]
+        )
+    request = result["request"]
+    return "\n".join(
+        [
+            f"Request: {request['method']} {request['url']}",
+            json.dumps(request["body"], indent=2),
+            "",
+            "Equivalent gcloud command:",
+            render_command(result["gcloud"]),
+        ]
+    )
+
+
+def main(argv: Sequence[str], *, runtime: Runtime | None = None) -> int:
+    args = options.parse(build_parser(), argv)
+    if isinstance(args, int):
+        return args
+    spec = spec_from(args)
+    validate.duration("--timeout", args.timeout)
+    runtime = runtime or Runtime()
+    result = create(spec, args, runtime)
+    if args.output == "json":
+        runtime.stdout.write(json.dumps(result, indent=2) + "\n")
+    else:
+        runtime.stdout.write(render_text(result, args.dry_run) + "\n")
+    return 0

@@ -1,0 +1,1 @@
+"""Test support shipped with the package: fakes of the cloud APIs the tooling talks to."""

@@ -1,0 +1,158 @@
+"""`vllm-serving nodepool create` against the fake GKE API."""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+import pytest
+
+from vllm_serving import nodepool
+
+PROJECT = "test-project"
+POOL = [
+    "create",
+    "l4-pool",
+    "--project",
+    PROJECT,
+    "--cluster",
+    "serving",
+    "--location",
+    "us-central1",
+    "--machine-type",
+    "g2-standard-24",
+    "--accelerator",
+    "nvidia-l4",
+    "--accelerator-count",
+    "2",
+    "--min-nodes",
+    "0",
+    "--max-nodes",
+    "4",
+    "--node-locations",
+    "us-central1-a,us-central1-b",
+    "--secondary-boot-disk",
+    "vllm-cache",
+    "--spot",
+]
+
+
+@pytest.fixture
+def cluster(gcp):
+    gcp.fake.container.add_cluster(PROJECT, "us-central1", "serving")
+    return gcp
+
+
+def run(gcp, *extra: str):
+    return gcp.run(nodepool.main, [*POOL, "--chart", str(gcp.chart_dir), *extra])
+
+
+class TestDryRun:
+    def test_calls_nothing_and_prints_request_and_gcloud(self, gcp):
+        result = run(gcp, "--dry-run")
+        assert result.code == 0, result.err
+        assert gcp.fake.calls == []
+        assert (
+            "Request: POST https://container.googleapis.com/v1/projects/test-project/locations/us-central1/"
+            "clusters/serving/nodePools"
+        ) in result.out
+        assert "gcloud container node-pools create l4-pool" in result.out
+        command = result.out.split("Equivalent gcloud command:\n", 1)[1].replace("\\\n", " ")
+        argv = shlex.split(command)
+        assert (
+            "--secondary-boot-disk=disk-image=projects/test-project/global/images/vllm-cache,mode=CONTAINER_IMAGE_CACHE"
+        ) in argv
+        assert "--enable-image-streaming" in argv
+        assert "--accelerator=type=nvidia-l4,count=2,gpu-driver-version=latest" in argv
+        assert {"--enable-autoscaling", "--min-nodes=0", "--max-nodes=4", "--spot"} <= set(argv)
+        assert "--node-locations=us-central1-a,us-central1-b" in argv
+
+    def test_json(self, gcp):
+        result = run(gcp, "--dry-run", "--output", "json")
+        document = json.loads(result.out)
+        config = document["request"]["body"]["nodePool"]["config"]
+        assert config["secondaryBootDisks"] == [
+            {"diskImage": "projects/test-project/global/images/vllm-cache", "mode": "CONTAINER_IMAGE_CACHE"}
+        ]
+        assert config["gcfsConfig"] == {"enabled": True}
+        assert config["accelerators"][0]["gpuDriverInstallationConfig"] == {"gpuDriverVersion": "LATEST"}
+        assert document["request"]["body"]["nodePool"]["autoscaling"] == {"enabled": True, "maxNodeCount": 4}
+        assert document["gcloud"][:5] == ["gcloud", "container", "node-pools", "create", "l4-pool"]
+        assert gcp.fake.calls == []
+
+    def test_image_from_another_project(self, gcp):
+        result = run(
+            gcp, "--dry-run", "--output", "json", "--secondary-boot-disk", "projects/images-proj/global/images/cache"
+        )
+        config = json.loads(result.out)["request"]["body"]["nodePool"]["config"]
+        assert config["secondaryBootDisks"][0]["diskImage"] == "projects/images-proj/global/images/cache"
+
+    def test_without_a_cache(self, gcp):
+        argv = [a for a in POOL if a not in ("--secondary-boot-disk", "vllm-cache")]
+        result = gcp.run(
+            nodepool.main,
+            [*argv, "--chart", str(gcp.chart_dir), "--dry-run", "--output", "json", "--no-image-streaming"],
+        )
+        document = json.loads(result.out)
+        assert "secondaryBootDisks" not in document["request"]["body"]["nodePool"]["config"]
+        assert "--enable-image-streaming" not in document["gcloud"]
+
+
+class TestCreate:
+    def test_creates_the_pool(self, cluster):
+        result = run(cluster)
+        assert result.code == 0, result.err
+        pool = cluster.fake.container.node_pools[(PROJECT, "us-central1", "serving", "l4-pool")]
+        config = pool["config"]
+        assert config["secondaryBootDisks"][0]["diskImage"] == "projects/test-project/global/images/vllm-cache"
+        assert config["secondaryBootDisks"][0]["mode"] in ("CONTAINER_IMAGE_CACHE", 1)  # the client sends ints
+        assert config["gcfsConfig"] == {"enabled": True}
+        assert config["accelerators"][0]["acceleratorType"] == "nvidia-l4"
+        assert int(config["accelerators"][0]["acceleratorCount"]) == 2
+        assert config["spot"] is True
+        assert pool["autoscaling"]["maxNodeCount"] == 4
+        assert pool["locations"] == ["us-central1-a", "us-central1-b"]
+        assert (
+            "Node pool projects/test-project/locations/us-central1/clusters/serving/nodePools/l4-pool created"
+            in result.out
+        )
+
+    def test_waits_for_the_operation(self, cluster):
+        cluster.fake.container.op_polls = 3
+        start = cluster.clock.now()
+        assert run(cluster).code == 0
+        assert cluster.fake.call_names().count("container.operations.get") == 4  # 3 x RUNNING, then DONE
+        assert cluster.clock.now() - start == 20  # 5 s apart
+
+    def test_operation_error(self, cluster):
+        cluster.fake.fail(
+            "container.nodePools.create",
+            in_operation=True,
+            message="Insufficient regional quota to satisfy request: resource NVIDIA_L4_GPUS",
+        )
+        result = run(cluster)
+        assert result.code == 5
+        assert "creating node pool l4-pool in cluster serving failed: Insufficient regional quota" in result.err
+
+    def test_operation_timeout(self, cluster):
+        cluster.fake.container.op_polls = 1000
+        result = run(cluster, "--timeout", "2m")
+        assert result.code == 5
+        assert "not finished after 2m" in result.err
+
+    def test_missing_cluster(self, gcp):
+        result = run(gcp)
+        assert result.code == 5
+        assert "404" in result.err and "clusters/serving" in result.err
+
+    def test_existing_pool(self, cluster):
+        assert run(cluster).code == 0
+        result = run(cluster)
+        assert result.code == 5
+        assert "409" in result.err
+
+    def test_permission_denied_has_a_hint(self, cluster):
+        cluster.fake.fail("container.nodePools.create", status=403, message="Required 'container.clusters.update'")
+        result = run(cluster)
+        assert result.code == 5
+        assert "roles/container.admin" in result.err

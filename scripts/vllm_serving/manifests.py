@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -49,3 +51,20 @@ def vllm_container(objects: Sequence[Object]) -> Object:
 def hooks(objects: Sequence[Object], hook: str) -> list[Object]:
     """Objects annotated as the given Helm hook (e.g. "test")."""
     return [o for o in objects if hook in o["metadata"].get("annotations", {}).get("helm.sh/hook", "").split(",")]
+
+
+def notes(values: dict[str, Any] | None = None, chart: Path | None = None, **kwargs: Any) -> str:
+    """NOTES.txt as `helm install` would print it, without a cluster.
+
+    `helm template` never renders NOTES.txt, so a copy of the chart renders its text through `tpl`
+    in an ordinary template.
+    """
+    source = chart or chart_mod.chart_dir()
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / source.name
+        shutil.copytree(source, copy)
+        (copy / "notes-source.txt").write_text((copy / "templates" / "NOTES.txt").read_text())
+        (copy / "templates" / "NOTES.txt").unlink()
+        (copy / "templates" / "notes.yaml").write_text('text: {{ tpl (.Files.Get "notes-source.txt") . | toJson }}\n')
+        rendered = helm.template(copy, values, show_only=["templates/notes.yaml"], **kwargs)
+    return str(helm.objects(rendered)[0]["text"])

@@ -117,9 +117,10 @@ def rule_problems(values: dict[str, Any], rules: dict[str, Any]) -> list[str]:
             )
 
     startup = values["startup"]
-    if startup["maxSeconds"] < startup["periodSeconds"]:
+    budget = startup_budget(values)
+    if budget < startup["periodSeconds"]:
         problems.append(
-            f"startup.maxSeconds: {startup['maxSeconds']} is shorter than startup.periodSeconds"
+            f"startup.maxSeconds: {budget} is shorter than startup.periodSeconds"
             f" ({startup['periodSeconds']}); raise startup.maxSeconds to the time the first load takes"
         )
     grace, pause = values["terminationGracePeriodSeconds"], values["preStopSleepSeconds"]
@@ -135,6 +136,118 @@ def rule_problems(values: dict[str, Any], rules: dict[str, Any]) -> list[str]:
         problems.append(
             "rollout.maxUnavailable: 0 together with rollout.maxSurge 0 can never replace a pod;"
             " set rollout.maxUnavailable to 1"
+        )
+    problems += _weights_problems(values, rules)
+    problems += _image_pull_problems(values)
+    return problems
+
+
+def startup_budget(values: dict[str, Any]) -> int:
+    """startup.maxSeconds, or the weight source's default (vllm-serving.startupBudget)."""
+    startup = values["startup"]
+    return startup.get("maxSeconds") or startup["maxSecondsBySource"][values["weights"]["source"]]
+
+
+def disk_zone(handle: str) -> str:
+    """projects/P/zones/Z/disks/D -> Z."""
+    return handle.split("/")[3]
+
+
+def _weights_problems(values: dict[str, Any], rules: dict[str, Any]) -> list[str]:
+    problems: list[str] = []
+    weights = values["weights"]
+    source = weights["source"]
+    # Go templates range over a map in sorted key order; so does this, to keep the messages in step.
+    for other, markers in sorted(rules["sourceMarkers"].items()):
+        if other == source:
+            continue
+        for marker in markers:
+            if weights[other].get(marker):
+                problems.append(
+                    f"weights.{other}.{marker} is set but weights.source is {source}; only one source is read:"
+                    f" remove weights.{other}, or set weights.source: {other}"
+                )
+    gcsfuse = weights["gcsfuse"]
+    if source == "gcsfuse" and not gcsfuse["bucket"]:
+        problems.append(
+            "weights.gcsfuse.bucket: required when weights.source is gcsfuse; name the bucket that holds the model"
+        )
+    if source == "gcsfuse" and gcsfuse["warmup"]["enabled"] and not gcsfuse["fileCache"]["enabled"]:
+        problems.append(
+            "weights.gcsfuse.warmup.enabled: the warm-up fills the file cache;"
+            " set weights.gcsfuse.fileCache.enabled too"
+        )
+    if source == "gcsfuse" and values["gke"]["mode"] == "autopilot":
+        for key in ("cpuLimit", "memoryLimit", "ephemeralStorageLimit"):
+            if str(gcsfuse["sidecar"][key]) == "0":
+                problems.append(
+                    f'weights.gcsfuse.sidecar.{key}: "0" (no limit) is refused on Autopilot; give a quantity'
+                )
+    if source == "gcsStream" and not weights["gcsStream"]["bucket"]:
+        problems.append(
+            "weights.gcsStream.bucket: required when weights.source is gcsStream; name the bucket that holds the model"
+        )
+    if source == "persistentDisk":
+        disks, claim = weights["persistentDisk"]["disks"], weights["persistentDisk"]["existingClaim"]
+        if not disks and not claim:
+            problems.append(
+                "weights.persistentDisk.disks: required when weights.source is persistentDisk; list the baked disk"
+                " (projects/P/zones/Z/disks/D), or set weights.persistentDisk.existingClaim"
+            )
+        elif disks and claim:
+            problems.append(
+                "weights.persistentDisk.existingClaim: set together with weights.persistentDisk.disks; use one of them"
+            )
+        zones: list[str] = []
+        for handle in disks:
+            zone = disk_zone(handle)
+            if zone in zones:
+                problems.append(f"weights.persistentDisk.disks: two disks in zone {zone}; give one disk per zone")
+            zones.append(zone)
+        for key in ("topology.kubernetes.io/zone", "topology.gke.io/zone"):
+            pinned = values.get("nodeSelector", {}).get(key)
+            if pinned and zones and pinned not in zones:
+                problems.append(
+                    f"nodeSelector.{key}: {pinned} has no disk in weights.persistentDisk.disks"
+                    f" (zones: {', '.join(zones)}); add a disk in that zone or drop the selector"
+                )
+    nfs = weights["nfs"]
+    if source == "nfs" and not nfs["existingClaim"] and not (nfs["server"] and nfs["share"]):
+        problems.append(
+            "weights.nfs.server: server and share are required when weights.source is nfs (the Filestore IP and"
+            " file share, e.g. /vol1), or set weights.nfs.existingClaim"
+        )
+    return problems
+
+
+def _image_pull_problems(values: dict[str, Any]) -> list[str]:
+    problems: list[str] = []
+    gke, image = values["gke"], values["image"]
+    boot = gke["secondaryBootDisk"]
+    if boot["enabled"]:
+        if gke["mode"] == "standard" and not gke["nodePool"]:
+            problems.append(
+                "gke.secondaryBootDisk.enabled: on Standard clusters set gke.nodePool to the node pool created"
+                " with --secondary-boot-disk"
+            )
+        if gke["mode"] == "autopilot" and not (boot["diskImage"] and boot["project"]):
+            problems.append(
+                "gke.secondaryBootDisk.diskImage: on Autopilot name the disk image and its project"
+                " (gke.secondaryBootDisk.diskImage, gke.secondaryBootDisk.project)"
+            )
+        if image["pullPolicy"] == "Always":
+            problems.append(
+                "image.pullPolicy: Always asks the registry on every start, bypassing the image cached on the"
+                " secondary boot disk; use IfNotPresent"
+            )
+    if (
+        gke["imageStreaming"]
+        and not boot["enabled"]
+        and not re.match(r"^[a-z0-9-]+-docker\.pkg\.dev/", image["repository"])
+    ):
+        problems.append(
+            f"image.repository: {image['repository']} is not in Artifact Registry, and GKE streams only Artifact"
+            " Registry images; mirror it to LOCATION-docker.pkg.dev or set gke.imageStreaming: false"
         )
     return problems
 

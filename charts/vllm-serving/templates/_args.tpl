@@ -5,9 +5,12 @@ so that _validate.tpl and `vllm-serving validate` refuse them in extraArgs.
 */}}
 {{- define "vllm-serving.args" -}}
 {{- $v := .Values.vllm }}
-{{- $args := list .Values.model.name }}
-{{- with .Values.model.servedName }}
-{{- $args = concat $args (list "--served-model-name" .) }}
+{{- $model := include "vllm-serving.weights.modelArg" . }}
+{{- $args := list $model }}
+{{- /* Clients use model.servedName, else model.name, whatever vLLM loads from (a path, a gs:// URL). */}}
+{{- $served := include "vllm-serving.servedModelName" . }}
+{{- if ne $served $model }}
+{{- $args = concat $args (list "--served-model-name" $served) }}
 {{- end }}
 {{- $args = concat $args (list "--port" ($v.port | toString)) }}
 {{- $args = concat $args (list "--tensor-parallel-size" (.Values.parallelism.tensor | toString)) }}
@@ -22,6 +25,20 @@ so that _validate.tpl and `vllm-serving validate` refuse them in extraArgs.
 {{- end }}
 {{- with $v.dtype }}
 {{- $args = concat $args (list "--dtype" .) }}
+{{- end }}
+{{- $source := include "vllm-serving.weights.block" . | fromJson }}
+{{- with $source.loadFormat }}
+{{- $args = concat $args (list "--load-format" .) }}
+{{- end }}
+{{- with $source.safetensorsLoadStrategy }}
+{{- $args = concat $args (list "--safetensors-load-strategy" .) }}
+{{- end }}
+{{- if eq .Values.weights.source "gcsStream" }}
+{{- $streamer := dict "concurrency" ($source.concurrency | int) }}
+{{- if not (kindIs "invalid" $source.memoryLimit) }}
+{{- $_ := set $streamer "memory_limit" ($source.memoryLimit | int64) }}
+{{- end }}
+{{- $args = concat $args (list "--model-loader-extra-config" (toJson $streamer)) }}
 {{- end }}
 {{- $args = concat $args $v.extraArgs }}
 {{- toJson $args }}

@@ -1,6 +1,7 @@
 {{/*
 The serving pod spec: GPU strategy, scheduling, probes, shutdown and security in one place, so that
-every workload kind that runs vLLM gets the same pod.
+every workload kind that runs vLLM gets the same pod. Called with the root context plus
+`weightsClaim`, the claim of the workload's weights (see vllm-serving.workloads).
 */}}
 {{- define "vllm-serving.podSpec" -}}
 {{- $tensor := .Values.parallelism.tensor | int }}
@@ -20,6 +21,10 @@ securityContext:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- include "vllm-serving.gpuScheduling" . }}
+{{- with include "vllm-serving.weights.initContainers" . | trim }}
+initContainers:
+  {{- . | nindent 2 }}
+{{- end }}
 {{- with .Values.affinity }}
 affinity:
   {{- toYaml . | nindent 2 }}
@@ -55,7 +60,7 @@ containers:
         path: /health
         port: http
       periodSeconds: {{ .Values.startup.periodSeconds }}
-      failureThreshold: {{ divf .Values.startup.maxSeconds .Values.startup.periodSeconds | ceil | int }}
+      failureThreshold: {{ divf (include "vllm-serving.startupBudget" .) .Values.startup.periodSeconds | ceil | int }}
       timeoutSeconds: 5
     readinessProbe:
       httpGet:
@@ -82,14 +87,23 @@ containers:
     securityContext:
       {{- toYaml . | nindent 6 }}
     {{- end }}
+    {{- $mounts := include "vllm-serving.weights.volumeMounts" . | trim }}
+    {{- if or $mounts (gt $tensor 1) }}
     volumeMounts:
-      {{- include "vllm-serving.weights.volumeMounts" . | trim | nindent 6 }}
+      {{- with $mounts }}
+      {{- . | nindent 6 }}
+      {{- end }}
       {{- if gt $tensor 1 }}
       - name: dshm
         mountPath: /dev/shm
       {{- end }}
+    {{- end }}
+{{- $volumes := include "vllm-serving.weights.volumes" . | trim }}
+{{- if or $volumes (gt $tensor 1) }}
 volumes:
-  {{- include "vllm-serving.weights.volumes" . | trim | nindent 2 }}
+  {{- with $volumes }}
+  {{- . | nindent 2 }}
+  {{- end }}
   {{- if gt $tensor 1 }}
   {{- /* Tensor-parallel workers exchange activations through shared memory; the container
          runtime's default 64 MiB is far too small. */}}
@@ -99,6 +113,7 @@ volumes:
       sizeLimit: {{ .Values.sharedMemory.sizeLimit }}
   {{- end }}
 {{- end }}
+{{- end }}
 
 {{/* Node selection for the GPU nodes: accelerator, optional pool, the GPU taint. Shared with the
      test pod, which runs on the same nodes because the serving image is already there. */}}
@@ -107,6 +122,12 @@ volumes:
 {{- with .Values.gke.nodePool }}
 {{- $_ := set $selector "cloud.google.com/gke-nodepool" . }}
 {{- end }}
+{{- $boot := .Values.gke.secondaryBootDisk }}
+{{- if and $boot.enabled (eq .Values.gke.mode "autopilot") }}
+{{- /* Autopilot attaches the cached image to nodes it creates for pods that ask for it. */}}
+{{- $_ := set $selector (printf "cloud.google.com.node-restriction.kubernetes.io/gke-secondary-boot-disk-%s" $boot.diskImage) (printf "CONTAINER_IMAGE_CACHE.%s" $boot.project) }}
+{{- end }}
+{{- $selector = merge $selector (include "vllm-serving.weights.nodeSelector" . | fromYaml) }}
 nodeSelector:
   {{- toYaml (merge $selector .Values.nodeSelector) | nindent 2 }}
 tolerations:
@@ -116,4 +137,9 @@ tolerations:
   {{- with .Values.tolerations }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
+{{- end }}
+
+{{/* Seconds the startupProbe allows: startup.maxSeconds, or the weight source's default. */}}
+{{- define "vllm-serving.startupBudget" -}}
+{{- .Values.startup.maxSeconds | default (get .Values.startup.maxSecondsBySource .Values.weights.source) | int }}
 {{- end }}

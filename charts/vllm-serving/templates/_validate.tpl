@@ -43,14 +43,86 @@ messages; both read their data from rules.yaml.
 {{- end }}
 
 {{- /* Probe and shutdown timings that could never work. */}}
-{{- if lt (.Values.startup.maxSeconds | int) (.Values.startup.periodSeconds | int) }}
-{{- $errors = append $errors (printf "startup.maxSeconds: %d is shorter than startup.periodSeconds (%d); raise startup.maxSeconds to the time the first load takes" (.Values.startup.maxSeconds | int) (.Values.startup.periodSeconds | int)) }}
+{{- $budget := include "vllm-serving.startupBudget" . | int }}
+{{- if lt $budget (.Values.startup.periodSeconds | int) }}
+{{- $errors = append $errors (printf "startup.maxSeconds: %d is shorter than startup.periodSeconds (%d); raise startup.maxSeconds to the time the first load takes" $budget (.Values.startup.periodSeconds | int)) }}
 {{- end }}
 {{- if le (.Values.terminationGracePeriodSeconds | int) (.Values.preStopSleepSeconds | int) }}
 {{- $errors = append $errors (printf "terminationGracePeriodSeconds: %d must exceed preStopSleepSeconds (%d), or in-flight requests are cut off; raise it or shorten the pause" (.Values.terminationGracePeriodSeconds | int) (.Values.preStopSleepSeconds | int)) }}
 {{- end }}
 {{- if and (eq .Values.rollout.strategy "RollingUpdate") (eq (toString .Values.rollout.maxUnavailable | trimSuffix "%") "0") (eq (toString .Values.rollout.maxSurge | trimSuffix "%") "0") }}
 {{- $errors = append $errors "rollout.maxUnavailable: 0 together with rollout.maxSurge 0 can never replace a pod; set rollout.maxUnavailable to 1" }}
+{{- end }}
+
+{{- /* Weights: exactly one source, with what it needs. */}}
+{{- $w := .Values.weights }}
+{{- range $source, $markers := $rules.sourceMarkers }}
+{{- if ne $source $w.source }}
+{{- range $field := $markers }}
+{{- if get (get $w $source) $field }}
+{{- $errors = append $errors (printf "weights.%s.%s is set but weights.source is %s; only one source is read: remove weights.%s, or set weights.source: %s" $source $field $w.source $source $source) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if and (eq $w.source "gcsfuse") (not $w.gcsfuse.bucket) }}
+{{- $errors = append $errors "weights.gcsfuse.bucket: required when weights.source is gcsfuse; name the bucket that holds the model" }}
+{{- end }}
+{{- if and (eq $w.source "gcsfuse") $w.gcsfuse.warmup.enabled (not $w.gcsfuse.fileCache.enabled) }}
+{{- $errors = append $errors "weights.gcsfuse.warmup.enabled: the warm-up fills the file cache; set weights.gcsfuse.fileCache.enabled too" }}
+{{- end }}
+{{- if and (eq $w.source "gcsfuse") (eq .Values.gke.mode "autopilot") }}
+{{- range $key := list "cpuLimit" "memoryLimit" "ephemeralStorageLimit" }}
+{{- if eq (toString (get $w.gcsfuse.sidecar $key)) "0" }}
+{{- $errors = append $errors (printf "weights.gcsfuse.sidecar.%s: \"0\" (no limit) is refused on Autopilot; give a quantity" $key) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if and (eq $w.source "gcsStream") (not $w.gcsStream.bucket) }}
+{{- $errors = append $errors "weights.gcsStream.bucket: required when weights.source is gcsStream; name the bucket that holds the model" }}
+{{- end }}
+{{- if eq $w.source "persistentDisk" }}
+{{- $pd := $w.persistentDisk }}
+{{- if and (not $pd.disks) (not $pd.existingClaim) }}
+{{- $errors = append $errors "weights.persistentDisk.disks: required when weights.source is persistentDisk; list the baked disk (projects/P/zones/Z/disks/D), or set weights.persistentDisk.existingClaim" }}
+{{- else if and $pd.disks $pd.existingClaim }}
+{{- $errors = append $errors "weights.persistentDisk.existingClaim: set together with weights.persistentDisk.disks; use one of them" }}
+{{- end }}
+{{- $zones := list }}
+{{- range $handle := $pd.disks }}
+{{- $zone := include "vllm-serving.diskZone" $handle }}
+{{- if has $zone $zones }}
+{{- $errors = append $errors (printf "weights.persistentDisk.disks: two disks in zone %s; give one disk per zone" $zone) }}
+{{- end }}
+{{- $zones = append $zones $zone }}
+{{- end }}
+{{- range $key := list "topology.kubernetes.io/zone" "topology.gke.io/zone" }}
+{{- $pinned := get $.Values.nodeSelector $key }}
+{{- if and $pinned $zones (not (has $pinned $zones)) }}
+{{- $errors = append $errors (printf "nodeSelector.%s: %s has no disk in weights.persistentDisk.disks (zones: %s); add a disk in that zone or drop the selector" $key $pinned (join ", " $zones)) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if and (eq $w.source "nfs") (not $w.nfs.existingClaim) (or (not $w.nfs.server) (not $w.nfs.share)) }}
+{{- $errors = append $errors "weights.nfs.server: server and share are required when weights.source is nfs (the Filestore IP and file share, e.g. /vol1), or set weights.nfs.existingClaim" }}
+{{- end }}
+
+{{- /* Image pulls. */}}
+{{- $boot := .Values.gke.secondaryBootDisk }}
+{{- if $boot.enabled }}
+{{- if and (eq .Values.gke.mode "standard") (not .Values.gke.nodePool) }}
+{{- $errors = append $errors "gke.secondaryBootDisk.enabled: on Standard clusters set gke.nodePool to the node pool created with --secondary-boot-disk" }}
+{{- end }}
+{{- if and (eq .Values.gke.mode "autopilot") (or (not $boot.diskImage) (not $boot.project)) }}
+{{- $errors = append $errors "gke.secondaryBootDisk.diskImage: on Autopilot name the disk image and its project (gke.secondaryBootDisk.diskImage, gke.secondaryBootDisk.project)" }}
+{{- end }}
+{{- if eq .Values.image.pullPolicy "Always" }}
+{{- $errors = append $errors "image.pullPolicy: Always asks the registry on every start, bypassing the image cached on the secondary boot disk; use IfNotPresent" }}
+{{- end }}
+{{- end }}
+{{- /* Streaming matters for an image that is not already on the secondary boot disk. */}}
+{{- if and .Values.gke.imageStreaming (not $boot.enabled) (not (regexMatch "^[a-z0-9-]+-docker\\.pkg\\.dev/" .Values.image.repository)) }}
+{{- $errors = append $errors (printf "image.repository: %s is not in Artifact Registry, and GKE streams only Artifact Registry images; mirror it to LOCATION-docker.pkg.dev or set gke.imageStreaming: false" .Values.image.repository) }}
 {{- end }}
 
 {{- if $errors }}

@@ -1,11 +1,55 @@
 {{/*
-Per weight source: the pod's volumes, the vLLM container's mounts and its environment.
-Only the block of weights.source is read.
+Per weight source: what vLLM is told to load, the pod's volumes, the container's mounts, its
+environment, init containers and annotations. Only the block named by weights.source is read.
 */}}
 
+{{/* The chosen source's block. */}}
+{{- define "vllm-serving.weights.block" -}}
+{{- get .Values.weights .Values.weights.source | toJson }}
+{{- end }}
+
+{{/* Sources whose weights are a local directory under weights.mountPath. */}}
+{{- define "vllm-serving.weights.isMounted" -}}
+{{- if has .Values.weights.source (list "gcsfuse" "persistentDisk" "nfs") }}true{{ end }}
+{{- end }}
+
+{{/* The model argument of `vllm serve`: a Hub id, a mounted directory or a gs:// URL. */}}
+{{- define "vllm-serving.weights.modelArg" -}}
+{{- $w := .Values.weights }}
+{{- if eq $w.source "huggingface" }}
+{{- .Values.model.name }}
+{{- else if eq $w.source "gcsStream" }}
+{{- printf "gs://%s/%s" $w.gcsStream.bucket $w.gcsStream.path | trimSuffix "/" }}
+{{- else if eq $w.source "gcsfuse" }}
+{{- /* only-dir mounts the model directory itself at mountPath. */}}
+{{- $w.mountPath }}
+{{- else }}
+{{- $sub := (get $w $w.source).path }}
+{{- if $sub }}{{ printf "%s/%s" $w.mountPath $sub }}{{ else }}{{ $w.mountPath }}{{ end }}
+{{- end }}
+{{- end }}
+
+{{/* GCSFuse mount options: the model directory only, caches sized for immutable weights. */}}
+{{- define "vllm-serving.weights.gcsfuseMountOptions" -}}
+{{- $g := .Values.weights.gcsfuse }}
+{{- $opts := list "implicit-dirs" }}
+{{- with $g.path }}{{ $opts = append $opts (printf "only-dir=%s" .) }}{{ end }}
+{{- $opts = append $opts (printf "metadata-cache:ttl-secs:%d" ($g.metadataCache.ttlSeconds | int)) }}
+{{- $opts = append $opts (printf "metadata-cache:stat-cache-max-size-mb:%d" ($g.metadataCache.statCacheMaxSizeMb | int)) }}
+{{- $opts = append $opts (printf "metadata-cache:type-cache-max-size-mb:%d" ($g.metadataCache.typeCacheMaxSizeMb | int)) }}
+{{- if $g.fileCache.enabled }}
+{{- $opts = append $opts (printf "file-cache:cache-file-for-range-read:%t" $g.fileCache.cacheForRangeRead) }}
+{{- if $g.fileCache.parallelDownloads }}
+{{- $opts = concat $opts (list "file-cache:enable-parallel-downloads:true" "file-cache:max-parallel-downloads:-1") }}
+{{- end }}
+{{- end }}
+{{- concat $opts $g.extraMountOptions | join "," }}
+{{- end }}
+
 {{- define "vllm-serving.weights.volumes" -}}
-{{- if eq .Values.weights.source "huggingface" }}
-{{- $cache := .Values.weights.huggingface.cache }}
+{{- $w := .Values.weights }}
+{{- if eq $w.source "huggingface" }}
+{{- $cache := $w.huggingface.cache }}
 - name: hf-cache
   {{- if $cache.existingClaim }}
   persistentVolumeClaim:
@@ -14,6 +58,35 @@ Only the block of weights.source is read.
   emptyDir:
     sizeLimit: {{ $cache.sizeLimit }}
   {{- end }}
+{{- else if eq $w.source "gcsfuse" }}
+{{- $g := $w.gcsfuse }}
+- name: weights
+  csi:
+    driver: gcsfuse.csi.storage.gke.io
+    readOnly: true
+    volumeAttributes:
+      bucketName: {{ $g.bucket }}
+      mountOptions: {{ include "vllm-serving.weights.gcsfuseMountOptions" . | quote }}
+      {{- if $g.fileCache.enabled }}
+      {{- /* -1: the whole gke-gcsfuse-cache volume below. */}}
+      fileCacheCapacity: "-1"
+      {{- end }}
+      skipCSIBucketAccessCheck: {{ $g.skipBucketAccessCheck | quote }}
+      gcsfuseMetadataPrefetchOnMount: {{ $g.metadataPrefetch | quote }}
+{{- if $g.fileCache.enabled }}
+{{- /* The sidecar keeps its file cache in this volume, which the GCSFuse webhook looks up by name. */}}
+- name: gke-gcsfuse-cache
+  emptyDir:
+    {{- if eq $g.fileCache.medium "memory" }}
+    medium: Memory
+    {{- end }}
+    sizeLimit: {{ $g.fileCache.size }}
+{{- end }}
+{{- else if has $w.source (list "persistentDisk" "nfs") }}
+- name: weights
+  persistentVolumeClaim:
+    claimName: {{ .weightsClaim }}
+    readOnly: true
 {{- end }}
 {{- end }}
 
@@ -21,6 +94,10 @@ Only the block of weights.source is read.
 {{- if eq .Values.weights.source "huggingface" }}
 - name: hf-cache
   mountPath: {{ .Values.weights.huggingface.cache.mountPath }}
+{{- else if include "vllm-serving.weights.isMounted" . }}
+- name: weights
+  mountPath: {{ .Values.weights.mountPath }}
+  readOnly: true
 {{- end }}
 {{- end }}
 
@@ -36,5 +113,123 @@ Only the block of weights.source is read.
       name: {{ . }}
       key: {{ $hf.tokenSecret.key }}
 {{- end }}
+{{- else }}
+{{- /* Nothing to download: keep vLLM and transformers from reaching for the Hub. */}}
+- name: HF_HUB_OFFLINE
+  value: "1"
 {{- end }}
+{{- end }}
+
+{{/* Pod annotations a source needs: the GCSFuse webhook injects its sidecar on these. */}}
+{{- define "vllm-serving.weights.podAnnotations" -}}
+{{- if eq .Values.weights.source "gcsfuse" }}
+{{- $s := .Values.weights.gcsfuse.sidecar }}
+gke-gcsfuse/volumes: "true"
+gke-gcsfuse/cpu-limit: {{ $s.cpuLimit | quote }}
+gke-gcsfuse/memory-limit: {{ $s.memoryLimit | quote }}
+gke-gcsfuse/ephemeral-storage-limit: {{ $s.ephemeralStorageLimit | quote }}
+{{- end }}
+{{- end }}
+
+{{/* Node selector terms a source needs. */}}
+{{- define "vllm-serving.weights.nodeSelector" -}}
+{{- $g := .Values.weights.gcsfuse }}
+{{- if and (eq .Values.weights.source "gcsfuse") $g.fileCache.enabled (eq $g.fileCache.medium "localSsd") }}
+cloud.google.com/gke-ephemeral-storage-local-ssd: "true"
+{{- end }}
+{{- end }}
+
+{{/* Init containers that run before vLLM; they share its image, already on the node. */}}
+{{- define "vllm-serving.weights.initContainers" -}}
+{{- $w := .Values.weights }}
+{{- if and (eq $w.source "gcsfuse") $w.gcsfuse.warmup.enabled }}
+- name: warm-file-cache
+  image: {{ include "vllm-serving.image" . }}
+  imagePullPolicy: {{ .Values.image.pullPolicy }}
+  command: ["sh", "-c"]
+  args:
+    - |
+      set -eu
+      # Each file read once, in parallel: the GCSFuse file cache then holds the whole model.
+      find "$WEIGHTS" -name '*.safetensors' -print0 | xargs -0 -r -n 1 -P "$PARALLELISM" cat > /dev/null
+      echo "file cache filled from $WEIGHTS"
+  env:
+    - name: WEIGHTS
+      value: {{ $w.mountPath | quote }}
+    - name: PARALLELISM
+      value: {{ $w.gcsfuse.warmup.parallelism | quote }}
+  volumeMounts:
+    - name: weights
+      mountPath: {{ $w.mountPath }}
+      readOnly: true
+  securityContext:
+    {{- toYaml .Values.securityContext | nindent 4 }}
+{{- end }}
+{{- if and (eq $w.source "nfs") $w.nfs.readAhead.enabled }}
+- name: tune-read-ahead
+  image: {{ include "vllm-serving.image" . }}
+  imagePullPolicy: {{ .Values.image.pullPolicy }}
+  command: ["sh", "-c"]
+  args:
+    - |
+      set -eu
+      # The NFS mount's read-ahead belongs to its backing device info, /sys/class/bdi/MAJOR:MINOR,
+      # named by the mount's device number (third field of mountinfo). sysfs is writable only
+      # in a privileged container; the setting outlives this container.
+      device=""
+      while read -r _ _ dev _ mnt _; do
+        if [ "$mnt" = "$WEIGHTS" ]; then device="$dev"; fi
+      done < /proc/self/mountinfo
+      if [ -z "$device" ]; then echo "no mount at $WEIGHTS" >&2; exit 1; fi
+      echo "$READ_AHEAD_KB" > "/sys/class/bdi/$device/read_ahead_kb"
+      echo "read_ahead_kb of $WEIGHTS ($device): $(cat "/sys/class/bdi/$device/read_ahead_kb")"
+  env:
+    - name: WEIGHTS
+      value: {{ $w.mountPath | quote }}
+    - name: READ_AHEAD_KB
+      value: {{ $w.nfs.readAhead.kb | quote }}
+  volumeMounts:
+    - name: weights
+      mountPath: {{ $w.mountPath }}
+      readOnly: true
+  securityContext:
+    privileged: true
+{{- end }}
+{{- end }}
+
+{{/*
+The serving workloads: one, or with several persistent disks one per zone, each pinned to its zone
+by its volume's node affinity. A list of {name, zone, claim} as JSON.
+*/}}
+{{- define "vllm-serving.workloads" -}}
+{{- $fullname := include "vllm-serving.fullname" . }}
+{{- $w := .Values.weights }}
+{{- $workloads := list }}
+{{- if and (eq $w.source "persistentDisk") (not $w.persistentDisk.existingClaim) }}
+{{- $disks := $w.persistentDisk.disks }}
+{{- range $handle := $disks }}
+{{- $zone := include "vllm-serving.diskZone" $handle }}
+{{- $name := $fullname }}
+{{- if gt (len $disks) 1 }}{{ $name = printf "%s-%s" ($fullname | trunc 37 | trimSuffix "-") $zone }}{{ end }}
+{{- $workloads = append $workloads (dict "name" $name "zone" $zone "claim" (include "vllm-serving.weightsClaimName" (list $ $zone))) }}
+{{- end }}
+{{- else }}
+{{- $claim := "" }}
+{{- if eq $w.source "persistentDisk" }}{{ $claim = $w.persistentDisk.existingClaim }}{{ end }}
+{{- if eq $w.source "nfs" }}{{ $claim = $w.nfs.existingClaim | default (include "vllm-serving.weightsClaimName" (list . "")) }}{{ end }}
+{{- $workloads = append $workloads (dict "name" $fullname "zone" "" "claim" $claim) }}
+{{- end }}
+{{- toJson $workloads }}
+{{- end }}
+
+{{/* projects/P/zones/Z/disks/D -> Z */}}
+{{- define "vllm-serving.diskZone" -}}
+{{- index (splitList "/" .) 3 }}
+{{- end }}
+
+{{/* Claim (and, with the namespace, volume) name for the weights; (list $root zone). */}}
+{{- define "vllm-serving.weightsClaimName" -}}
+{{- $root := index . 0 }}{{ $zone := index . 1 }}
+{{- $base := printf "%s-weights" (include "vllm-serving.fullname" $root | trunc 37 | trimSuffix "-") }}
+{{- if $zone }}{{ printf "%s-%s" $base $zone }}{{ else }}{{ $base }}{{ end }}
 {{- end }}

@@ -1,0 +1,36 @@
+"""templates/NOTES.txt, as `helm install` prints it."""
+
+from __future__ import annotations
+
+from vllm_serving.manifests import notes
+
+
+def test_tells_how_to_reach_the_api_and_check_models():
+    text = notes({"model": {"servedName": "chat"}}, namespace="llm", release="qwen")
+    assert "kubectl port-forward -n llm svc/qwen-vllm-serving 8000:8000" in text
+    assert "curl -s localhost:8000/v1/models" in text
+    assert '"model": "chat"' in text
+    assert "helm test qwen -n llm" in text
+
+
+def test_names_the_image_a_secondary_boot_disk_must_cache():
+    text = notes({"gke": {"nodePool": "l4", "secondaryBootDisk": {"enabled": True}}})
+    assert "the disk image must cache exactly vllm/vllm-openai:v0.33.0" in text
+
+
+def test_explains_the_privileged_nfs_tuning():
+    values = {
+        "weights": {"source": "nfs", "nfs": {"server": "10.0.0.2", "share": "/v", "readAhead": {"enabled": True}}}
+    }
+    text = notes(values)
+    assert "refuses these pods. Label the namespace\npod-security.kubernetes.io/enforce=privileged" in text
+
+
+def test_says_who_needs_bucket_access():
+    values = {
+        "weights": {"source": "gcsfuse", "gcsfuse": {"bucket": "my-models"}},
+        "serviceAccount": {"gcpServiceAccount": "r@p1234.iam.gserviceaccount.com"},
+    }
+    text = notes(values)
+    assert "The pods read gs://my-models as ServiceAccount vllm-vllm-serving" in text
+    assert "grant r@p1234.iam.gserviceaccount.com roles/storage.objectViewer on the bucket" in text

@@ -21,9 +21,9 @@ def node_pool_flags(project: str, image: str) -> list[str]:
     ]
 
 
-def image_cache_values() -> dict:
-    """Chart values that schedule onto the node pool with the cache and use image streaming."""
-    return {"gke": {"secondaryBootDisk": {"enabled": True}, "imageStreaming": True}}
+def image_cache_values(node_pool: str = "NODE_POOL") -> dict:
+    """Chart values that schedule onto the (Standard) node pool with the cache and use image streaming."""
+    return {"gke": {"nodePool": node_pool, "secondaryBootDisk": {"enabled": True}, "imageStreaming": True}}
 
 
 def weights_values(handles: list[str], read_ahead_kb: int) -> dict:

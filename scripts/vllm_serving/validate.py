@@ -139,6 +139,8 @@ def rule_problems(values: dict[str, Any], rules: dict[str, Any]) -> list[str]:
         )
     problems += _weights_problems(values, rules)
     problems += _image_pull_problems(values)
+    problems += _autoscaling_problems(values)
+    problems += _monitoring_problems(values)
     return problems
 
 
@@ -250,6 +252,79 @@ def _image_pull_problems(values: dict[str, Any]) -> list[str]:
             " Registry images; mirror it to LOCATION-docker.pkg.dev or set gke.imageStreaming: false"
         )
     return problems
+
+
+def _autoscaling_problems(values: dict[str, Any]) -> list[str]:
+    scaling = values["autoscaling"]
+    if not scaling["enabled"]:
+        return []
+    problems: list[str] = []
+    provider, low, high = scaling["provider"], scaling["minReplicas"], scaling["maxReplicas"]
+    if low > high:
+        problems.append(f"autoscaling.minReplicas: {low} is above autoscaling.maxReplicas ({high})")
+    if provider == "hpa" and low == 0:
+        problems.append(
+            "autoscaling.minReplicas: 0 (scale to zero) needs autoscaling.provider: keda;"
+            " the HPA keeps at least one pod"
+        )
+    seen: list[str] = []
+    for i, metric in enumerate(scaling["metrics"]):
+        where, kind = f"autoscaling.metrics[{i}]", metric["type"]
+        if kind in seen:
+            problems.append(f"{where}.type: {kind} is listed twice; give each signal once")
+        seen.append(kind)
+        if kind == "gpu-utilization" and metric["target"] > 100:
+            problems.append(
+                f"{where}.target: {metric['target']} is not a percentage; GPU utilization targets lie between 0 and 100"
+            )
+        if provider != "hpa":
+            continue
+        if kind == "concurrency":
+            problems.append(
+                f"{where}.type: concurrency adds two metrics in one query, which only autoscaling.provider: keda can do"
+            )
+        elif kind != "gpu-utilization" and not values["monitoring"]["podMonitoring"]["enabled"]:
+            problems.append(
+                f"{where}.type: {kind} reaches the HPA through Google Managed Prometheus;"
+                " set monitoring.podMonitoring.enabled"
+            )
+        elif kind == "gpu-utilization" and not scaling["gpuUtilization"]["selector"]:
+            problems.append(
+                f"autoscaling.gpuUtilization.selector: required for {where}.type gpu-utilization with the HPA,"
+                " or the metric adds up every GPU the project reports"
+            )
+    keda = scaling["keda"]
+    if provider == "keda" and not keda["serverAddress"]:
+        problems.append(
+            "autoscaling.keda.serverAddress: required with autoscaling.provider keda; the Prometheus endpoint"
+            " KEDA queries (Google Managed Prometheus or a Prometheus server)"
+        )
+    if provider == "hpa" and (keda["serverAddress"] or keda["gcpWorkloadIdentity"]):
+        problems.append(
+            "autoscaling.keda is set but autoscaling.provider is hpa; set autoscaling.provider: keda,"
+            " or remove autoscaling.keda"
+        )
+    return problems
+
+
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def duration_seconds(duration: str) -> float:
+    """A Prometheus duration (500ms, 15s, 1m, 2h) in seconds (vllm-serving.seconds)."""
+    number = re.match(r"^[0-9]+", duration)
+    assert number, duration
+    return float(number.group()) * _DURATION_UNITS[duration[number.end() :]]
+
+
+def _monitoring_problems(values: dict[str, Any]) -> list[str]:
+    monitoring = values["monitoring"]
+    if duration_seconds(monitoring["timeout"]) > duration_seconds(monitoring["interval"]):
+        return [
+            f"monitoring.timeout: {monitoring['timeout']} is longer than monitoring.interval"
+            f" ({monitoring['interval']}); a scrape must end before the next begins"
+        ]
+    return []
 
 
 def validate_values(user_values: dict[str, Any], chart: Path) -> list[str]:

@@ -125,7 +125,58 @@ messages; both read their data from rules.yaml.
 {{- $errors = append $errors (printf "image.repository: %s is not in Artifact Registry, and GKE streams only Artifact Registry images; mirror it to LOCATION-docker.pkg.dev or set gke.imageStreaming: false" .Values.image.repository) }}
 {{- end }}
 
+{{- /* Autoscaling. */}}
+{{- $a := .Values.autoscaling }}
+{{- if $a.enabled }}
+{{- if gt ($a.minReplicas | int) ($a.maxReplicas | int) }}
+{{- $errors = append $errors (printf "autoscaling.minReplicas: %d is above autoscaling.maxReplicas (%d)" ($a.minReplicas | int) ($a.maxReplicas | int)) }}
+{{- end }}
+{{- if and (eq $a.provider "hpa") (eq ($a.minReplicas | int) 0) }}
+{{- $errors = append $errors "autoscaling.minReplicas: 0 (scale to zero) needs autoscaling.provider: keda; the HPA keeps at least one pod" }}
+{{- end }}
+{{- $seen := list }}
+{{- range $i, $m := $a.metrics }}
+{{- $where := printf "autoscaling.metrics[%d]" $i }}
+{{- if has $m.type $seen }}
+{{- $errors = append $errors (printf "%s.type: %s is listed twice; give each signal once" $where $m.type) }}
+{{- end }}
+{{- $seen = append $seen $m.type }}
+{{- if and (eq $m.type "gpu-utilization") (gt (float64 $m.target) 100.0) }}
+{{- $errors = append $errors (printf "%s.target: %v is not a percentage; GPU utilization targets lie between 0 and 100" $where $m.target) }}
+{{- end }}
+{{- if eq $a.provider "hpa" }}
+{{- if eq $m.type "concurrency" }}
+{{- $errors = append $errors (printf "%s.type: concurrency adds two metrics in one query, which only autoscaling.provider: keda can do" $where) }}
+{{- else if and (ne $m.type "gpu-utilization") (not $.Values.monitoring.podMonitoring.enabled) }}
+{{- $errors = append $errors (printf "%s.type: %s reaches the HPA through Google Managed Prometheus; set monitoring.podMonitoring.enabled" $where $m.type) }}
+{{- else if and (eq $m.type "gpu-utilization") (not $a.gpuUtilization.selector) }}
+{{- $errors = append $errors (printf "autoscaling.gpuUtilization.selector: required for %s.type gpu-utilization with the HPA, or the metric adds up every GPU the project reports" $where) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if and (eq $a.provider "keda") (not $a.keda.serverAddress) }}
+{{- $errors = append $errors "autoscaling.keda.serverAddress: required with autoscaling.provider keda; the Prometheus endpoint KEDA queries (Google Managed Prometheus or a Prometheus server)" }}
+{{- end }}
+{{- if and (eq $a.provider "hpa") (or $a.keda.serverAddress $a.keda.gcpWorkloadIdentity) }}
+{{- $errors = append $errors "autoscaling.keda is set but autoscaling.provider is hpa; set autoscaling.provider: keda, or remove autoscaling.keda" }}
+{{- end }}
+{{- end }}
+
+{{- /* Monitoring. */}}
+{{- $timeout := include "vllm-serving.seconds" .Values.monitoring.timeout | float64 }}
+{{- $interval := include "vllm-serving.seconds" .Values.monitoring.interval | float64 }}
+{{- if gt $timeout $interval }}
+{{- $errors = append $errors (printf "monitoring.timeout: %s is longer than monitoring.interval (%s); a scrape must end before the next begins" .Values.monitoring.timeout .Values.monitoring.interval) }}
+{{- end }}
+
 {{- if $errors }}
 {{- fail (printf "\n%s" (join "\n" $errors)) }}
 {{- end }}
+{{- end }}
+
+{{/* A Prometheus duration (500ms, 15s, 1m, 2h) in seconds. */}}
+{{- define "vllm-serving.seconds" -}}
+{{- $number := regexFind "^[0-9]+" . | float64 }}
+{{- $unit := regexReplaceAll "^[0-9]+" . "" }}
+{{- mulf $number (get (dict "ms" 0.001 "s" 1.0 "m" 60.0 "h" 3600.0) $unit) }}
 {{- end }}

@@ -1,0 +1,71 @@
+"""templates/configmap.yaml and dashboards/vllm.json: the vLLM dashboard."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from paths import CHART
+from vllm_serving.manifests import of_kind, one, render
+
+DASHBOARD = json.loads((CHART / "dashboards" / "vllm.json").read_text())
+# Panel types Cloud Monitoring's Grafana importer converts (others fall back to a line chart).
+IMPORTABLE = {"timeseries", "graph", "stat", "gauge", "singlestat", "table", "text", "bargauge", "heatmap", "piechart"}
+
+
+class TestDashboardConfigMap:
+    def test_off_by_default(self):
+        assert of_kind(render({}), "ConfigMap") == []
+
+    def test_carries_the_dashboard_with_the_sidecar_label(self):
+        values = {
+            "monitoring": {"dashboard": {"configMap": {"enabled": True, "annotations": {"grafana_folder": "LLM"}}}}
+        }
+        config_map = one(render(values), "ConfigMap")
+        assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+        assert config_map["metadata"]["annotations"] == {"grafana_folder": "LLM"}
+        assert json.loads(config_map["data"]["vllm.json"]) == DASHBOARD
+
+
+class TestDashboard:
+    def test_panels_are_importable_into_cloud_monitoring(self):
+        assert DASHBOARD["panels"]
+        for panel in DASHBOARD["panels"]:
+            assert panel["type"] in IMPORTABLE, panel["title"]
+            assert panel["gridPos"]["h"] >= 2 and {"x", "y", "w"} <= panel["gridPos"].keys(), panel["title"]
+            assert panel["targets"] and all(t["expr"] for t in panel["targets"]), panel["title"]
+
+    def test_variables_are_label_values_queries(self):
+        queries = [v for v in DASHBOARD["templating"]["list"] if v["type"] == "query"]
+        assert {v["name"] for v in queries} == {"namespace", "model"}
+        assert all(v["query"].startswith("label_values(") for v in queries)
+
+    def test_covers_what_operators_watch(self):
+        exprs = " ".join(t["expr"] for p in DASHBOARD["panels"] for t in p["targets"])
+        for series in (
+            "vllm:request_success_total",
+            "vllm:num_requests_waiting",
+            "vllm:num_requests_running",
+            "vllm:time_to_first_token_seconds_bucket",
+            "vllm:inter_token_latency_seconds_bucket",
+            "vllm:kv_cache_usage_perc",
+            "DCGM_FI_DEV_GPU_UTIL",
+        ):
+            assert series in exprs, series
+
+    def test_panels_do_not_overlap(self):
+        cells = set()
+        for panel in DASHBOARD["panels"]:
+            g = panel["gridPos"]
+            area = {(x, y) for x in range(g["x"], g["x"] + g["w"]) for y in range(g["y"], g["y"] + g["h"])}
+            assert not cells & area, panel["title"]
+            cells |= area
+
+
+def vllm_series() -> set[str]:
+    exprs = " ".join(t["expr"] for p in DASHBOARD["panels"] for t in p["targets"])
+    return set(re.findall(r"vllm:[a-z_]+", exprs))
+
+
+def test_dashboard_series_names_parse():
+    assert all(re.fullmatch(r"vllm:[a-z_]+", s) for s in vllm_series())

@@ -75,7 +75,9 @@ class TestHappyPath:
         assert flag in result.out
         assert "--enable-image-streaming" in result.out
         values = yaml.safe_load(result.out.split("Chart values:\n", 1)[1])
-        assert values == {"gke": {"nodePool": "NODE_POOL", "secondaryBootDisk": {"enabled": True}, "imageStreaming": True}}
+        assert values == {
+            "gke": {"nodePool": "NODE_POOL", "secondaryBootDisk": {"enabled": True}, "imageStreaming": True}
+        }
 
     def test_json_output(self, gcp):
         result = bake(gcp, "--image-name", "vllm-cache", "--output", "json")

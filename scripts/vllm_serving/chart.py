@@ -47,13 +47,24 @@ def rules(chart: Path) -> dict[str, Any]:
     return _load_yaml(chart / "rules.yaml")
 
 
+class _HelmLoader(yaml.SafeLoader):
+    """YAML as Helm reads it: like PyYAML's safe loader, but a date such as 2026-11-21 stays a string
+    (Helm converts YAML to JSON, which has no dates)."""
+
+
+_HelmLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def load_values_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     """A user values file as a mapping; an empty file is an empty mapping."""
     p = Path(path)
     if not p.is_file():
         raise UsageError(f"{p}: no such values file")
     try:
-        data = yaml.safe_load(p.read_text())
+        data = yaml.load(p.read_text(), Loader=_HelmLoader)  # a SafeLoader subclass
     except yaml.YAMLError as err:
         raise UsageError(f"{p}: not valid YAML: {err}") from err
     if data is None:

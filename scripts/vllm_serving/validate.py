@@ -140,6 +140,7 @@ def rule_problems(values: dict[str, Any], rules: dict[str, Any]) -> list[str]:
     problems += _weights_problems(values, rules)
     problems += _image_pull_problems(values)
     problems += _autoscaling_problems(values)
+    problems += _batch_problems(values)
     problems += _monitoring_problems(values)
     return problems
 
@@ -303,6 +304,43 @@ def _autoscaling_problems(values: dict[str, Any]) -> list[str]:
         problems.append(
             "autoscaling.keda is set but autoscaling.provider is hpa; set autoscaling.provider: keda,"
             " or remove autoscaling.keda"
+        )
+    return problems
+
+
+def _batch_problems(values: dict[str, Any]) -> list[str]:
+    batch = values["batch"]
+    problems: list[str] = []
+    if batch["enabled"]:
+        if not batch["bucket"] and not batch["existingClaim"]:
+            problems.append(
+                "batch.bucket: a batch Job needs somewhere to read requests and write results;"
+                " name a bucket or set batch.existingClaim"
+            )
+        elif batch["bucket"] and batch["existingClaim"]:
+            problems.append("batch.existingClaim: set together with batch.bucket; use one of them")
+        if not batch["input"]:
+            problems.append(
+                "batch.input: required when batch.enabled; the JSONL file of requests, relative to batch.directory"
+            )
+        if values["parallelism"]["pipeline"] > 1:
+            problems.append(
+                "parallelism.pipeline: a batch Job runs one pod per shard; multi-node (pipeline > 1) serves only,"
+                " so set parallelism.pipeline: 1 or batch.enabled: false"
+            )
+        if values["autoscaling"]["enabled"]:
+            problems.append(
+                "autoscaling.enabled: a batch Job is not autoscaled; use batch.parallelism, or batch.enabled: false"
+            )
+        if batch["parallelism"] > batch["shards"]:
+            problems.append(
+                f"batch.parallelism: {batch['parallelism']} is more than batch.shards ({batch['shards']});"
+                " the extra pods would have no shard"
+            )
+    if values["chatUI"]["enabled"] and batch["enabled"]:
+        problems.append(
+            "chatUI.enabled: the chat UI talks to the serving Service, which a batch release does not have;"
+            " deploy it with a serving release"
         )
     return problems
 

@@ -66,3 +66,9 @@ def test_error_messages_for_files(tmp_path, capsys):
 
     cli_main(["validate", write(tmp_path, "list.yaml", "- a\n")])
     assert "list.yaml: a values file must be a mapping of keys, not a list" in capsys.readouterr().err
+
+
+def test_dates_stay_strings_as_helm_reads_them(tmp_path):
+    """Helm reads `directory: 2026-11-21` as a string; so must validate, or the two disagree."""
+    path = write(tmp_path, "batch.yaml", "batch: {enabled: true, bucket: my-batch, directory: 2026-11-21}\n")
+    assert main([path]) == 0

@@ -1,19 +1,30 @@
 {{/*
-The argv after `vllm serve`, built in one place. Typed values become flags only when set; extraArgs
+The vLLM argv, built in one place: after `vllm serve` (form "serve") or `vllm run-batch` (form
+"batch"). Typed values become flags only when set; extraArgs
 follow verbatim. The flags built here are listed under ownedFlags in rules.yaml,
 so that _validate.tpl and `vllm-serving validate` refuse them in extraArgs.
 */}}
 {{- define "vllm-serving.args" -}}
 {{- $v := .Values.vllm }}
 {{- $model := include "vllm-serving.weights.modelArg" . }}
+{{- /* `vllm serve MODEL` takes the model as its first argument, `vllm run-batch` as --model. */}}
 {{- $args := list $model }}
+{{- if eq .form "batch" }}
+{{- $args = list "--model" $model }}
+{{- end }}
 {{- /* Clients use model.servedName, else model.name, whatever vLLM loads from (a path, a gs:// URL). */}}
 {{- $served := include "vllm-serving.servedModelName" . }}
 {{- if ne $served $model }}
 {{- $args = concat $args (list "--served-model-name" $served) }}
 {{- end }}
+{{- if eq .form "serve" }}
 {{- $args = concat $args (list "--port" ($v.port | toString)) }}
+{{- end }}
 {{- $args = concat $args (list "--tensor-parallel-size" (.Values.parallelism.tensor | toString)) }}
+{{- if gt (.Values.parallelism.pipeline | int) 1 }}
+{{- /* Across the nodes of a LeaderWorkerSet group, through the Ray cluster the group runs. */}}
+{{- $args = concat $args (list "--pipeline-parallel-size" (.Values.parallelism.pipeline | toString) "--distributed-executor-backend" "ray") }}
+{{- end }}
 {{- if not (kindIs "invalid" $v.maxModelLen) }}
 {{- $args = concat $args (list "--max-model-len" ($v.maxModelLen | int64 | toString)) }}
 {{- end }}

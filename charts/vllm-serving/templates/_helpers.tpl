@@ -65,3 +65,12 @@ app.kubernetes.io/component: server
 {{- define "vllm-serving.rules" -}}
 {{ .Files.Get "rules.yaml" }}
 {{- end }}
+
+{{/* The serving workload's kind: a LeaderWorkerSet when a replica spans several nodes. */}}
+{{- define "vllm-serving.workloadKind" -}}
+{{- if gt (.Values.parallelism.pipeline | int) 1 }}LeaderWorkerSet{{ else }}Deployment{{ end }}
+{{- end }}
+
+{{- define "vllm-serving.workloadApiVersion" -}}
+{{- if gt (.Values.parallelism.pipeline | int) 1 }}leaderworkerset.x-k8s.io/v1{{ else }}apps/v1{{ end }}
+{{- end }}

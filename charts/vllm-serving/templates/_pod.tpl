@@ -1,10 +1,14 @@
 {{/*
-The serving pod spec: GPU strategy, scheduling, probes, shutdown and security in one place, so that
-every workload kind that runs vLLM gets the same pod. Called with the root context plus
-`weightsClaim`, the claim of the workload's weights (see vllm-serving.workloads).
+The vLLM pod spec: GPU strategy, scheduling, weights, probes, shutdown and security in one place, so
+that every workload kind that runs vLLM gets the same pod. Called with the root context plus
+  weightsClaim  the claim of the workload's weights (see vllm-serving.workloads)
+  role          server: `vllm serve` (a Deployment's pod, or a LeaderWorkerSet's leader)
+                worker: a LeaderWorkerSet worker, a Ray node that joins the leader
+                batch:  `vllm run-batch` in a Job
 */}}
 {{- define "vllm-serving.podSpec" -}}
 {{- $tensor := .Values.parallelism.tensor | int }}
+{{- $multiNode := gt (.Values.parallelism.pipeline | int) 1 }}
 serviceAccountName: {{ include "vllm-serving.serviceAccountName" . }}
 {{- /* vLLM never calls the Kubernetes API. */}}
 automountServiceAccountToken: false
@@ -25,9 +29,28 @@ securityContext:
 initContainers:
   {{- . | nindent 2 }}
 {{- end }}
+{{- if $multiNode }}
+affinity:
+  {{- /* A group's pods talk NCCL to each other: one node pool, one zone. matchLabelKeys narrows the
+         term to this pod's own group. */}}
+  podAffinity:
+    requiredDuringSchedulingIgnoredDuringExecution:
+      {{- range $key := list "topology.kubernetes.io/zone" "cloud.google.com/gke-nodepool" }}
+      - topologyKey: {{ $key }}
+        labelSelector:
+          matchExpressions:
+            - key: leaderworkerset.sigs.k8s.io/group-key
+              operator: Exists
+        matchLabelKeys: [leaderworkerset.sigs.k8s.io/group-key]
+      {{- end }}
+  {{- with .Values.affinity }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- else }}
 {{- with .Values.affinity }}
 affinity:
   {{- toYaml . | nindent 2 }}
+{{- end }}
 {{- end }}
 {{- with .Values.topologySpreadConstraints }}
 topologySpreadConstraints:
@@ -37,23 +60,60 @@ containers:
   - name: vllm
     image: {{ include "vllm-serving.image" . }}
     imagePullPolicy: {{ .Values.image.pullPolicy }}
+    {{- if eq .role "worker" }}
+    command:
+      {{- list "sh" "-c" (include "vllm-serving.rayWorkerScript" .) | toYaml | nindent 6 }}
+    {{- else if eq .role "batch" }}
+    command:
+      {{- list "sh" "-c" (include "vllm-serving.batchScript" .) "run-batch" | toYaml | nindent 6 }}
+    args:
+      {{- include "vllm-serving.args" (merge (dict "form" "batch") .) | fromJsonArray | toYaml | nindent 6 }}
+    {{- else if $multiNode }}
+    command:
+      {{- list "sh" "-c" (include "vllm-serving.rayLeaderScript" .) "serve" | toYaml | nindent 6 }}
+    args:
+      {{- include "vllm-serving.args" (merge (dict "form" "serve") .) | fromJsonArray | toYaml | nindent 6 }}
+    {{- else }}
     command: ["vllm", "serve"]
     args:
-      {{- include "vllm-serving.args" . | fromJsonArray | toYaml | nindent 6 }}
+      {{- include "vllm-serving.args" (merge (dict "form" "serve") .) | fromJsonArray | toYaml | nindent 6 }}
+    {{- end }}
     env:
       {{- include "vllm-serving.weights.env" . | trim | nindent 6 }}
       {{- with .Values.env }}
       {{- toYaml . | nindent 6 }}
       {{- end }}
+    {{- if eq .role "batch" }}
+      - name: BATCH_DIR
+        value: /batch
+      - name: BATCH_INPUT
+        value: {{ .Values.batch.input | quote }}
+      - name: BATCH_OUTPUT
+        value: {{ .Values.batch.output | quote }}
+      - name: BATCH_SHARDS
+        value: {{ .Values.batch.shards | quote }}
+    {{- end }}
+    {{- if $multiNode }}
+      - name: RAY_PORT
+        value: "6379"
+    {{- end }}
+    {{- if eq .role "server" }}
     ports:
       - name: http
         containerPort: {{ .Values.vllm.port }}
         protocol: TCP
+      {{- if $multiNode }}
+      - name: ray
+        containerPort: 6379
+        protocol: TCP
+      {{- end }}
+    {{- end }}
     resources:
       requests:
         {{- toYaml (merge (dict "nvidia.com/gpu" $tensor) (.Values.resources.requests | default dict)) | nindent 8 }}
       limits:
         {{- toYaml (merge (dict "nvidia.com/gpu" $tensor) (.Values.resources.limits | default dict)) | nindent 8 }}
+    {{- if eq .role "server" }}
     {{- /* The startup budget is one value; the probe polls until it is spent. */}}
     startupProbe:
       httpGet:
@@ -83,15 +143,24 @@ containers:
         sleep:
           seconds: {{ .Values.preStopSleepSeconds }}
     {{- end }}
+    {{- end }}
     {{- with .Values.securityContext }}
     securityContext:
       {{- toYaml . | nindent 6 }}
     {{- end }}
     {{- $mounts := include "vllm-serving.weights.volumeMounts" . | trim }}
-    {{- if or $mounts (gt $tensor 1) }}
+    {{- if or $mounts (gt $tensor 1) (eq .role "batch") }}
     volumeMounts:
       {{- with $mounts }}
       {{- . | nindent 6 }}
+      {{- end }}
+      {{- if eq .role "batch" }}
+      - name: batch
+        mountPath: /batch
+        {{- /* A bucket mounts its directory alone (only-dir); a claim mounts it as a subPath. */}}
+        {{- if and .Values.batch.existingClaim .Values.batch.directory }}
+        subPath: {{ .Values.batch.directory }}
+        {{- end }}
       {{- end }}
       {{- if gt $tensor 1 }}
       - name: dshm
@@ -99,10 +168,13 @@ containers:
       {{- end }}
     {{- end }}
 {{- $volumes := include "vllm-serving.weights.volumes" . | trim }}
-{{- if or $volumes (gt $tensor 1) }}
+{{- if or $volumes (gt $tensor 1) (eq .role "batch") }}
 volumes:
   {{- with $volumes }}
   {{- . | nindent 2 }}
+  {{- end }}
+  {{- if eq .role "batch" }}
+  {{- include "vllm-serving.batchVolume" . | nindent 2 }}
   {{- end }}
   {{- if gt $tensor 1 }}
   {{- /* Tensor-parallel workers exchange activations through shared memory; the container
@@ -142,4 +214,49 @@ tolerations:
 {{/* Seconds the startupProbe allows: startup.maxSeconds, or the weight source's default. */}}
 {{- define "vllm-serving.startupBudget" -}}
 {{- .Values.startup.maxSeconds | default (get .Values.startup.maxSecondsBySource .Values.weights.source) | int }}
+{{- end }}
+
+{{/* The LeaderWorkerSet leader: start the Ray head, wait for every worker of the group, then
+     `vllm serve` with the container's args ("$@"). */}}
+{{- define "vllm-serving.rayLeaderScript" -}}
+set -eu
+ray start --head --port="$RAY_PORT" --disable-usage-stats
+until [ "$(python3 -c 'import ray; ray.init(address="auto", logging_level="ERROR"); print(sum(n["Alive"] for n in ray.nodes()))' 2>/dev/null)" = "$LWS_GROUP_SIZE" ]; do
+  echo "waiting for $LWS_GROUP_SIZE Ray nodes"; sleep 5
+done
+exec vllm serve "$@"
+{{- end }}
+
+{{/* A LeaderWorkerSet worker: join the leader's Ray cluster and stay; retry while the head starts. */}}
+{{- define "vllm-serving.rayWorkerScript" -}}
+until ray start --address="$LWS_LEADER_ADDRESS:$RAY_PORT" --disable-usage-stats --block; do
+  echo "waiting for the Ray head at $LWS_LEADER_ADDRESS"; sleep 5
+done
+{{- end }}
+
+{{/* One shard of a batch: an Indexed Job's pod N reads <stem>-N<ext> when the input is sharded. */}}
+{{- define "vllm-serving.batchScript" -}}
+set -eu
+in="$BATCH_DIR/$BATCH_INPUT"; out="$BATCH_DIR/$BATCH_OUTPUT"
+if [ "$BATCH_SHARDS" -gt 1 ]; then
+  in="${in%.*}-$JOB_COMPLETION_INDEX.${in##*.}"; out="${out%.*}-$JOB_COMPLETION_INDEX.${out##*.}"
+fi
+echo "batch shard ${JOB_COMPLETION_INDEX:-0}: $in -> $out"
+exec vllm run-batch -i "$in" -o "$out" "$@"
+{{- end }}
+
+{{/* Where batch input and output live: a GCSFuse bucket (read-write) or a claim. */}}
+{{- define "vllm-serving.batchVolume" -}}
+{{- $b := .Values.batch }}
+- name: batch
+  {{- if $b.bucket }}
+  csi:
+    driver: gcsfuse.csi.storage.gke.io
+    volumeAttributes:
+      bucketName: {{ $b.bucket }}
+      mountOptions: {{ printf "implicit-dirs%s" (ternary (printf ",only-dir=%s" $b.directory) "" (ne $b.directory "")) | quote }}
+  {{- else }}
+  persistentVolumeClaim:
+    claimName: {{ $b.existingClaim }}
+  {{- end }}
 {{- end }}

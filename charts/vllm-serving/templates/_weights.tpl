@@ -120,9 +120,10 @@ environment, init containers and annotations. Only the block named by weights.so
 {{- end }}
 {{- end }}
 
-{{/* Pod annotations a source needs: the GCSFuse webhook injects its sidecar on these. */}}
+{{/* Pod annotations GCSFuse volumes need (weights or batch files): the GCSFuse webhook injects its
+     sidecar on these. */}}
 {{- define "vllm-serving.weights.podAnnotations" -}}
-{{- if eq .Values.weights.source "gcsfuse" }}
+{{- if or (eq .Values.weights.source "gcsfuse") (and .Values.batch.enabled .Values.batch.bucket) }}
 {{- $s := .Values.weights.gcsfuse.sidecar }}
 gke-gcsfuse/volumes: "true"
 gke-gcsfuse/cpu-limit: {{ $s.cpuLimit | quote }}

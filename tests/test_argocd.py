@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from paths import REPO, VALUES_FILES
-from vllm_serving.manifests import one, render
+from vllm_serving.manifests import render
 
 APPSET = yaml.safe_load((REPO / "examples" / "argocd" / "applicationset.yaml").read_text())
 TEMPLATE = APPSET["spec"]["template"]
@@ -21,7 +21,8 @@ def fill(text: str, values_file: Path) -> str:
     """Argo CD's git files generator parameters for one file, applied to the few template forms used."""
     relative = values_file.relative_to(REPO)
     params = {".path.filename": relative.name, ".path.path": str(relative.parent)}
-    text = re.sub(r'{{ trimSuffix "\.yaml" \.path\.filename }}', relative.name.removesuffix(".yaml"), text)
+    release = relative.name.removesuffix(".yaml").replace(".", "-")
+    text = re.sub(r'{{ trimSuffix "\.yaml" \.path\.filename \| replace "\." "-" }}', release, text)
     for key, value in params.items():
         text = text.replace("{{ " + key + " }}", value)
     assert "{{" not in text, f"unfilled template in {text}"
@@ -46,5 +47,8 @@ def test_each_application_renders_its_values_file(values_file):
     value_paths = [REPO / SOURCE["path"] / fill(v, values_file) for v in SOURCE["helm"]["valueFiles"]]
     assert [p.resolve() for p in value_paths] == [values_file.resolve()]
     release = fill(SOURCE["helm"]["releaseName"], values_file)
-    deployment = one(render(values_files=value_paths, release=release), "Deployment")
-    assert deployment["metadata"]["labels"]["app.kubernetes.io/instance"] == release
+    objects = render(values_files=value_paths, release=release)
+    assert objects
+    for obj in objects:
+        assert obj["metadata"]["labels"]["app.kubernetes.io/instance"] == release
+        assert "." not in obj["metadata"]["name"], obj["metadata"]["name"]

@@ -246,3 +246,10 @@ class TestLabels:
         deployment = one(render({}, DEPLOYMENT, release=name[:53]), "Deployment")
         assert len(deployment["metadata"]["name"]) <= 55
         assert not deployment["metadata"]["name"].endswith("-")
+
+
+class TestNames:
+    def test_dots_of_a_release_name_do_not_reach_object_names(self):
+        objects = render({}, release="qwen.v2")
+        assert {o["metadata"]["name"] for o in objects} >= {"qwen-v2-vllm-serving"}
+        assert all("." not in o["metadata"]["name"] for o in objects)

@@ -6,8 +6,13 @@
 {{- end }}
 
 {{/* Full name: release name + chart name unless the release already contains it. 55 characters
-     leave room for the longest suffix the chart appends ("-test") within the 63-character limit. */}}
+     leave room for the longest suffix the chart appends ("-test") within the 63-character limit;
+     dots (allowed in release names) become dashes, since Service names take none. */}}
 {{- define "vllm-serving.fullname" -}}
+{{- include "vllm-serving.fullnameRaw" . | replace "." "-" }}
+{{- end }}
+
+{{- define "vllm-serving.fullnameRaw" -}}
 {{- if .Values.fullnameOverride }}
 {{- .Values.fullnameOverride | trunc 55 | trimSuffix "-" }}
 {{- else }}

@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "vllm_serving.vllm_parser",
         "check a `vllm serve` argv with the pinned vLLM release's own parser",
     ),
+    "cluster": ("vllm_serving.cluster.cli", "start/stop the local test cluster (real control plane, kwok GPU nodes)"),
     "bake": ("vllm_serving.bake.cli", "bake disk images: container-image cache and model weights"),
     "nodepool": ("vllm_serving.nodepool", "create a GPU node pool with the image cache"),
 }

@@ -88,6 +88,19 @@ def coalesce(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def layer(*overrides: dict[str, Any]) -> dict[str, Any]:
+    """User values files merged for Helm's stdin, later over earlier; a null survives, so Helm still
+    reads it as "delete this key from the chart's defaults"."""
+    merged: dict[str, Any] = {}
+    for override in overrides:
+        for key, value in override.items():
+            if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                merged[key] = layer(merged[key], value)
+            else:
+                merged[key] = copy.deepcopy(value)
+    return merged
+
+
 def effective_values(chart: Path, *overrides: dict[str, Any]) -> dict[str, Any]:
     """values.yaml with each override layered on top, as `helm -f a -f b` would."""
     values = defaults(chart)

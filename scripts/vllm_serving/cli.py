@@ -19,6 +19,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "check a `vllm serve` argv with the pinned vLLM release's own parser",
     ),
     "cluster": ("vllm_serving.cluster.cli", "start/stop the local test cluster (real control plane, kwok GPU nodes)"),
+    "size": ("vllm_serving.sizing", "size a model for a GPU: weights, KV cache, tensor size and node count"),
+    "values": ("vllm_serving.values_new", "write values files: `values new` sizes a model for an accelerator"),
+    "loadtest": ("vllm_serving.loadtest.runner", "load-test a served model's chat completions with Locust (bounded)"),
     "bake": ("vllm_serving.bake.cli", "bake disk images: container-image cache and model weights"),
     "nodepool": ("vllm_serving.nodepool", "create a GPU node pool with the image cache"),
 }

@@ -37,7 +37,8 @@ def command(**kwargs: Any) -> pyhelm3.Command:
 
 
 def run(args: Sequence[str], stdin: bytes | None = None, **kwargs: Any) -> bytes:
-    """Run `helm ARGS`; a chart that does not render raises InvalidValues with each problem."""
+    """Run `helm ARGS` (kwargs configure pyhelm3's Command, e.g. kubeconfig); a chart that does not
+    render raises InvalidValues with each problem."""
     try:
         return asyncio.run(command(**kwargs).run(list(args), stdin))
     except pyhelm3.errors.Error as err:

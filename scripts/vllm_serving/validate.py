@@ -27,6 +27,7 @@ class Report:
 
     file: str
     problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
@@ -374,15 +375,30 @@ def validate_values(user_values: dict[str, Any], chart: Path) -> list[str]:
     return rule_problems(values, chart_mod.rules(chart))
 
 
+def sizing_warnings(user_values: dict[str, Any], chart: Path) -> list[str]:
+    """What only the model's size can tell: too little GPU memory for the weights and KV cache
+    (for the models in the built-in table). Warnings: the values are valid, the pods may not start."""
+    from vllm_serving.sizing import kv_cache_warning
+
+    warning = kv_cache_warning(chart_mod.effective_values(chart, user_values), chart)
+    return [warning] if warning else []
+
+
 def validate_files(paths: Sequence[str | Path], chart: Path) -> list[Report]:
-    return [Report(str(p), validate_values(chart_mod.load_values_file(p), chart)) for p in paths]
+    reports = []
+    for path in paths:
+        values = chart_mod.load_values_file(path)
+        problems = validate_values(values, chart)
+        reports.append(Report(str(path), problems, [] if problems else sizing_warnings(values, chart)))
+    return reports
 
 
 def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="vllm-serving validate",
         description="Check values files against the chart's values.schema.json and its cross-field rules "
-        "(the same checks `helm install` makes), each file on its own. Exit status 1 if any file is invalid.",
+        "(the same checks `helm install` makes), each file on its own, and warns when a known model leaves "
+        "too little GPU memory for its KV cache. Exit status 1 if any file is invalid.",
     )
     parser.add_argument("values", nargs="+", metavar="VALUES", help="values file(s) to check")
     parser.add_argument("--chart", help="chart directory (default: the repository's charts/vllm-serving)")
@@ -400,4 +416,6 @@ def main(argv: Sequence[str]) -> int:
                 print(f"{report.file}: {len(report.problems)} problem(s)")
                 for problem in report.problems:
                     print(f"  - {problem}")
+            for warning in report.warnings:
+                print(f"  warning: {warning}")
     return 0 if all(r.valid for r in reports) else 1

@@ -11,16 +11,18 @@ TEST_POD = "templates/tests/test-models.yaml"
 
 
 def hook_pod(values: dict) -> dict:
-    return one(render(values, TEST_POD), "Pod")
+    """The test Job's pod template."""
+    return one(render(values, TEST_POD), "Job")["spec"]["template"]
 
 
 class TestHelmTestHook:
-    def test_is_a_test_hook_replaced_on_rerun(self):
-        pod = hook_pod({})
-        assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
-        assert pod["metadata"]["annotations"]["helm.sh/hook-delete-policy"] == "before-hook-creation"
-        assert pod["spec"]["restartPolicy"] == "Never"
-        assert hooks(render({}), "test") == [pod]
+    def test_is_a_test_hook_replaced_on_rerun_that_runs_once(self):
+        job = one(render({}, TEST_POD), "Job")
+        assert job["metadata"]["annotations"]["helm.sh/hook"] == "test"
+        assert job["metadata"]["annotations"]["helm.sh/hook-delete-policy"] == "before-hook-creation"
+        assert job["spec"]["backoffLimit"] == 0
+        assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+        assert hooks(render({}), "test") == [job]
 
     def test_checks_served_name_through_the_service(self):
         env = {
@@ -38,7 +40,7 @@ class TestHelmTestHook:
 
     def test_runs_serving_image_on_serving_nodes_without_gpu(self):
         objects = render({"gke": {"accelerator": "nvidia-h100-80gb", "nodePool": "h100"}})
-        pod = one(hooks(objects, "test"), "Pod")
+        pod = one(hooks(objects, "test"), "Job")["spec"]["template"]
         assert pod["spec"]["containers"][0]["image"] == "vllm/vllm-openai:v0.33.0"
         assert pod["spec"]["nodeSelector"] == serving_pod_spec(objects)["nodeSelector"]
         assert "nvidia.com/gpu" not in pod["spec"]["containers"][0]["resources"]["limits"]

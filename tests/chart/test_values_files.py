@@ -10,7 +10,7 @@ from paths import CHART, CI_FILES, VALUES_FILES
 from vllm_serving import helm, kubeschemas
 from vllm_serving.chart import GKE_MINOR_VERSIONS, load_values_file
 from vllm_serving.manifests import render
-from vllm_serving.validate import validate_values
+from vllm_serving.validate import sizing_warnings, validate_values
 
 ALL_FILES = VALUES_FILES + CI_FILES
 
@@ -24,6 +24,9 @@ def test_there_are_values_files():
 class TestEveryValuesFile:
     def test_validate_accepts_it(self, path):
         assert validate_values(load_values_file(path), CHART) == []
+
+    def test_the_model_fits_its_gpus(self, path):
+        assert sizing_warnings(load_values_file(path), CHART) == []
 
     @pytest.mark.parametrize("minor", GKE_MINOR_VERSIONS)
     def test_objects_match_kubernetes_schemas(self, path, minor):

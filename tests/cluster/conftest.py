@@ -11,20 +11,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from vllm_serving.cluster import build
-from vllm_serving.cluster.testing import TestCluster, session_cluster
-from vllm_serving.errors import ToolMissing
+from vllm_serving.cluster.testing import TestCluster
 
 
 @pytest.fixture(scope="session")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestCluster]:
-    try:
-        build.find_go()
-    except ToolMissing as err:
-        if not build.binaries().complete:
-            pytest.skip(str(err))
-    with session_cluster(tmp_path_factory.mktemp("cluster")) as c:
-        yield c
+def cluster(kube_cluster: TestCluster) -> TestCluster:
+    """The session's cluster, from the vllm-serving pytest plugin."""
+    return kube_cluster
 
 
 @pytest.fixture(scope="session")

@@ -35,7 +35,9 @@ def test_json_output(tmp_path, capsys):
     bad = write(tmp_path, "bad.yaml", "modle: {name: x}\n")
     assert main([bad, "--output", "json"]) == 1
     report = json.loads(capsys.readouterr().out)
-    assert report == [{"file": bad, "problems": ["modle: unknown key; did you mean model?"], "valid": False}]
+    assert report == [
+        {"file": bad, "problems": ["modle: unknown key; did you mean model?"], "warnings": [], "valid": False}
+    ]
 
 
 def test_suggests_the_nearest_key(tmp_path, capsys):
@@ -72,3 +74,17 @@ def test_dates_stay_strings_as_helm_reads_them(tmp_path):
     """Helm reads `directory: 2026-11-21` as a string; so must validate, or the two disagree."""
     path = write(tmp_path, "batch.yaml", "batch: {enabled: true, bucket: my-batch, directory: 2026-11-21}\n")
     assert main([path]) == 0
+
+
+def test_warns_when_the_kv_cache_has_no_room_but_stays_valid(tmp_path, capsys):
+    path = write(
+        tmp_path,
+        "tight.yaml",
+        "model: {name: google/gemma-2-9b-it}\nparallelism: {tensor: 1}\ngke: {accelerator: nvidia-l4}\n"
+        "vllm: {maxModelLen: 8192}\n",
+    )
+    assert main([path]) == 0
+    out = capsys.readouterr().out
+    assert f"{path}: valid" in out
+    assert "  warning: parallelism.tensor: 1 x nvidia-l4 (24 GiB) leaves" in out
+    assert "use parallelism.tensor: 2" in out

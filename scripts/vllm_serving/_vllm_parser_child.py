@@ -1,0 +1,156 @@
+"""Runs inside the vLLM parser environment: check argv lists with vLLM's own `vllm serve` parser.
+
+This file is executed by the parser environment's interpreter (see ``vllm_parser.py``), not
+imported by ``vllm_serving``: it may use only the standard library and vLLM.
+
+Protocol: one JSON object on stdin, one on stdout.
+
+- ``{"argvs": [[...], ...], "command": "serve"}`` -> ``{"vllm_version": "...", "results": [{"ok": bool,
+  "error": str}, ...]}``; each argv is what follows ``vllm serve`` on the command line (``MODEL --flag
+  value ...``), or ``vllm run-batch`` with ``"command": "run-batch"`` (``-i IN -o OUT --model M ...``).
+- ``{"help": true}`` -> ``{"vllm_version": "...", "help": "<vllm serve --help=all>"}``.
+
+Everything vLLM, torch or a C library prints goes to stderr, so stdout carries only the answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import sys
+from typing import Any
+
+# Set before vLLM is imported: vLLM reads its environment at import time.
+os.environ.setdefault("VLLM_TARGET_DEVICE", "cpu")  # no GPU here; pick the CPU platform
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+def _take_stdout() -> io.TextIOWrapper:
+    """Return a private handle on the real stdout and point fd 1 at stderr.
+
+    vLLM's logger writes to stdout by default, and native code can write to fd 1 directly.
+    """
+    sys.stdout.flush()
+    answer = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    return answer
+
+
+def _error_text(captured: str) -> str:
+    """The parser's own message: from its ``PROG: error: ...`` line on, without the usage block."""
+    lines = captured.splitlines()
+    for index, line in enumerate(lines):
+        if ": error: " in line:
+            return "\n".join([line.split(": error: ", 1)[1], *lines[index + 1 :]]).strip()
+    return captured.strip()
+
+
+def _serve_parser() -> Any:
+    """Build the parser exactly as `vllm serve` does (vllm/entrypoints/cli/main.py + serve.py),
+    except that abbreviated long options are refused (argparse accepts unique prefixes)."""
+    from vllm.utils.argparse_utils import FlexibleArgumentParser
+
+    try:
+        from vllm.entrypoints.common.cli_args import make_arg_parser
+    except ImportError:  # vLLM releases before the entrypoints/common split
+        from vllm.entrypoints.openai.cli_args import make_arg_parser  # type: ignore[no-redef]
+
+    top = FlexibleArgumentParser(prog="vllm", description="vLLM CLI", allow_abbrev=False)
+    subparsers = top.add_subparsers(required=False, dest="subparser")
+    serve = subparsers.add_parser("serve", usage="vllm serve [model_tag] [options]", allow_abbrev=False)
+    make_arg_parser(serve)
+    return top
+
+
+def _run_batch_parser() -> Any:
+    """The parser of `vllm run-batch` (vllm/entrypoints/cli/run_batch.py), abbreviations refused."""
+    from vllm.utils.argparse_utils import FlexibleArgumentParser
+
+    try:
+        from vllm.entrypoints.launchers.run_batch import make_arg_parser
+    except ImportError:  # releases before the launchers split
+        from vllm.entrypoints.openai.run_batch import make_arg_parser  # type: ignore[no-redef]
+
+    top = FlexibleArgumentParser(prog="vllm", description="vLLM CLI", allow_abbrev=False)
+    subparsers = top.add_subparsers(required=False, dest="subparser")
+    make_arg_parser(subparsers.add_parser("run-batch", allow_abbrev=False))
+    return top
+
+
+def _validate() -> Any:
+    try:
+        from vllm.entrypoints.common.cli_args import validate_parsed_serve_args
+    except ImportError:
+        from vllm.entrypoints.openai.cli_args import validate_parsed_serve_args  # type: ignore[no-redef]
+    return validate_parsed_serve_args
+
+
+def _select_cpu_platform() -> None:
+    """Older vLLM releases ignore VLLM_TARGET_DEVICE when resolving the platform: set it explicitly."""
+    from vllm import platforms
+
+    if platforms.current_platform.is_unspecified():
+        from vllm.platforms.cpu import CpuPlatform
+
+        platforms.current_platform = CpuPlatform()
+
+
+def check(argv: list[str], command: str = "serve") -> dict[str, Any]:
+    """Parse one argv as `vllm COMMAND ARGV...` would, then (serve) run vLLM's serve-argument checks."""
+    captured = io.StringIO()
+    # A fresh parser per argv: argparse actions and vLLM's parser keep state between parses.
+    parser = _serve_parser() if command == "serve" else _run_batch_parser()
+    try:
+        with contextlib.redirect_stderr(captured), contextlib.redirect_stdout(captured):
+            args = parser.parse_args([command, *argv])
+    except SystemExit as exc:
+        if exc.code == 0:  # --help or --version: the parser printed and stopped
+            return {"ok": False, "error": "the parser stopped without parsing (help or version requested)"}
+        return {"ok": False, "error": _error_text(captured.getvalue())}
+    except ImportError:  # an incomplete environment is not a verdict on the argv
+        raise
+    except Exception as exc:  # FlexibleArgumentParser raises ValueError for some shapes
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    if command != "serve":
+        return {"ok": True, "error": ""}
+    try:
+        _validate()(args)
+    except ImportError:
+        raise
+    except Exception as exc:
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    return {"ok": True, "error": ""}
+
+
+def serve_help() -> str:
+    captured = io.StringIO()
+    with contextlib.suppress(SystemExit), contextlib.redirect_stdout(captured):
+        _serve_parser().parse_args(["serve", "--help=all"])
+    return captured.getvalue()
+
+
+def main() -> int:
+    answer_stream = _take_stdout()
+    request = json.load(sys.stdin)
+    import vllm
+
+    _select_cpu_platform()
+    answer: dict[str, Any] = {"vllm_version": vllm.__version__}
+    if request.get("help"):
+        answer["help"] = serve_help()
+    else:
+        command = request.get("command", "serve")
+        answer["results"] = [check([str(arg) for arg in argv], command) for argv in request["argvs"]]
+    json.dump(answer, answer_stream)
+    answer_stream.write("\n")
+    answer_stream.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""pytest plugin (entry point pytest11): fixtures to test the chart, or your own values, on a cluster.
+
+    def test_my_values(helm_release):
+        release = helm_release(values_files=[Path("values/my-model.yaml")])
+        assert all(p.accelerator == "nvidia-l4" for p in release.placements())
+
+kube_cluster   the cluster: the one `--kubeconfig` or KUBECONFIG names, else the local test cluster
+               (a real control plane with fake GKE GPU nodes, built on first use), for the session.
+helm_release   a factory: installs the chart into a fresh namespace (enforcing Pod Security baseline
+               unless told otherwise), waits until its pods are Ready, and uninstalls at teardown.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("vllm-serving")
+    group.addoption("--kubeconfig", help="run cluster tests against this cluster instead of the local one")
+    group.addoption("--vllm-serving-chart", help="chart directory for helm_release (default: the repository's)")
+
+
+@pytest.fixture(scope="session")
+def kube_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from vllm_serving.cluster import build
+    from vllm_serving.cluster.testing import TestCluster, session_cluster
+    from vllm_serving.errors import ToolMissing
+
+    kubeconfig = request.config.getoption("--kubeconfig")
+    if kubeconfig:
+        yield TestCluster(Path(kubeconfig))
+        return
+    if not os.environ.get("KUBECONFIG"):
+        try:
+            build.find_go()
+        except ToolMissing as err:
+            if not build.binaries().complete:
+                pytest.skip(f"no cluster: {err}")
+    with session_cluster(tmp_path_factory.mktemp("cluster")) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def helm_release(request: pytest.FixtureRequest, kube_cluster: Any) -> Iterator[Callable[..., Any]]:
+    from vllm_serving import chart as chart_mod
+    from vllm_serving.errors import VllmServingError
+    from vllm_serving.release import Release, create_namespace, delete_namespace
+
+    chart = chart_mod.chart_dir(request.config.getoption("--vllm-serving-chart"))
+    made: list[Release] = []
+
+    def install(
+        values_files: list[Path] = (),
+        values: dict[str, Any] | None = None,
+        *,
+        name: str = "vllm",
+        pod_security: str | None = "baseline",
+        wait: bool = True,
+        timeout: float = 300,
+    ) -> Release:
+        namespace = f"vllm-{uuid.uuid4().hex[:8]}"
+        create_namespace(kube_cluster.kubeconfig, namespace, pod_security)
+        release = Release(name, namespace, kube_cluster.kubeconfig, chart)
+        made.append(release)
+        release.install(list(values_files), values)
+        if wait:
+            release.wait(timeout)
+        return release
+
+    yield install
+    for release in reversed(made):
+        try:
+            release.uninstall()
+        except VllmServingError:
+            pass  # never installed, or the test uninstalled it already
+        finally:
+            delete_namespace(release.kubeconfig, release.namespace)

@@ -1,0 +1,185 @@
+"""A Helm release of the chart on a cluster: install (through pyhelm3 and the real helm), wait until its
+pods are Ready, report where they landed, test, upgrade, roll back, uninstall."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyhelm3
+
+from vllm_serving import chart as chart_mod
+from vllm_serving import helm
+from vllm_serving.errors import ClusterError, VllmServingError
+
+# Pod Security admission labels of a namespace that enforces (and warns on) one level.
+POD_SECURITY = "pod-security.kubernetes.io/{mode}"
+
+
+def pod_security_labels(level: str) -> dict[str, str]:
+    return {POD_SECURITY.format(mode=mode): level for mode in ("enforce", "warn")}
+
+
+@dataclass
+class Placement:
+    """Where one pod of a release runs."""
+
+    pod: str
+    component: str
+    phase: str
+    ready: bool
+    node: str = ""
+    pool: str = ""
+    accelerator: str = ""
+    zone: str = ""
+    gpus: int = 0
+
+
+@dataclass
+class Release:
+    """One release of the chart in one namespace of one cluster."""
+
+    name: str
+    namespace: str
+    kubeconfig: Path
+    chart: Path = field(default_factory=chart_mod.chart_dir)
+
+    def _client(self) -> pyhelm3.Client:
+        return pyhelm3.Client(executable=helm.helm_executable(), kubeconfig=self.kubeconfig)
+
+    def _api(self):  # -> kubernetes.client.ApiClient
+        from kubernetes import config
+
+        return config.new_client_from_config(config_file=str(self.kubeconfig))
+
+    def install(self, values_files: list[Path] = (), values: dict[str, Any] | None = None, timeout: str = "5m") -> int:
+        """Install or upgrade with values files layered in order, then `values`; return the revision."""
+        layers = [chart_mod.load_values_file(p) for p in values_files] + ([values] if values else [])
+
+        async def run() -> int:
+            client = self._client()
+            loaded = await client.get_chart(self.chart)
+            revision = await client.install_or_upgrade_release(
+                self.name,
+                loaded,
+                chart_mod.layer(*layers),
+                namespace=self.namespace,
+                create_namespace=False,
+                timeout=timeout,
+            )
+            return revision.revision
+
+        return _run(run(), f"helm install {self.name}")
+
+    def rollback(self, revision: int) -> None:
+        helm.run(
+            ["rollback", self.name, str(revision), "--namespace", self.namespace, "--wait"], kubeconfig=self.kubeconfig
+        )
+
+    def uninstall(self) -> None:
+        helm.run(["uninstall", self.name, "--namespace", self.namespace, "--wait"], kubeconfig=self.kubeconfig)
+
+    def test(self, timeout: str = "5m") -> str:
+        """`helm test`: run the release's test hooks; their failure raises with helm's words."""
+        out = helm.run(
+            ["test", self.name, "--namespace", self.namespace, "--timeout", timeout], kubeconfig=self.kubeconfig
+        )
+        return out.decode()
+
+    def status(self) -> str:
+        return helm.run(["status", self.name, "--namespace", self.namespace], kubeconfig=self.kubeconfig).decode()
+
+    def placements(self) -> list[Placement]:
+        """The release's pods (test hooks excluded) and the node each runs on."""
+        from kubernetes import client
+
+        with self._api() as api:
+            core = client.CoreV1Api(api)
+            selector = f"app.kubernetes.io/instance={self.name},app.kubernetes.io/component!=test"
+            pods = core.list_namespaced_pod(self.namespace, label_selector=selector).items
+            nodes = {n.metadata.name: n for n in core.list_node().items}
+        found = []
+        for pod in sorted(pods, key=lambda p: p.metadata.name):
+            labels = pod.metadata.labels or {}
+            ready = any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
+            node = nodes.get(pod.spec.node_name or "")
+            node_labels = (node.metadata.labels or {}) if node else {}
+            gpus = sum(int((c.resources.limits or {}).get("nvidia.com/gpu", 0)) for c in pod.spec.containers)
+            found.append(
+                Placement(
+                    pod=pod.metadata.name,
+                    component=labels.get("app.kubernetes.io/component", ""),
+                    phase=pod.status.phase or "",
+                    ready=ready,
+                    node=pod.spec.node_name or "",
+                    pool=node_labels.get("cloud.google.com/gke-nodepool", ""),
+                    accelerator=node_labels.get("cloud.google.com/gke-accelerator", ""),
+                    zone=node_labels.get("topology.kubernetes.io/zone", ""),
+                    gpus=gpus,
+                )
+            )
+        return found
+
+    def problems(self) -> list[str]:
+        """Why pods are missing or not running: scheduler and controller events of the namespace."""
+        from kubernetes import client
+
+        with self._api() as api:
+            events = client.CoreV1Api(api).list_namespaced_event(self.namespace).items
+        reasons = {"FailedScheduling", "FailedCreate", "BackoffLimitExceeded", "FailedMount"}
+        return [
+            f"{e.involved_object.kind}/{e.involved_object.name}: {e.reason}: {e.message}"
+            for e in sorted(events, key=lambda e: e.last_timestamp or e.event_time or 0)
+            if e.reason in reasons
+        ]
+
+    def wait(self, timeout: float = 300, expect_pods: int | None = None) -> list[Placement]:
+        """Until every pod is Ready (a Job's: Succeeded); raise with the cluster's reasons if not."""
+        deadline = time.monotonic() + timeout
+        while True:
+            pods = self.placements()
+            settled = [p for p in pods if p.ready or p.phase == "Succeeded"]
+            if pods and len(settled) == len(pods) and (expect_pods is None or len(pods) >= expect_pods):
+                return pods
+            if time.monotonic() > deadline:
+                waiting = [f"{p.pod} ({p.phase or 'not created'})" for p in pods if p not in settled]
+                reasons = self.problems() or ["no events"]
+                raise ClusterError(
+                    f"release {self.name} is not ready after {timeout:.0f} s;"
+                    f" waiting for {', '.join(waiting) or 'pods to be created'}:\n  " + "\n  ".join(reasons)
+                )
+            time.sleep(0.5)
+
+
+def _run(coroutine: Any, what: str) -> Any:
+    try:
+        return asyncio.run(coroutine)
+    except pyhelm3.errors.Error as err:
+        message = err.stderr.decode(errors="replace").strip()
+        problems = helm.render_problems(message)
+        if problems:
+            from vllm_serving.errors import InvalidValues
+
+            raise InvalidValues(problems) from None
+        raise VllmServingError(f"{what} failed:\n{message}") from None
+
+
+def create_namespace(kubeconfig: Path, name: str, pod_security: str | None = "baseline") -> None:
+    """A namespace, enforcing a Pod Security level (baseline by default, like a hardened cluster)."""
+    from kubernetes import client, config
+
+    labels = pod_security_labels(pod_security) if pod_security else {}
+    with config.new_client_from_config(config_file=str(kubeconfig)) as api:
+        client.CoreV1Api(api).create_namespace(
+            client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels))
+        )
+
+
+def delete_namespace(kubeconfig: Path, name: str) -> None:
+    from kubernetes import client, config
+
+    with config.new_client_from_config(config_file=str(kubeconfig)) as api:
+        client.CoreV1Api(api).delete_namespace(name)

@@ -1,0 +1,715 @@
+"""`vllm-serving size`: how a model fits an accelerator's memory, and on how many GPUs.
+
+The memory model, per GPU, follows how vLLM allocates memory when it starts:
+
+    usable      = memoryGiB x gpu_memory_utilization - overhead
+    weights     = parameters x bytes(dtype), split evenly over tensor x pipeline GPUs
+    KV cache    = (usable - weights per GPU) x GPUs
+    KV / token  = 2 (K and V) x layers x KV heads x head_dim x bytes(KV cache dtype)
+    max context = KV cache / (KV / token), capped at the model's max_position_embeddings
+    sequences   = KV cache / (context x KV / token)
+
+memoryGiB, maxPerNode and largestMachine come from the chart's rules.yaml; model configs from
+models.yaml or a Hugging Face config.json. The assumptions, each erring towards "does not fit":
+
+- overhead (default 2 GiB per GPU) stands for what vLLM holds besides weights and KV cache: the
+  activation peak of its profiling run, CUDA graphs, NCCL buffers and the CUDA context.
+- memoryGiB is the GPU's nominal memory; the driver shows a little less (an L4 about 22 GiB), which
+  the overhead only partly absorbs.
+- Quantized dtypes (fp8, int8: 1 byte; int4, awq, gptq: 0.5) apply to every parameter but the
+  embeddings and output head, which stay 16-bit; quantization scales are not counted.
+- dtype auto is the checkpoint's torch_dtype, except float32, which vLLM serves in 16 bits. The KV
+  cache has the serving dtype's width (4 bytes under float32, else 2) unless --kv-cache-dtype fp8.
+- Every layer counts as full attention: sliding-window layers (half of Gemma 2's keep a 4096-token
+  window) need less, so those models get a conservative figure.
+- A tensor size must divide the attention heads (vLLM refuses it otherwise). With more GPUs than KV
+  heads each GPU keeps a copy of one KV head, so the KV cache per token grows with the tensor size.
+- Pipeline parallelism (one stage per node) splits the layers evenly. vLLM's paged KV cache admits
+  more sequences when they are shorter than the context: the counts here are for full-length ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vllm_serving import chart as chart_mod
+from vllm_serving.errors import UsageError, VllmServingError
+
+GIB = 1024**3
+DEFAULT_GPU_MEMORY_UTILIZATION = 0.9  # vLLM's own default for --gpu-memory-utilization
+DEFAULT_OVERHEAD_GIB = 2.0
+DEFAULT_CONTEXT = 8192  # or the model's maximum when that is shorter
+MAX_NODES = 32  # values.schema.json's maximum of parallelism.pipeline when this was written
+TENSOR_SIZES = (1, 2, 4, 8, 16, 32, 64)
+
+WEIGHT_BYTES: dict[str, float] = {
+    "bfloat16": 2,
+    "float16": 2,
+    "float32": 4,
+    "fp8": 1,
+    "int8": 1,
+    "int4": 0.5,
+    "awq": 0.5,
+    "gptq": 0.5,
+}
+QUANTIZED = ("fp8", "int8", "int4", "awq", "gptq")
+DTYPES = ("auto", *WEIGHT_BYTES)
+KV_CACHE_DTYPES = ("auto", "fp8")
+# The chart's vllm.dtype words (vLLM's --dtype choices) in the names above.
+_DTYPE_WORDS = {"": "auto", "auto": "auto", "half": "float16", "float": "float32"}
+
+MODELS_FILE = Path(__file__).with_name("models.yaml")
+
+
+@cache
+def _table() -> dict[str, Any]:
+    return yaml.safe_load(MODELS_FILE.read_text())
+
+
+def builtin_models() -> dict[str, dict[str, Any]]:
+    """models.yaml's models, keyed by Hugging Face id."""
+    return _table()["models"]
+
+
+def machines(accelerator: str) -> list[dict[str, Any]]:
+    """models.yaml's machine shapes for one accelerator, fewest GPUs first (none if it lists none)."""
+    return _table()["machines"].get(accelerator, [])
+
+
+def machine_for(accelerator: str, gpus: int) -> dict[str, Any] | None:
+    """The smallest machine with at least `gpus` GPUs of the accelerator."""
+    return next((m for m in machines(accelerator) if m["gpus"] >= gpus), None)
+
+
+# --- models -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What sizing needs to know of a model."""
+
+    name: str
+    parameters: int
+    embedding_parameters: int  # embeddings and output head: kept 16-bit when the rest is quantized
+    layers: int
+    attention_heads: int
+    kv_heads: int
+    head_dim: int
+    max_context: int  # max_position_embeddings
+    dtype: str  # the checkpoint's: torch_dtype, or its quantization
+    gated: bool = False
+
+
+def lookup_builtin(name: str) -> str | None:
+    """The table's key for a Hugging Face id, matched without case, or for its part after the '/'."""
+    table = builtin_models()
+    wanted = name.lower()
+    for key in table:
+        if wanted in (key.lower(), key.split("/")[-1].lower()):
+            return key
+    return None
+
+
+_REQUIRED = ("num_hidden_layers", "hidden_size", "num_attention_heads", "vocab_size", "max_position_embeddings")
+
+
+def estimate_parameters(config: dict[str, Any]) -> int:
+    """Parameters of a decoder with a gated MLP (Llama, Mistral, Mixtral, Qwen2, Gemma), from its config.
+
+    Exact for the built-in models; a few norms or biases off for others of those families.
+    """
+    hidden, layers = config["hidden_size"], config["num_hidden_layers"]
+    heads, kv_heads, head_dim = _heads(config)
+    attention = 2 * hidden * heads * head_dim + 2 * hidden * kv_heads * head_dim  # q and o, k and v
+    if config.get("model_type") == "qwen2" or config.get("attention_bias"):
+        attention += (heads + 2 * kv_heads) * head_dim  # q, k and v biases
+    experts = config.get("num_local_experts") or config.get("num_experts") or 1
+    if "intermediate_size" not in config and "moe_intermediate_size" not in config:
+        raise UsageError("the config has no intermediate_size to count the parameters from")
+    width = config.get("moe_intermediate_size") if experts > 1 else None
+    mlp = experts * 3 * hidden * (width or config["intermediate_size"])
+    if experts > 1:
+        mlp += hidden * experts  # the router
+    norms = 4 if config.get("model_type") in ("gemma2", "gemma3", "gemma3_text") else 2
+    return layers * (attention + mlp + norms * hidden) + hidden + _embedding_parameters(config)
+
+
+def _heads(config: dict[str, Any]) -> tuple[int, int, int]:
+    heads = config["num_attention_heads"]
+    kv_heads = config.get("num_key_value_heads") or heads
+    head_dim = config.get("head_dim") or config["hidden_size"] // heads
+    return heads, kv_heads, head_dim
+
+
+def _embedding_parameters(config: dict[str, Any]) -> int:
+    tied = config.get("tie_word_embeddings", True)  # transformers' default
+    return config["vocab_size"] * config["hidden_size"] * (1 if tied else 2)
+
+
+def _config_dtype(config: dict[str, Any], source: str) -> str:
+    quantization = config.get("quantization_config") or {}
+    method = str(quantization.get("quant_method", "")).lower()
+    if method == "fp8":
+        return "fp8"
+    if method in ("awq", "gptq"):
+        return method if quantization.get("bits", 4) == 4 else "int8"
+    dtype = config.get("torch_dtype") or config.get("dtype") or "bfloat16"
+    if dtype not in WEIGHT_BYTES:
+        raise UsageError(f"{source}: torch_dtype {dtype!r} is not one of {', '.join(WEIGHT_BYTES)}; pass --dtype")
+    return dtype
+
+
+def model_from_config(name: str, config: dict[str, Any], *, source: str, gated: bool = False) -> ModelSpec:
+    """A ModelSpec from a config.json mapping (or a models.yaml entry, which adds `parameters`)."""
+    text = {**config, **(config.get("text_config") or {})}  # multimodal configs nest the language model
+    if "kv_lora_rank" in text:
+        raise UsageError(
+            f"{source}: multi-head latent attention (kv_lora_rank) is not modelled; size this model by hand"
+        )
+    missing = [key for key in _REQUIRED if key not in text]
+    if missing:
+        raise UsageError(
+            f"{source}: no {', '.join(missing)}; give the config.json of a decoder-only Hugging Face model"
+        )
+    try:
+        parameters = text.get("parameters") or estimate_parameters(text)
+    except UsageError as err:
+        raise UsageError(f"{source}: {err}") from None
+    heads, kv_heads, head_dim = _heads(text)
+    return ModelSpec(
+        name=name,
+        parameters=parameters,
+        embedding_parameters=_embedding_parameters(text),
+        layers=text["num_hidden_layers"],
+        attention_heads=heads,
+        kv_heads=kv_heads,
+        head_dim=head_dim,
+        max_context=text["max_position_embeddings"],
+        dtype=_config_dtype(text, source),
+        gated=gated or bool(text.get("gated")),
+    )
+
+
+def builtin_model(name: str) -> ModelSpec | None:
+    key = lookup_builtin(name)
+    if key is None:
+        return None
+    return model_from_config(key, builtin_models()[key], source=f"models.yaml: {key}")
+
+
+def find_model(name: str, config_path: str | Path | None = None) -> ModelSpec:
+    """The model named on the command line: from --config if given, else from the built-in table."""
+    if config_path is None:
+        spec = builtin_model(name)
+        if spec is None:
+            raise UsageError(
+                f"unknown model {name!r}: the built-in table has {', '.join(builtin_models())};"
+                " for another model pass --config with the path to its config.json"
+            )
+        return spec
+    path = Path(config_path)
+    if not path.is_file():
+        raise UsageError(f"--config {path}: no such file")
+    try:
+        config = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise UsageError(f"--config {path}: not valid JSON: {err}") from None
+    if not isinstance(config, dict):
+        raise UsageError(f"--config {path}: a config.json holds a JSON object")
+    key = lookup_builtin(name)
+    gated = bool(key and builtin_models()[key].get("gated"))
+    return model_from_config(key or name, config, source=str(path), gated=gated)
+
+
+# --- accelerators and budget --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Accelerator:
+    name: str
+    memory_gib: float
+    max_per_node: int
+    largest_machine: str
+
+
+def accelerator(name: str, rules: dict[str, Any]) -> Accelerator:
+    table = rules["accelerators"]
+    if name not in table:
+        raise UsageError(
+            f"unknown accelerator {name!r}; use one of {', '.join(table)}"
+            " (values of the node label cloud.google.com/gke-accelerator)"
+        )
+    spec = table[name]
+    return Accelerator(name, spec["memoryGiB"], spec["maxPerNode"], spec["largestMachine"])
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How vLLM is told to use the memory."""
+
+    dtype: str = "auto"
+    kv_cache_dtype: str = "auto"
+    gpu_memory_utilization: float = DEFAULT_GPU_MEMORY_UTILIZATION
+    overhead_gib: float = DEFAULT_OVERHEAD_GIB
+
+    def usable(self, acc: Accelerator) -> float:
+        """Bytes per GPU for weights and KV cache."""
+        return (acc.memory_gib * self.gpu_memory_utilization - self.overhead_gib) * GIB
+
+    def weight_dtype(self, model: ModelSpec) -> str:
+        if self.dtype != "auto":
+            return self.dtype
+        return "bfloat16" if model.dtype == "float32" else model.dtype
+
+    def kv_dtype(self, model: ModelSpec) -> str:
+        if self.kv_cache_dtype == "fp8":
+            return "fp8"
+        weights = self.weight_dtype(model)
+        return weights if weights in ("bfloat16", "float16", "float32") else "bfloat16"
+
+
+def weight_bytes(model: ModelSpec, dtype: str) -> float:
+    if dtype in QUANTIZED:
+        quantized = model.parameters - model.embedding_parameters
+        return quantized * WEIGHT_BYTES[dtype] + model.embedding_parameters * 2
+    return model.parameters * WEIGHT_BYTES[dtype]
+
+
+def kv_bytes_per_token(model: ModelSpec, tensor: int, kv_dtype: str) -> int:
+    """Bytes of K and V per token over all GPUs; KV heads are copied when GPUs outnumber them."""
+    heads = tensor * max(1, model.kv_heads // tensor)
+    return int(2 * model.layers * heads * model.head_dim * WEIGHT_BYTES[kv_dtype])
+
+
+# --- fitting ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fit:
+    """One way to spread the model: `tensor` GPUs per node, `pipeline` nodes."""
+
+    tensor: int
+    pipeline: int
+    valid: bool  # the tensor size divides the attention heads
+    weights_per_gpu: float  # bytes
+    kv_cache: float  # bytes over all GPUs; 0 or less: the weights leave nothing
+    kv_per_token: int  # bytes
+    kv_tokens: int  # tokens the KV cache holds
+    max_context: int  # the longest one sequence can be: kv_tokens capped at the model's maximum
+    sequences: int  # full-length sequences of the requested context held at once
+    fits: bool  # valid and at least the requested concurrency
+
+    @property
+    def gpus(self) -> int:
+        return self.tensor * self.pipeline
+
+
+def evaluate(
+    model: ModelSpec, acc: Accelerator, budget: Budget, tensor: int, pipeline: int, context: int, concurrency: int
+) -> Fit:
+    gpus = tensor * pipeline
+    per_gpu = weight_bytes(model, budget.weight_dtype(model)) / gpus
+    kv_cache = (budget.usable(acc) - per_gpu) * gpus
+    per_token = kv_bytes_per_token(model, tensor, budget.kv_dtype(model))
+    tokens = max(0, math.floor(kv_cache / per_token))
+    valid = model.attention_heads % tensor == 0
+    sequences = tokens // context
+    return Fit(
+        tensor=tensor,
+        pipeline=pipeline,
+        valid=valid,
+        weights_per_gpu=per_gpu,
+        kv_cache=kv_cache,
+        kv_per_token=per_token,
+        kv_tokens=tokens,
+        max_context=min(tokens, model.max_context),
+        sequences=sequences,
+        fits=valid and sequences >= concurrency,
+    )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The tensor sizes one node offers, and the smallest set-up that serves the request."""
+
+    model: ModelSpec
+    accelerator: Accelerator
+    budget: Budget
+    context: int
+    concurrency: int
+    options: tuple[Fit, ...]  # one node, each tensor size up to maxPerNode
+    choice: Fit | None  # the smallest fitting option, else the fewest nodes; None beyond max_nodes
+    max_nodes: int
+
+    @property
+    def one_node(self) -> bool:
+        return self.choice is not None and self.choice.pipeline == 1
+
+    @property
+    def most_on_one_node(self) -> Fit:
+        """The valid one-node option that holds the most sequences (of those, the most KV cache)."""
+        return max((f for f in self.options if f.valid), key=lambda f: (f.sequences, f.kv_cache))
+
+
+def plan(
+    model: ModelSpec,
+    acc: Accelerator,
+    budget: Budget,
+    context: int,
+    concurrency: int = 1,
+    max_nodes: int = MAX_NODES,
+) -> Plan:
+    """Each tensor size on one node; the smallest that serves `concurrency` sequences of `context`
+    tokens, else the fewest nodes of the largest tensor size (pipeline parallel), up to max_nodes."""
+    context = min(context, model.max_context)
+    sizes = [n for n in TENSOR_SIZES if n <= acc.max_per_node]
+    options = tuple(evaluate(model, acc, budget, n, 1, context, concurrency) for n in sizes)
+    choice = next((f for f in options if f.fits), None)
+    if choice is None:
+        tensor = max(f.tensor for f in options if f.valid)
+        for nodes in range(2, max_nodes + 1):
+            fit = evaluate(model, acc, budget, tensor, nodes, context, concurrency)
+            if fit.fits:
+                choice = fit
+                break
+    return Plan(model, acc, budget, context, concurrency, options, choice, max_nodes)
+
+
+def pipeline_limit(chart: Path) -> int:
+    """The most nodes the chart deploys per replica: the schema's maximum of parallelism.pipeline."""
+    parallelism = chart_mod.schema(chart)["properties"]["parallelism"]["properties"]
+    return parallelism["pipeline"].get("maximum", MAX_NODES) if "pipeline" in parallelism else 1
+
+
+def default_context(model: ModelSpec) -> int:
+    return min(DEFAULT_CONTEXT, model.max_context)
+
+
+def setting_text(fit: Fit) -> str:
+    """The values that select a Fit."""
+    text = f"parallelism.tensor: {fit.tensor}"
+    return text + (f", parallelism.pipeline: {fit.pipeline}" if fit.pipeline > 1 else "")
+
+
+def alternatives(p: Plan, rules: dict[str, Any], *, one_node: bool = True, max_nodes: int = MAX_NODES) -> list[str]:
+    """'nvidia-h200-141gb (parallelism.tensor: 8)' for each other accelerator that serves p's request,
+    on one node or (one_node=False) on at most max_nodes."""
+    found = []
+    for name in rules["accelerators"]:
+        if name == p.accelerator.name:
+            continue
+        other = plan(p.model, accelerator(name, rules), p.budget, p.context, p.concurrency, max_nodes)
+        if other.choice is not None and (other.one_node or not one_node):
+            found.append(f"{name} ({setting_text(other.choice)})")
+    return found
+
+
+def nodes_text(fit: Fit, acc: Accelerator) -> str:
+    return f"{fit.pipeline} nodes of {fit.tensor} x {acc.name} (pipeline {fit.pipeline})"
+
+
+def beyond_text(p: Plan) -> str:
+    acc = p.accelerator
+    nodes = f"{p.max_nodes} nodes" if p.max_nodes > 1 else "one node"
+    return f"more than {nodes} of {acc.max_per_node} x {acc.name}"
+
+
+def sequences_text(count: int, context: int) -> str:
+    return f"{count} sequence{'' if count == 1 else 's'} of {context:,} tokens"
+
+
+def needs(count: int) -> str:
+    return "needs" if count == 1 else "need"
+
+
+def gib(value: float) -> str:
+    return f"{value / GIB:.1f} GiB"
+
+
+def does_not_fit(p: Plan, rules: dict[str, Any]) -> str:
+    """Why no node of the accelerator serves even one sequence, how many would, and what else would."""
+    acc, model = p.accelerator, p.model
+    dtype = p.budget.weight_dtype(model)
+    message = (
+        f"{model.name} does not fit on one {acc.name} machine ({acc.largest_machine}):"
+        f" {gib(weight_bytes(model, dtype))} of {dtype} weights and {sequences_text(p.concurrency, p.context)}"
+        f" need {nodes_text(p.choice, acc) if p.choice else beyond_text(p)}"
+    )
+    others = alternatives(p, rules)
+    if others:
+        message += f"; one node serves it on {', '.join(others)}"
+    return message
+
+
+# --- kv_cache_warning: the sizing check of `validate` and `preflight` ----------------------------
+
+
+def _extra_arg(values: dict[str, Any], flag: str) -> str | None:
+    args = [str(a) for a in values.get("vllm", {}).get("extraArgs", [])]
+    for i, arg in enumerate(args):
+        if arg.startswith(flag + "="):
+            return arg.split("=", 1)[1]
+        if arg == flag and i + 1 < len(args):
+            return args[i + 1]
+    return None
+
+
+def budget_from_values(values: dict[str, Any]) -> Budget:
+    """The Budget effective chart values ask vLLM for (vllm.dtype, extraArgs' quantization and KV dtype)."""
+    vllm = values.get("vllm", {})
+    dtype = _DTYPE_WORDS.get(vllm.get("dtype") or "", vllm.get("dtype"))
+    quantization = (_extra_arg(values, "--quantization") or _extra_arg(values, "-q") or "").lower()
+    for method in QUANTIZED:
+        if quantization.startswith(method):
+            dtype = method
+    kv = (_extra_arg(values, "--kv-cache-dtype") or "auto").lower()
+    return Budget(
+        dtype=dtype if dtype in DTYPES else "auto",
+        kv_cache_dtype="fp8" if kv.startswith("fp8") else "auto",
+        gpu_memory_utilization=vllm.get("gpuMemoryUtilization") or DEFAULT_GPU_MEMORY_UTILIZATION,
+    )
+
+
+def kv_cache_warning(values: dict[str, Any], chart: Path | None = None) -> str | None:
+    """A warning when effective chart values give a built-in model too little GPU memory, else None.
+
+    Checks, in order: the tensor size divides the attention heads; vllm.maxModelLen is within the
+    model's positions; the weights fit the GPUs of parallelism.tensor x parallelism.pipeline; their KV
+    cache holds one sequence of vllm.maxModelLen (or of the model's maximum, which vLLM uses when it
+    is unset). Models outside models.yaml, and accelerators outside rules.yaml: None.
+    """
+    chart = chart or chart_mod.chart_dir()
+    model = builtin_model(values["model"]["name"])
+    rules = chart_mod.rules(chart)
+    name = values["gke"]["accelerator"]
+    if model is None or name not in rules["accelerators"]:
+        return None
+    acc = accelerator(name, rules)
+    tensor = values["parallelism"]["tensor"]
+    pipeline = values["parallelism"].get("pipeline", 1)
+    max_len = values.get("vllm", {}).get("maxModelLen")
+    if model.attention_heads % tensor:
+        usable = [str(n) for n in TENSOR_SIZES if n <= acc.max_per_node and model.attention_heads % n == 0]
+        listed = ", ".join(usable[:-1]) + " or " + usable[-1] if len(usable) > 1 else usable[0]
+        return (
+            f"parallelism.tensor: {tensor} does not divide the {model.attention_heads} attention heads of"
+            f" {model.name}, which vLLM requires; use {listed}"
+        )
+    if max_len and max_len > model.max_context:
+        return (
+            f"vllm.maxModelLen: {max_len} exceeds the {model.max_context} positions of {model.name}"
+            f" (max_position_embeddings), which vLLM refuses; set it to {model.max_context} or less"
+        )
+    budget = budget_from_values(values)
+    context = max_len or model.max_context
+    fit = evaluate(model, acc, budget, tensor, pipeline, context, 1)
+    if fit.sequences >= 1:
+        return None
+    where = f"parallelism.tensor: {tensor} x {acc.name} ({acc.memory_gib:g} GiB)"
+    if pipeline > 1:
+        where += f" on each of parallelism.pipeline: {pipeline} nodes"
+    p = plan(model, acc, budget, context, 1, pipeline_limit(chart))
+    if p.choice is not None:
+        fix = f"use {setting_text(p.choice)}"
+    else:
+        others = alternatives(p, rules)
+        fix = f"no {p.max_nodes} {acc.name} nodes hold it; choose a gke.accelerator with more memory" + (
+            f": {', '.join(others)}" if others else ""
+        )
+    dtype = budget.weight_dtype(model)
+    if fit.kv_cache <= 0:
+        return (
+            f"{where} cannot hold the {gib(weight_bytes(model, dtype))} of {dtype} weights of {model.name}"
+            f" ({gib(fit.weights_per_gpu)} per GPU, {gib(budget.usable(acc))} usable); {fix}"
+        )
+    unset = "" if max_len else " (the model's maximum: vllm.maxModelLen is unset)"
+    shorter = fit.kv_tokens // 256 * 256
+    if shorter >= 256:
+        fix += f", or lower vllm.maxModelLen to {shorter}"
+    return (
+        f"{where} leaves {gib(fit.kv_cache)} for the KV cache of {model.name}, less than one {context}-token"
+        f" sequence{unset} needs ({gib(context * fit.kv_per_token)}); {fix}"
+    )
+
+
+# --- the command --------------------------------------------------------------------------------
+
+
+def _row(fit: Fit) -> list[str]:
+    if not fit.valid:
+        return [str(fit.tensor), "-", "-", "-", "-", "no: heads"]
+    if fit.kv_cache <= 0:
+        return [str(fit.tensor), gib(fit.weights_per_gpu), "-", "-", "-", "no: weights"]
+    return [
+        str(fit.tensor),
+        gib(fit.weights_per_gpu),
+        gib(fit.kv_cache),
+        f"{fit.max_context:,}",
+        f"{fit.sequences:,}",
+        "yes" if fit.fits else "no",
+    ]
+
+
+def _table_text(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(cell.rjust(w) for cell, w in zip(row[:-1], widths, strict=False)) + "  " + row[-1] for row in rows
+    ]
+
+
+def recommendation(p: Plan) -> str:
+    acc, choice = p.accelerator, p.choice
+    if p.one_node:
+        assert choice is not None
+        machine = machine_for(acc.name, choice.tensor)
+        where = f"{choice.tensor} x {acc.name}" + (f", one {machine['machineType']}" if machine else "")
+        return (
+            f"parallelism.tensor: {choice.tensor} ({where}) holds"
+            f" {sequences_text(choice.sequences, p.context)} in {gib(choice.kv_cache)} of KV cache;"
+            f" {p.concurrency} requested"
+        )
+    best = p.most_on_one_node
+    need = nodes_text(choice, acc) if choice else beyond_text(p)
+    text = f"{sequences_text(p.concurrency, p.context)} {needs(p.concurrency)} {need}"
+    if best.sequences >= 1:
+        text += (
+            f"; one node (parallelism.tensor: {best.tensor}) holds {best.sequences}:"
+            " serve the rest with more replicas, or lower --concurrency or --context"
+        )
+    return text
+
+
+def render_text(p: Plan) -> str:
+    model, acc, budget = p.model, p.accelerator, p.budget
+    dtype, kv_dtype = budget.weight_dtype(model), budget.kv_dtype(model)
+    per_token = kv_bytes_per_token(model, 1, kv_dtype)
+    lines = [
+        f"{model.name} on {acc.name}: {acc.memory_gib:g} GiB per GPU, up to {acc.max_per_node} per node"
+        f" ({acc.largest_machine})",
+        f"weights   {gib(weight_bytes(model, dtype))} ({model.parameters / 1e9:.2f}B parameters in {dtype})",
+        f"KV cache  {per_token / 1024:g} KiB per token ({kv_dtype}), {gib(per_token * p.context)} per"
+        f" {p.context:,}-token sequence",
+        f"usable    {gib(budget.usable(acc))} per GPU ({acc.memory_gib:g} GiB x {budget.gpu_memory_utilization:g}"
+        f" - {budget.overhead_gib:g} GiB overhead)",
+        "",
+    ]
+    header = ["tensor", "weights/GPU", "KV cache", "max context", f"sequences at {p.context:,}", "fits?"]
+    lines += _table_text([header] + [_row(f) for f in p.options])
+    notes = []
+    if any(not f.valid for f in p.options):
+        notes.append(f"no: heads: the tensor size must divide the model's {model.attention_heads} attention heads")
+    if any(f.valid and f.kv_tokens > model.max_context for f in p.options):
+        notes.append(f"max context is capped at the model's {model.max_context:,} positions")
+    lines += ["", *notes] if notes else []
+    lines += ["", f"recommendation: {recommendation(p)}"]
+    return "\n".join(lines)
+
+
+def render_json(p: Plan) -> dict[str, Any]:
+    model, budget = p.model, p.budget
+
+    def fit_json(f: Fit) -> dict[str, Any]:
+        data = asdict(f) | {"gpus": f.gpus}
+        data["weights_per_gpu_gib"] = round(data.pop("weights_per_gpu") / GIB, 2)
+        data["kv_cache_gib"] = round(max(0.0, data.pop("kv_cache")) / GIB, 2)
+        return data
+
+    return {
+        "model": asdict(model) | {"weights_gib": round(weight_bytes(model, budget.weight_dtype(model)) / GIB, 2)},
+        "accelerator": asdict(p.accelerator),
+        "budget": asdict(budget)
+        | {
+            "dtype": budget.weight_dtype(model),
+            "kv_cache_dtype": budget.kv_dtype(model),
+            "usable_gib_per_gpu": round(budget.usable(p.accelerator) / GIB, 2),
+        },
+        "context": p.context,
+        "concurrency": p.concurrency,
+        "options": [fit_json(f) for f in p.options],
+        "recommendation": (fit_json(p.choice) if p.choice else None),
+        "one_node": p.one_node,
+        "summary": recommendation(p),
+    }
+
+
+def add_budget_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared with `values new`."""
+    parser.add_argument("--config", metavar="PATH", help="the model's config.json (default: the built-in table)")
+    parser.add_argument(
+        "--context",
+        type=int,
+        help=f"tokens per sequence (default: {DEFAULT_CONTEXT}, or the model's maximum if shorter)",
+    )
+    parser.add_argument("--concurrency", type=int, default=1, help="sequences of --context held at once (default: 1)")
+    parser.add_argument(
+        "--gpu-memory-utilization",
+        type=float,
+        default=DEFAULT_GPU_MEMORY_UTILIZATION,
+        help="fraction of GPU memory vLLM uses (default: %(default)s, vLLM's)",
+    )
+    parser.add_argument(
+        "--overhead-gib",
+        type=float,
+        default=DEFAULT_OVERHEAD_GIB,
+        help="GiB per GPU for activations, CUDA graphs and NCCL (default: %(default)s)",
+    )
+    parser.add_argument("--chart", help="chart directory whose rules.yaml lists the accelerators")
+
+
+def check_budget_options(args: argparse.Namespace) -> None:
+    if args.context is not None and args.context < 1:
+        raise UsageError(f"--context {args.context}: give a number of tokens, 1 or more")
+    if args.concurrency < 1:
+        raise UsageError(f"--concurrency {args.concurrency}: give a number of sequences, 1 or more")
+    if not 0 < args.gpu_memory_utilization <= 1:
+        raise UsageError(f"--gpu-memory-utilization {args.gpu_memory_utilization}: give a fraction above 0, at most 1")
+    if args.overhead_gib < 0:
+        raise UsageError(f"--overhead-gib {args.overhead_gib}: give 0 or more")
+
+
+def note_capped_context(requested: int | None, model: ModelSpec) -> None:
+    if requested and requested > model.max_context:
+        print(
+            f"note: --context {requested:,} exceeds the {model.max_context:,} positions of {model.name};"
+            f" sizing for {model.max_context:,}",
+            file=sys.stderr,
+        )
+
+
+def main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="vllm-serving size",
+        description="Size a model for a GPU: weights, KV cache per token, the longest context and the number "
+        "of sequences each tensor size holds, and the smallest tensor size (or node count) that serves "
+        "--concurrency sequences of --context tokens. Exit status 1 when no node of the accelerator holds the weights "
+        "and one sequence.",
+    )
+    parser.add_argument("model", metavar="MODEL", help="Hugging Face id, e.g. google/gemma-2-9b-it")
+    parser.add_argument("--accelerator", required=True, help="cloud.google.com/gke-accelerator value, e.g. nvidia-l4")
+    parser.add_argument("--dtype", choices=DTYPES, default="auto", help="weight dtype (default: the checkpoint's)")
+    parser.add_argument("--kv-cache-dtype", choices=KV_CACHE_DTYPES, default="auto", help="KV cache dtype")
+    add_budget_options(parser)
+    parser.add_argument("--output", choices=["text", "json"], default="text", help="report format")
+    args = parser.parse_args(argv)
+    check_budget_options(args)
+
+    rules = chart_mod.rules(chart_mod.chart_dir(args.chart))
+    acc = accelerator(args.accelerator, rules)
+    model = find_model(args.model, args.config)
+    note_capped_context(args.context, model)
+    budget = Budget(args.dtype, args.kv_cache_dtype, args.gpu_memory_utilization, args.overhead_gib)
+    result = plan(model, acc, budget, args.context or default_context(model), args.concurrency)
+    print(json.dumps(render_json(result), indent=2) if args.output == "json" else render_text(result))
+    if result.most_on_one_node.sequences < 1:
+        raise VllmServingError(does_not_fit(result, rules))
+    return 0

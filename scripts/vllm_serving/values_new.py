@@ -1,0 +1,308 @@
+"""`vllm-serving values new`: a complete values file for a model on an accelerator, sized by vllm_serving.sizing.
+
+The file sets the model; the smallest tensor size that serves --concurrency sequences of --context
+tokens on one node, else the fewest nodes (pipeline parallel); vllm.maxModelLen (--context, or the
+longest context that fits, capped at the model's maximum); the weight source's block; CPU and memory
+for the accelerator's machine shape (models.yaml); and /dev/shm for tensor parallelism. It is checked
+with `validate_values` before it is written. A request that needs more nodes than the chart's
+parallelism.pipeline allows is refused, with what would serve it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vllm_serving import chart as chart_mod
+from vllm_serving import sizing
+from vllm_serving.errors import InvalidValues, UsageError, VllmServingError
+from vllm_serving.validate import validate_values
+
+MODELINE = "# yaml-language-server: $schema=../charts/vllm-serving/values.schema.json"
+SOURCES = ("huggingface", "gcsfuse", "persistentDisk", "nfs", "gcsStream")
+DISK = re.compile(r"^projects/[^/]+/zones/[^/]+/disks/[^/]+$")
+POD_SHARE = 0.75  # of the machine's vCPUs and memory (per GPU share) that the pod requests
+SHM_GIB_PER_GPU, SHM_GIB_MAX = 8, 64
+BASE_EPHEMERAL_GIB = 10  # logs, compile caches, the image's scratch space
+NODE_DISK_GIB = 100  # GKE's default boot disk
+
+
+def _quantity_gib(value: float) -> str:
+    return f"{math.ceil(value)}Gi"
+
+
+def model_disk_gib(model: sizing.ModelSpec, budget: sizing.Budget) -> int:
+    """Room for the checkpoint on disk (weights at their width, plus a tenth and tokenizer files)."""
+    return math.ceil(sizing.weight_bytes(model, budget.weight_dtype(model)) / sizing.GIB * 1.1) + 2
+
+
+def resources(accelerator: str, tensor: int, ephemeral_gib: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """requests/limits for a pod of `tensor` GPUs on the accelerator's machine, and that machine."""
+    machine = sizing.machine_for(accelerator, tensor)
+    if machine is None:
+        raise UsageError(
+            f"models.yaml lists no {accelerator} machine with {tensor} GPUs (machines:); add its shape there"
+        )
+    share = tensor / machine["gpus"] * POD_SHARE
+    memory = _quantity_gib(math.floor(machine["memoryGiB"] * share))
+    requests = {
+        "cpu": str(max(1, math.floor(machine["vcpus"] * share))),
+        "memory": memory,
+        "ephemeral-storage": _quantity_gib(ephemeral_gib),
+    }
+    return {"requests": requests, "limits": {"memory": memory}}, machine
+
+
+def _bucket(value: str | None, source: str) -> str:
+    if not value:
+        raise UsageError(f"--source {source} needs --bucket: the Cloud Storage bucket that holds the model")
+    return value.removeprefix("gs://").strip("/")
+
+
+# Source options and the sources that read them: given with another --source, one is refused.
+SOURCE_OPTIONS = {
+    "hf_token_secret": ("huggingface",),
+    "bucket": ("gcsfuse", "gcsStream"),
+    "path": ("gcsfuse", "gcsStream", "persistentDisk", "nfs"),
+    "disk": ("persistentDisk",),
+    "nfs_server": ("nfs",),
+    "nfs_share": ("nfs",),
+}
+
+
+def check_source_options(args: argparse.Namespace) -> None:
+    for option, sources in SOURCE_OPTIONS.items():
+        if getattr(args, option) and args.source not in sources:
+            flag = "--" + option.replace("_", "-")
+            raise UsageError(f"{flag} is read with --source {' or '.join(sources)}, not --source {args.source}")
+
+
+def weights_block(args: argparse.Namespace, model: sizing.ModelSpec, disk_gib: int) -> tuple[dict[str, Any], list[str]]:
+    """weights: for --source, and the header lines that say what must exist before install."""
+    check_source_options(args)
+    source, path = args.source, args.path
+    if source == "huggingface":
+        block: dict[str, Any] = {"cache": {"sizeLimit": _quantity_gib(disk_gib)}}
+        notes = [f"The weights ({disk_gib} GiB with room to spare) download to the node's disk at every start."]
+        if args.hf_token_secret:
+            block = {"tokenSecret": {"name": args.hf_token_secret, "key": args.hf_token_key}, **block}
+            notes.append(
+                f"Create the token Secret: kubectl create secret generic {args.hf_token_secret}"
+                f" --from-literal={args.hf_token_key}=hf_..."
+            )
+        elif model.gated:
+            raise UsageError(
+                f"{model.name} is gated on Hugging Face: pass --hf-token-secret NAME, a Secret whose key"
+                f" {args.hf_token_key} (--hf-token-key) holds a token of an account that accepted the model's licence"
+            )
+        return {"source": source, source: block}, notes
+    if source in ("gcsfuse", "gcsStream"):
+        bucket = _bucket(args.bucket, source)
+        folder = (path or model.name).strip("/")
+        block = {"bucket": bucket, "path": folder}
+        if source == "gcsfuse":
+            block["fileCache"] = {"size": _quantity_gib(disk_gib)}
+        notes = [
+            f"Upload the model first: gcloud storage cp -r ./{model.name.split('/')[-1]}/* gs://{bucket}/{folder}/",
+            "and give the pods' ServiceAccount read access to the bucket (serviceAccount.gcpServiceAccount).",
+        ]
+        return {"source": source, source: block}, notes
+    if source == "persistentDisk":
+        if not args.disk:
+            raise UsageError(
+                "--source persistentDisk needs --disk projects/PROJECT/zones/ZONE/disks/DISK, once per zone,"
+                " naming disks that hold the model (bake one with `vllm-serving bake weights-disk`)"
+            )
+        for disk in args.disk:
+            if not DISK.match(disk):
+                raise UsageError(f"--disk {disk}: give it as projects/PROJECT/zones/ZONE/disks/DISK")
+        block = {"disks": list(args.disk)} | ({"path": path.strip("/")} if path else {})
+        return {"source": source, source: block}, ["Each disk must hold the model, one disk per zone."]
+    if not (args.nfs_server and args.nfs_share):
+        raise UsageError(
+            "--source nfs needs --nfs-server and --nfs-share: the Filestore instance's IP address and its"
+            " file share, e.g. --nfs-server 10.0.0.2 --nfs-share /vol1"
+        )
+    block = {"server": args.nfs_server, "share": args.nfs_share} | ({"path": path.strip("/")} if path else {})
+    return {"source": source, source: block}, ["The share must hold the model" + (f" under {path}." if path else ".")]
+
+
+def refusal(p: sizing.Plan, rules: dict[str, Any]) -> str:
+    """Why no values file is written (not even p.max_nodes nodes serve the request), and what would."""
+    request = sizing.sequences_text(p.concurrency, p.context)
+    message = f"{p.model.name}: {request} {sizing.needs(p.concurrency)} {sizing.beyond_text(p)}"
+    best = p.most_on_one_node
+    if best.sequences >= 1:
+        message += (
+            f"; one node ({sizing.setting_text(best)}) holds {best.sequences}: pass --concurrency"
+            f" {best.sequences} and scale out with replicas, or lower --context"
+        )
+    others = sizing.alternatives(p, rules, one_node=False, max_nodes=p.max_nodes)
+    if others:
+        message += f"; these serve it: {', '.join(others)}"
+    return message
+
+
+def max_model_len(p: sizing.Plan, requested: int | None) -> int:
+    """--context, else the longest context `concurrency` sequences can each have, in 1024-token steps."""
+    assert p.choice is not None
+    if requested:
+        return p.context
+    longest = p.choice.kv_tokens // p.concurrency
+    if longest >= p.model.max_context:
+        return p.model.max_context
+    return max(p.context, longest // 1024 * 1024)
+
+
+def _shortfall(fit: sizing.Fit, p: sizing.Plan) -> str:
+    """What a set-up smaller than the chosen one lacks."""
+    if fit.kv_cache <= 0:
+        return "cannot hold the weights"
+    if fit.sequences == 0:
+        return (
+            f"would leave {sizing.gib(fit.kv_cache)} of KV cache, less than one {p.context:,}-token sequence"
+            f" needs ({sizing.gib(p.context * fit.kv_per_token)})"
+        )
+    return (
+        f"would hold {sizing.sequences_text(fit.sequences, p.context)}, fewer than {p.concurrency}:"
+        " more replicas of it are the alternative"
+    )
+
+
+def header(p: sizing.Plan, machine: dict[str, Any], length: int, notes: list[str], config: str | None) -> list[str]:
+    model, acc, budget, choice = p.model, p.accelerator, p.budget, p.choice
+    assert choice is not None
+    dtype = budget.weight_dtype(model)
+    held = choice.kv_tokens // length
+    where = f"{choice.tensor} x {acc.name} (one {machine['machineType']})"
+    if choice.pipeline > 1:
+        where = f"{choice.pipeline} nodes of {choice.tensor} x {acc.name} ({machine['machineType']}, pipeline parallel)"
+    lines = [
+        MODELINE,
+        "#",
+        f"# {model.name} on {where}.",
+        "# Written by `vllm-serving values new`. Sizing (for every tensor size, run",
+        f"#   vllm-serving size {model.name} --accelerator {acc.name} --context {length}"
+        + (f" --concurrency {p.concurrency}" if p.concurrency > 1 else "")
+        + (f" --config {config}" if config else "")
+        + "):",
+        f"#   weights   {sizing.gib(sizing.weight_bytes(model, dtype))} in {dtype}"
+        f" ({model.parameters / 1e9:.2f}B parameters), {sizing.gib(choice.weights_per_gpu)} per GPU",
+        f"#   usable    {sizing.gib(budget.usable(acc))} per GPU ({acc.memory_gib:g} GiB x"
+        f" {budget.gpu_memory_utilization:g} - {budget.overhead_gib:g} GiB overhead)",
+        f"#   KV cache  {sizing.gib(choice.kv_cache)} over {choice.gpus} GPU{'s' if choice.gpus > 1 else ''}"
+        f" at {choice.kv_per_token / 1024:g} KiB per token: {choice.kv_tokens:,} tokens",
+        f"#   vllm.maxModelLen {length}{' (the model maximum)' if length == model.max_context else ''}:"
+        f" {held} full-length sequence{'s' if held != 1 else ''} at once",
+    ]
+    if choice.pipeline > 1:
+        lines.append(f"# One node ({sizing.setting_text(p.most_on_one_node)}) {_shortfall(p.most_on_one_node, p)}.")
+    elif smaller := [f for f in p.options if f.valid and f.tensor < choice.tensor]:
+        lines.append(f"# parallelism.tensor {smaller[-1].tensor} {_shortfall(smaller[-1], p)}.")
+    if model.gated:
+        lines.append("# The model is gated: accept its licence on Hugging Face with the account whose token is used.")
+    lines += [f"# {note}" for note in notes]
+    return lines
+
+
+def render(values: dict[str, Any], lines: list[str]) -> str:
+    blocks = [yaml.safe_dump({key: value}, sort_keys=False, default_flow_style=False) for key, value in values.items()]
+    return "\n".join(lines) + "\n" + "\n".join(blocks)
+
+
+def new(args: argparse.Namespace) -> int:
+    sizing.check_budget_options(args)
+    chart = chart_mod.chart_dir(args.chart)
+    rules = chart_mod.rules(chart)
+    acc = sizing.accelerator(args.accelerator, rules)
+    model = sizing.find_model(args.model, args.config)
+    sizing.note_capped_context(args.context, model)
+    budget = sizing.Budget(gpu_memory_utilization=args.gpu_memory_utilization, overhead_gib=args.overhead_gib)
+    context = args.context or sizing.default_context(model)
+    p = sizing.plan(model, acc, budget, context, args.concurrency, sizing.pipeline_limit(chart))
+    if p.choice is None:
+        raise VllmServingError(refusal(p, rules))
+    tensor, pipeline = p.choice.tensor, p.choice.pipeline
+    disk_gib = model_disk_gib(model, budget)
+    weights, notes = weights_block(args, model, disk_gib)
+    if args.source in ("huggingface", "gcsfuse") and disk_gib > NODE_DISK_GIB:
+        notes.append(
+            f"The node's ephemeral storage must hold {disk_gib} GiB of weights: give the node pool a larger boot disk"
+            " or local SSD ephemeral storage."
+        )
+    cached = disk_gib if args.source in ("huggingface", "gcsfuse") else 0  # a copy on the node's ephemeral storage
+    resource_block, machine = resources(acc.name, tensor, BASE_EPHEMERAL_GIB + cached)
+    length = max_model_len(p, args.context)
+
+    values: dict[str, Any] = {
+        "model": {"name": model.name, "servedName": args.served_name or model.name.split("/")[-1].lower()},
+        "parallelism": {"tensor": tensor} | ({"pipeline": pipeline} if pipeline > 1 else {}),
+        "gke": {"accelerator": acc.name},
+        "vllm": {"maxModelLen": length, "gpuMemoryUtilization": budget.gpu_memory_utilization},
+        "weights": weights,
+    }
+    if args.gcp_service_account:
+        values["serviceAccount"] = {"gcpServiceAccount": args.gcp_service_account}
+    values["resources"] = resource_block
+    if tensor > 1:
+        values["sharedMemory"] = {"sizeLimit": f"{min(SHM_GIB_PER_GPU * tensor, SHM_GIB_MAX)}Gi"}
+
+    problems = validate_values(values, chart)
+    if problems:  # an option the chart's schema refuses (a bucket or share of the wrong form): its words
+        raise InvalidValues(problems)
+    text = render(values, header(p, machine, length, notes, args.config))
+    if args.output is None:
+        sys.stdout.write(text)
+        return 0
+    out = Path(args.output)
+    if out.exists() and not args.force:
+        raise UsageError(f"-o {out}: the file exists; pass --force to overwrite it")
+    if not out.parent.is_dir():
+        raise UsageError(f"-o {out}: no directory {out.parent}")
+    out.write_text(text)
+    print(
+        f"wrote {out}: {model.name} on {acc.name} with {sizing.setting_text(p.choice)}, vllm.maxModelLen: {length}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="vllm-serving values", description="Write values files for the chart.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = commands.add_parser(
+        "new",
+        help="a values file for a model on an accelerator, sized to fit",
+        description="Write a complete values file for MODEL on ACCELERATOR: the smallest tensor size (or node "
+        "count) that serves --concurrency sequences of --context tokens, the weight source, and CPU and memory "
+        "for the machine. Beyond one node it writes pipeline-parallel values; it refuses what the chart cannot "
+        "deploy.",
+    )
+    sub.add_argument("--model", required=True, help="Hugging Face id, e.g. google/gemma-2-9b-it")
+    sub.add_argument("--accelerator", required=True, help="cloud.google.com/gke-accelerator value, e.g. nvidia-l4")
+    sub.add_argument("--source", choices=SOURCES, default="huggingface", help="weights.source (default: %(default)s)")
+    sizing.add_budget_options(sub)
+    sub.add_argument("--served-name", help="model.servedName (default: the model's name after the '/', lower case)")
+    sub.add_argument("--hf-token-secret", metavar="NAME", help="Secret with a Hugging Face token (gated models)")
+    sub.add_argument("--hf-token-key", metavar="KEY", default="token", help="key of the token in that Secret")
+    sub.add_argument("--bucket", help="Cloud Storage bucket of the model (gcsfuse, gcsStream)")
+    sub.add_argument(
+        "--path", help="directory of the model in the bucket, disk or share (bucket default: the model id)"
+    )
+    sub.add_argument(
+        "--disk", action="append", default=[], help="projects/P/zones/Z/disks/D (persistentDisk; repeat per zone)"
+    )
+    sub.add_argument("--nfs-server", help="Filestore IP address (nfs)")
+    sub.add_argument("--nfs-share", help="Filestore file share, e.g. /vol1 (nfs)")
+    sub.add_argument("--gcp-service-account", metavar="EMAIL", help="Google service account for Workload Identity")
+    sub.add_argument("-o", "--output", metavar="FILE", help="write here (default: standard output)")
+    sub.add_argument("--force", action="store_true", help="overwrite FILE")
+    args = parser.parse_args(argv)
+    return new(args)

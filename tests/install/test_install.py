@@ -1,0 +1,192 @@
+"""Install tests: the chart on a real API server and scheduler (the local test cluster, or the cluster
+--kubeconfig names). Every values file installs, its pods land where the values say and turn Ready."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from paths import VALUES_FILES
+from vllm_serving import chart as chart_mod
+from vllm_serving.errors import ClusterError
+from vllm_serving.manifests import render
+
+pytestmark = pytest.mark.cluster
+
+
+def effective(path: Path) -> dict:
+    return chart_mod.effective_values(chart_mod.chart_dir(), chart_mod.load_values_file(path))
+
+
+def needs_privilege(path: Path) -> bool:
+    """Whether the rendered pods ask for a privileged container (the opt-in NFS read-ahead tuning)."""
+
+    def privileged(pod_spec: dict) -> bool:
+        containers = pod_spec.get("containers", []) + pod_spec.get("initContainers", [])
+        return any(c.get("securityContext", {}).get("privileged") for c in containers)
+
+    return any(privileged(spec) for spec in pod_specs(render(values_files=[path])))
+
+
+def pod_specs(objects: list[dict]) -> list[dict]:
+    specs = []
+    for obj in objects:
+        if obj["kind"] in ("Deployment", "Job"):
+            specs.append(obj["spec"]["template"]["spec"])
+        elif obj["kind"] == "LeaderWorkerSet":
+            template = obj["spec"]["leaderWorkerTemplate"]
+            specs += [template["leaderTemplate"]["spec"], template["workerTemplate"]["spec"]]
+    return specs
+
+
+def expected_pods(values: dict) -> int:
+    if values["batch"]["enabled"]:
+        return values["batch"]["shards"]
+    workloads = (
+        max(1, len(values["weights"]["persistentDisk"]["disks"]))
+        if values["weights"]["source"] == "persistentDisk"
+        else 1
+    )
+    replicas = values["autoscaling"]["minReplicas"] if values["autoscaling"]["enabled"] else values["replicaCount"]
+    return workloads * max(replicas, 1) * values["parallelism"]["pipeline"]
+
+
+@pytest.mark.parametrize("path", VALUES_FILES, ids=lambda p: p.name)
+def test_values_file_installs_and_lands_on_its_pool(helm_release, path):
+    values = effective(path)
+    level = "privileged" if needs_privilege(path) else "baseline"
+    release = helm_release(values_files=[path], pod_security=level, wait=False)
+    pods = release.wait(
+        timeout=180,
+        expect_pods=min(expected_pods(values), values["batch"]["parallelism"])
+        if values["batch"]["enabled"]
+        else expected_pods(values),
+    )
+    gke = values["gke"]
+    for pod in pods:
+        assert pod.accelerator == gke["accelerator"], pod
+        if gke["nodePool"]:
+            assert pod.pool == gke["nodePool"], pod
+        assert pod.gpus == values["parallelism"]["tensor"], pod
+        assert pod.ready or pod.phase == "Succeeded", pod
+    if values["weights"]["source"] == "persistentDisk" and values["weights"]["persistentDisk"]["disks"]:
+        zones = {handle.split("/")[3] for handle in values["weights"]["persistentDisk"]["disks"]}
+        assert {pod.zone for pod in pods} <= zones
+    if values["parallelism"]["pipeline"] > 1:
+        # a group's pods share one pool and one zone, each on its own node
+        assert len({(p.pool, p.zone) for p in pods}) == 1
+        assert len({p.node for p in pods}) == len(pods)
+
+
+def test_default_namespace_enforces_pod_security_baseline(helm_release, kube_cluster):
+    from kubernetes import client
+
+    release = helm_release()
+    with kube_cluster.api_client() as api:
+        labels = client.CoreV1Api(api).read_namespace(release.namespace).metadata.labels
+    assert labels["pod-security.kubernetes.io/enforce"] == "baseline"
+    assert [p.component for p in release.placements()] == ["server"]
+
+
+def test_baseline_refuses_the_privileged_nfs_tuning_with_the_documented_message(helm_release):
+    path = next(p for p in VALUES_FILES if needs_privilege(p))
+    release = helm_release(values_files=[path], pod_security="baseline", wait=False)
+    with pytest.raises(ClusterError) as refused:
+        release.wait(timeout=20)
+    message = str(refused.value)
+    assert "FailedCreate" in message
+    assert 'violates PodSecurity "baseline:latest": privileged (container "tune-read-ahead"' in message
+    readme = (chart_mod.chart_dir() / "README.md").read_text()
+    assert "pod-security.kubernetes.io/enforce=privileged" in readme
+
+
+def test_persistent_disk_claims_bind_their_volumes(helm_release, kube_cluster):
+    from kubernetes import client
+
+    path = next(p for p in VALUES_FILES if effective(p)["weights"]["source"] == "persistentDisk")
+    release = helm_release(values_files=[path])
+    with kube_cluster.api_client() as api:
+        claims = client.CoreV1Api(api).list_namespaced_persistent_volume_claim(release.namespace).items
+    assert claims
+    for claim in claims:
+        assert claim.status.phase == "Bound"
+        assert claim.status.access_modes == ["ReadOnlyMany"]
+
+
+def test_a_tensor_size_no_node_can_hold_stays_pending_with_the_schedulers_reason(helm_release):
+    values = {"gke": {"accelerator": "nvidia-tesla-a100", "nodePool": "a100-x8"}, "parallelism": {"tensor": 16}}
+    release = helm_release(values=values, wait=False)
+    with pytest.raises(ClusterError) as pending:
+        release.wait(timeout=15)
+    message = str(pending.value)
+    assert "FailedScheduling" in message
+    assert "Insufficient nvidia.com/gpu" in message
+    assert [p.phase for p in release.placements()] == ["Pending"]
+
+
+def test_upgrade_changes_in_place_rollback_restores_uninstall_leaves_nothing(helm_release, kube_cluster):
+    from kubernetes import client
+
+    l4 = next(p for p in VALUES_FILES if p.name == "gemma-2-9b-it-l4.yaml")
+    a100 = next(p for p in VALUES_FILES if p.name == "gemma-2-9b-it-a100.yaml")
+    release = helm_release(values_files=[l4])
+    with kube_cluster.api_client() as api:
+        apps = client.AppsV1Api(api)
+        uid = apps.read_namespaced_deployment("vllm-vllm-serving", release.namespace).metadata.uid
+        assert {p.accelerator for p in release.placements()} == {"nvidia-l4"}
+
+        assert release.install([a100]) == 2
+        pods = release.wait(timeout=120)
+        assert {p.accelerator for p in pods} == {"nvidia-tesla-a100"}
+        assert apps.read_namespaced_deployment("vllm-vllm-serving", release.namespace).metadata.uid == uid
+
+        release.rollback(1)
+        pods = release.wait(timeout=120)
+        assert {p.accelerator for p in pods} == {"nvidia-l4"}
+
+        release.uninstall()
+        core = client.CoreV1Api(api)
+        selector = f"app.kubernetes.io/instance={release.name}"
+        leftovers = (
+            apps.list_namespaced_deployment(release.namespace, label_selector=selector).items
+            + core.list_namespaced_service(release.namespace, label_selector=selector).items
+            + core.list_namespaced_service_account(release.namespace, label_selector=selector).items
+            + core.list_namespaced_persistent_volume_claim(release.namespace, label_selector=selector).items
+            + client.PolicyV1Api(api)
+            .list_namespaced_pod_disruption_budget(release.namespace, label_selector=selector)
+            .items
+        )
+        assert leftovers == []
+
+
+def test_helm_test_hook_runs_to_completion(helm_release):
+    release = helm_release(values={"model": {"servedName": "qwen"}})
+    out = release.test(timeout="2m")
+    assert "Phase:          Succeeded" in out
+    assert "vllm-vllm-serving-test" in out
+
+
+def test_every_object_of_every_values_file_passes_the_api_servers_dry_run(kube_cluster, tmp_path):
+    """The API server's own validation and admission (with the CRDs installed), beyond the JSON schemas."""
+    from kubernetes import client, dynamic
+
+    with kube_cluster.api_client() as api:
+        namespace = f"dry-run-{tmp_path.name[-6:].lower().replace('_', '-')}"
+        core = client.CoreV1Api(api)
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
+        resources = dynamic.DynamicClient(api).resources
+        refused = []
+        try:
+            for path in VALUES_FILES:
+                for obj in render(values_files=[path], namespace=namespace):
+                    kind = resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+                    try:
+                        kind.create(
+                            body=obj, namespace=namespace if kind.namespaced else None, query_params=[("dryRun", "All")]
+                        )
+                    except dynamic.exceptions.DynamicApiError as err:
+                        refused.append(f"{path.name}: {obj['kind']}/{obj['metadata']['name']}: {err.summary()}")
+        finally:
+            core.delete_namespace(namespace)
+    assert refused == []

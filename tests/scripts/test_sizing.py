@@ -1,0 +1,482 @@
+"""vllm_serving.sizing: the memory model against published figures, the built-in table, `vllm-serving size`
+and the kv_cache_warning of `validate` and `preflight`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from paths import CHART, VALUES_FILES
+from vllm_serving import chart as chart_mod
+from vllm_serving import sizing
+from vllm_serving.cli import run
+
+RULES = chart_mod.rules(CHART)
+GIB = sizing.GIB
+GEMMA_2B, GEMMA_9B, GEMMA_27B = "google/gemma-2-2b-it", "google/gemma-2-9b-it", "google/gemma-2-27b-it"
+GEMMA_7B = "google/gemma-7b-it"
+LLAMA_8B, LLAMA_70B = "meta-llama/Llama-3.1-8B-Instruct", "meta-llama/Llama-3.1-70B-Instruct"
+LLAMA_405B = "meta-llama/Llama-3.1-405B-Instruct"
+QWEN_1_5B, QWEN_7B = "Qwen/Qwen2.5-1.5B-Instruct", "Qwen/Qwen2.5-7B-Instruct"
+MISTRAL_7B, MIXTRAL = "mistralai/Mistral-7B-Instruct-v0.3", "mistralai/Mixtral-8x7B-Instruct-v0.1"
+
+
+def plan_for(model: str, acc: str, dtype: str = "auto", context: int = 8192, concurrency: int = 1) -> sizing.Plan:
+    spec = sizing.builtin_model(model)
+    assert spec is not None
+    return sizing.plan(spec, sizing.accelerator(acc, RULES), sizing.Budget(dtype=dtype), context, concurrency)
+
+
+def size(argv: list[str]) -> int:
+    """`vllm-serving size ARGV` through the CLI's error mapping."""
+    return run(sizing.main, argv)
+
+
+class TestBuiltinTable:
+    def test_holds_the_common_models_by_hugging_face_id(self):
+        assert set(sizing.builtin_models()) == {
+            GEMMA_2B,
+            GEMMA_9B,
+            GEMMA_27B,
+            GEMMA_7B,
+            LLAMA_8B,
+            LLAMA_70B,
+            LLAMA_405B,
+            QWEN_1_5B,
+            QWEN_7B,
+            MISTRAL_7B,
+            MIXTRAL,
+        }
+
+    @pytest.mark.parametrize("name", list(sizing.builtin_models()))
+    def test_parameter_count_is_reproduced_from_the_config_numbers(self, name):
+        # The counts come from the checkpoints; recounting them from layers, widths, heads and vocabulary
+        # cross-checks every architecture number in models.yaml.
+        entry = dict(sizing.builtin_models()[name])
+        published = entry.pop("parameters")
+        assert sizing.estimate_parameters(entry) == published
+
+    @pytest.mark.parametrize("name", list(sizing.builtin_models()))
+    def test_head_dim_and_heads_are_consistent(self, name):
+        entry = sizing.builtin_models()[name]
+        assert entry["num_attention_heads"] % entry["num_key_value_heads"] == 0
+        assert entry["torch_dtype"] in sizing.WEIGHT_BYTES
+        assert isinstance(entry["gated"], bool)
+
+    def test_lookup_ignores_case_and_takes_the_name_after_the_slash(self):
+        assert sizing.lookup_builtin("GOOGLE/Gemma-2-9B-IT") == GEMMA_9B
+        assert sizing.lookup_builtin("gemma-2-9b-it") == GEMMA_9B
+        assert sizing.lookup_builtin("gemma-2-9b") is None
+
+    @pytest.mark.parametrize("acc", list(RULES["accelerators"]))
+    def test_machine_shapes_end_at_rules_largest_machine(self, acc):
+        shapes = sizing.machines(acc)
+        spec = RULES["accelerators"][acc]
+        assert [m["gpus"] for m in shapes] == sorted(m["gpus"] for m in shapes)
+        assert shapes[-1]["gpus"] == spec["maxPerNode"]
+        assert spec["largestMachine"].startswith(shapes[-1]["machineType"])
+
+
+class TestFormula:
+    def test_kv_cache_per_token_is_k_and_v_of_every_layer(self):
+        gemma = sizing.builtin_model(GEMMA_9B)
+        # 2 (K, V) x 42 layers x 8 KV heads x 256 head_dim x 2 bytes
+        assert sizing.kv_bytes_per_token(gemma, 1, "bfloat16") == 2 * 42 * 8 * 256 * 2 == 344064
+        assert sizing.kv_bytes_per_token(gemma, 8, "bfloat16") == 344064
+        assert sizing.kv_bytes_per_token(gemma, 1, "fp8") == 344064 // 2
+
+    def test_kv_heads_are_copied_when_gpus_outnumber_them(self):
+        qwen = sizing.builtin_model(QWEN_1_5B)  # 2 KV heads
+        assert sizing.kv_bytes_per_token(qwen, 2, "bfloat16") == 2 * 28 * 2 * 128 * 2
+        assert sizing.kv_bytes_per_token(qwen, 4, "bfloat16") == 2 * 28 * 4 * 128 * 2
+
+    def test_weights_are_parameters_times_dtype_width(self):
+        gemma = sizing.builtin_model(GEMMA_9B)
+        assert sizing.weight_bytes(gemma, "bfloat16") == 9241705984 * 2
+        assert sizing.weight_bytes(gemma, "float32") == 9241705984 * 4
+
+    def test_quantized_weights_keep_embeddings_and_output_head_16_bit(self):
+        llama = sizing.builtin_model(LLAMA_70B)
+        embeddings = 128256 * 8192 * 2  # untied input embeddings and output head
+        assert llama.embedding_parameters == embeddings
+        assert sizing.weight_bytes(llama, "fp8") == (70553706496 - embeddings) * 1 + embeddings * 2
+        assert sizing.weight_bytes(llama, "awq") == (70553706496 - embeddings) * 0.5 + embeddings * 2
+
+    def test_usable_memory_is_utilization_of_the_gpu_minus_overhead(self):
+        l4 = sizing.accelerator("nvidia-l4", RULES)
+        assert sizing.Budget().usable(l4) == pytest.approx((24 * 0.9 - 2) * GIB)
+        assert sizing.Budget(gpu_memory_utilization=0.95, overhead_gib=1).usable(l4) == pytest.approx(21.8 * GIB)
+
+    def test_float32_checkpoints_are_served_in_16_bits_unless_asked(self):
+        model = sizing.builtin_model(GEMMA_2B)
+        f32 = sizing.ModelSpec(**{**model.__dict__, "dtype": "float32"})
+        assert sizing.Budget().weight_dtype(f32) == "bfloat16"
+        assert sizing.Budget(dtype="float32").weight_dtype(f32) == "float32"
+        assert sizing.Budget(dtype="float32").kv_dtype(f32) == "float32"
+
+    def test_a_tensor_size_must_divide_the_attention_heads(self):
+        qwen = plan_for(QWEN_1_5B, "nvidia-l4")  # 12 heads
+        assert [(f.tensor, f.valid) for f in qwen.options] == [(1, True), (2, True), (4, True), (8, False)]
+        qwen7 = plan_for(QWEN_7B, "nvidia-l4")  # 28 heads
+        assert not qwen7.options[-1].valid
+
+    def test_max_context_is_capped_at_the_models_positions(self):
+        fit = plan_for(GEMMA_9B, "nvidia-l4").options[1]
+        assert fit.kv_tokens > 8192 and fit.max_context == 8192
+
+
+# Published deployments, each checked by the arithmetic in its comment. Usable memory per GPU at the
+# defaults (0.9 utilization, 2 GiB overhead): L4 19.6 GiB, T4 12.4, A100 40GB 34.0, 80 GB GPUs 70.0,
+# H200 124.9. Weights are parameters x 2 bytes in bfloat16.
+# fmt: off
+PUBLISHED = [
+    # GKE's vLLM guide serves Gemma 2 9B IT on one A100 40GB: 9.24B x 2 B = 17.2 GiB of 34.0 GiB leaves
+    # 16.8 GiB of KV cache, 6 sequences of 8192 tokens at 336 KiB per token.
+    pytest.param(GEMMA_9B, "nvidia-tesla-a100", "auto", 8192, 1, (1, 1), id="gemma-2-9b-one-a100-40gb"),
+    # ... and on two L4s: 17.2 of 19.6 GiB leaves 2.4 GiB, less than one 8192-token sequence (2.6 GiB);
+    # split over two, 8.6 GiB each leaves 22 GiB.
+    pytest.param(GEMMA_9B, "nvidia-l4", "auto", 8192, 1, (2, 1), id="gemma-2-9b-needs-two-l4"),
+    # Llama 3.1 8B fits one L4 in bfloat16 with a modest context: 8.03B x 2 B = 15.0 GiB leaves 4.6 GiB,
+    # 38k tokens at 128 KiB per token ...
+    pytest.param(LLAMA_8B, "nvidia-l4", "auto", 8192, 1, (1, 1), id="llama-3.1-8b-one-l4"),
+    # ... but not its full 131072 tokens (16 GiB): two L4s hold 24 GiB.
+    pytest.param(LLAMA_8B, "nvidia-l4", "auto", 131072, 1, (2, 1), id="llama-3.1-8b-full-context-two-l4"),
+    # Llama 3.1 70B: 70.55B x 2 B = 131.4 GiB needs two H100s just for the weights, leaving 8.6 GiB of KV
+    # cache; 16 sequences of 8192 tokens at 320 KiB need 40 GiB: four H100s (148.6 GiB).
+    pytest.param(LLAMA_70B, "nvidia-h100-80gb", "auto", 8192, 16, (4, 1), id="llama-3.1-70b-bf16-four-h100"),
+    # fp8 halves the weights (67.7 GiB with 16-bit embeddings) and the GPUs: two H100s leave 72 GiB.
+    pytest.param(LLAMA_70B, "nvidia-h100-80gb", "fp8", 8192, 16, (2, 1), id="llama-3.1-70b-fp8-two-h100"),
+    # The 8 x H100 of deployment guides is for long contexts: 8 sequences of the full 131072 tokens need
+    # 320 GiB; four H100s hold 148.6 GiB, eight 428.6 GiB.
+    pytest.param(LLAMA_70B, "nvidia-h100-80gb", "auto", 131072, 8, (8, 1), id="llama-3.1-70b-full-context-eight-h100"),
+    # On L4s only a whole g2-standard-96 holds 70B: 131.4 GiB / 8 = 16.4 GiB of 19.6 per GPU.
+    pytest.param(LLAMA_70B, "nvidia-l4", "auto", 8192, 1, (8, 1), id="llama-3.1-70b-eight-l4"),
+    # Llama 3.1 405B, as vLLM's Llama 3.1 announcement (blog.vllm.ai, 2024-07-23) runs it: bfloat16 over
+    # several nodes with pipeline parallelism, 405.85B x 2 B = 756 GiB > 8 x 70 GiB ...
+    pytest.param(LLAMA_405B, "nvidia-h100-80gb", "auto", 8192, 1, (8, 2), id="llama-3.1-405b-bf16-two-h100-nodes"),
+    # ... fp8 on one 8 x H100 or 8 x A100 node: 382 GiB (16-bit embeddings) / 8 = 47.7 GiB of 70 per GPU ...
+    pytest.param(LLAMA_405B, "nvidia-h100-80gb", "fp8", 8192, 1, (8, 1), id="llama-3.1-405b-fp8-one-h100-node"),
+    pytest.param(LLAMA_405B, "nvidia-a100-80gb", "fp8", 8192, 1, (8, 1), id="llama-3.1-405b-fp8-one-a100-node"),
+    # ... and bfloat16 on one 8 x H200 node: 94.5 GiB of 124.9 per GPU.
+    pytest.param(LLAMA_405B, "nvidia-h200-141gb", "auto", 8192, 1, (8, 1), id="llama-3.1-405b-bf16-one-h200-node"),
+    # L4s: 756 GiB / 19.6 GiB = 38.6 GPUs, five nodes of eight.
+    pytest.param(LLAMA_405B, "nvidia-l4", "auto", 8192, 1, (8, 5), id="llama-3.1-405b-five-l4-nodes"),
+    # Mixtral 8x7B keeps all experts in memory: 46.7B x 2 B = 87 GiB, two 80 GB GPUs (43.5 GiB each) ...
+    pytest.param(MIXTRAL, "nvidia-h100-80gb", "auto", 8192, 1, (2, 1), id="mixtral-8x7b-two-h100"),
+    pytest.param(MIXTRAL, "nvidia-a100-80gb", "auto", 8192, 1, (2, 1), id="mixtral-8x7b-two-a100-80gb"),
+    # ... or eight L4s: on four, 21.7 GiB per GPU exceeds 19.6.
+    pytest.param(MIXTRAL, "nvidia-l4", "auto", 8192, 1, (8, 1), id="mixtral-8x7b-eight-l4"),
+    # Gemma 2 27B: 27.2B x 2 B = 50.7 GiB; two L4s would need 25.4 GiB each, four 12.7 GiB ...
+    pytest.param(GEMMA_27B, "nvidia-l4", "auto", 8192, 1, (4, 1), id="gemma-2-27b-four-l4"),
+    # ... two A100 40GB (25.4 of 34 GiB each), or one 80 GB GPU (50.7 of 70 GiB).
+    pytest.param(GEMMA_27B, "nvidia-tesla-a100", "auto", 8192, 1, (2, 1), id="gemma-2-27b-two-a100-40gb"),
+    pytest.param(GEMMA_27B, "nvidia-h100-80gb", "auto", 8192, 1, (1, 1), id="gemma-2-27b-one-h100"),
+    # Gemma 2 2B: 4.9 GiB fits a 16 GB T4 with 7.5 GiB of KV cache.
+    pytest.param(GEMMA_2B, "nvidia-tesla-t4", "auto", 8192, 1, (1, 1), id="gemma-2-2b-one-t4"),
+    # Gemma 7B has 16 KV heads of 256: 448 KiB per token. 15.9 GiB of weights leave 3.7 GiB on one L4,
+    # one 8192-token sequence (3.5 GiB); four need two L4s (23.3 GiB).
+    pytest.param(GEMMA_7B, "nvidia-l4", "auto", 8192, 1, (1, 1), id="gemma-7b-one-sequence-one-l4"),
+    pytest.param(GEMMA_7B, "nvidia-l4", "auto", 8192, 4, (2, 1), id="gemma-7b-four-sequences-two-l4"),
+    # Mistral 7B v0.3: 13.5 GiB exceeds a T4's 12.4 usable; two T4s hold 2 x 32768 tokens (4 GiB each).
+    pytest.param(MISTRAL_7B, "nvidia-tesla-t4", "auto", 32768, 1, (2, 1), id="mistral-7b-two-t4"),
+    # Qwen2.5 1.5B, the chart's default model: 2.9 GiB and 28 KiB per token, its 32768 tokens on one L4.
+    pytest.param(QWEN_1_5B, "nvidia-l4", "auto", 32768, 1, (1, 1), id="qwen2.5-1.5b-one-l4"),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(("model", "acc", "dtype", "context", "concurrency", "expected"), PUBLISHED)
+def test_published_deployments(model, acc, dtype, context, concurrency, expected):
+    p = plan_for(model, acc, dtype, context, concurrency)
+    assert p.choice is not None
+    assert (p.choice.tensor, p.choice.pipeline) == expected
+
+
+def test_one_l4_gives_llama_8b_a_modest_context():
+    fit = plan_for(LLAMA_8B, "nvidia-l4").options[0]
+    assert 32768 < fit.max_context < 65536
+
+
+def test_a_request_beyond_one_node_but_within_one_sequence_suggests_replicas(capsys):
+    assert size([LLAMA_8B, "--accelerator", "nvidia-l4", "--context", "131072", "--concurrency", "16"]) == 0
+    assert capsys.readouterr().out.endswith(
+        "recommendation: 16 sequences of 131,072 tokens need 2 nodes of 8 x nvidia-l4 (pipeline 2);"
+        " one node (parallelism.tensor: 8) holds 8: serve the rest with more replicas, or lower --concurrency"
+        " or --context\n"
+    )
+
+
+LLAMA_CONFIG = {  # meta-llama/Llama-3.1-8B-Instruct's config.json
+    "architectures": ["LlamaForCausalLM"],
+    "attention_bias": False,
+    "head_dim": 128,
+    "hidden_act": "silu",
+    "hidden_size": 4096,
+    "intermediate_size": 14336,
+    "max_position_embeddings": 131072,
+    "model_type": "llama",
+    "num_attention_heads": 32,
+    "num_hidden_layers": 32,
+    "num_key_value_heads": 8,
+    "rope_scaling": {"factor": 8.0, "rope_type": "llama3"},
+    "tie_word_embeddings": False,
+    "torch_dtype": "bfloat16",
+    "vocab_size": 128256,
+}
+
+
+def write_config(tmp_path, config):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    return str(path)
+
+
+class TestConfigJson:
+    def test_a_config_json_sizes_like_the_table(self, tmp_path):
+        spec = sizing.find_model("my-org/my-llama", write_config(tmp_path, LLAMA_CONFIG))
+        table = sizing.builtin_model(LLAMA_8B).__dict__
+        assert spec == sizing.ModelSpec(**{**table, "name": "my-org/my-llama", "gated": False})
+
+    def test_a_built_in_name_keeps_its_gated_flag(self, tmp_path):
+        assert sizing.find_model(LLAMA_8B, write_config(tmp_path, LLAMA_CONFIG)).gated
+
+    def test_mixture_of_experts_counts_every_expert(self, tmp_path):
+        config = {k: v for k, v in sizing.builtin_models()[MIXTRAL].items() if k not in ("parameters", "gated")}
+        assert sizing.find_model("x/mixtral", write_config(tmp_path, config)).parameters == 46702792704
+
+    def test_multimodal_configs_nest_the_language_model(self, tmp_path):
+        config = {"model_type": "llava", "torch_dtype": "bfloat16", "text_config": LLAMA_CONFIG | {"torch_dtype": None}}
+        assert sizing.find_model("x/vlm", write_config(tmp_path, config)).parameters == 8030261248
+
+    def test_quantization_config_sets_the_weight_width(self, tmp_path):
+        config = LLAMA_CONFIG | {"quantization_config": {"quant_method": "awq", "bits": 4}}
+        spec = sizing.find_model("x/llama-awq", write_config(tmp_path, config))
+        assert spec.dtype == "awq"
+        assert sizing.Budget().weight_dtype(spec) == "awq"
+
+    def test_missing_numbers_are_named(self, tmp_path):
+        path = write_config(tmp_path, {k: v for k, v in LLAMA_CONFIG.items() if k != "vocab_size"})
+        with pytest.raises(sizing.UsageError) as err:
+            sizing.find_model("x/y", path)
+        assert str(err.value) == f"{path}: no vocab_size; give the config.json of a decoder-only Hugging Face model"
+
+    def test_latent_attention_is_refused(self, tmp_path):
+        path = write_config(tmp_path, LLAMA_CONFIG | {"kv_lora_rank": 512})
+        with pytest.raises(sizing.UsageError) as err:
+            sizing.find_model("x/y", path)
+        assert str(err.value) == (
+            f"{path}: multi-head latent attention (kv_lora_rank) is not modelled; size this model by hand"
+        )
+
+    def test_unreadable_files_are_usage_errors(self, tmp_path, capsys):
+        bad = tmp_path / "bad.json"
+        bad.write_text("{")
+        assert size(["x/y", "--accelerator", "nvidia-l4", "--config", str(bad)]) == 2
+        assert capsys.readouterr().err.startswith(f"error: --config {bad}: not valid JSON:")
+        assert size(["x/y", "--accelerator", "nvidia-l4", "--config", str(tmp_path / "none.json")]) == 2
+        assert capsys.readouterr().err == f"error: --config {tmp_path / 'none.json'}: no such file\n"
+
+
+GEMMA_ON_L4 = """\
+google/gemma-2-9b-it on nvidia-l4: 24 GiB per GPU, up to 8 per node (g2-standard-96)
+weights   17.2 GiB (9.24B parameters in bfloat16)
+KV cache  336 KiB per token (bfloat16), 2.6 GiB per 8,192-token sequence
+usable    19.6 GiB per GPU (24 GiB x 0.9 - 2 GiB overhead)
+
+tensor  weights/GPU   KV cache  max context  sequences at 8,192  fits?
+     1     17.2 GiB    2.4 GiB        7,446                   0  no
+     2      8.6 GiB   22.0 GiB        8,192                   8  yes
+     4      4.3 GiB   61.2 GiB        8,192                  23  yes
+     8      2.2 GiB  139.6 GiB        8,192                  53  yes
+
+max context is capped at the model's 8,192 positions
+
+recommendation: parallelism.tensor: 2 (2 x nvidia-l4, one g2-standard-24) holds 8 sequences of 8,192 tokens\
+ in 22.0 GiB of KV cache; 1 requested
+"""
+
+
+class TestSizeCommand:
+    def test_text_table_and_recommendation(self, capsys):
+        assert size([GEMMA_9B, "--accelerator", "nvidia-l4"]) == 0
+        assert capsys.readouterr().out == GEMMA_ON_L4
+
+    def test_short_names_work(self, capsys):
+        assert size(["gemma-2-9b-it", "--accelerator", "nvidia-l4"]) == 0
+        assert capsys.readouterr().out == GEMMA_ON_L4
+
+    def test_tensor_sizes_that_do_not_divide_the_heads_are_marked(self, capsys):
+        assert size([QWEN_1_5B, "--accelerator", "nvidia-l4"]) == 0
+        out = capsys.readouterr().out
+        assert "     8            -         -            -                   -  no: heads\n" in out
+        assert "no: heads: the tensor size must divide the model's 12 attention heads\n" in out
+
+    def test_json(self, capsys):
+        assert size([GEMMA_9B, "--accelerator", "nvidia-l4", "--concurrency", "16", "--output", "json"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report["model"]["name"] == GEMMA_9B
+        assert report["model"]["weights_gib"] == 17.21
+        assert report["budget"] == {
+            "dtype": "bfloat16",
+            "kv_cache_dtype": "bfloat16",
+            "gpu_memory_utilization": 0.9,
+            "overhead_gib": 2.0,
+            "usable_gib_per_gpu": 19.6,
+        }
+        assert [(o["tensor"], o["sequences"], o["fits"]) for o in report["options"]] == [
+            (1, 0, False),
+            (2, 8, False),
+            (4, 23, True),
+            (8, 53, True),
+        ]
+        assert report["recommendation"]["tensor"] == 4 and report["recommendation"]["pipeline"] == 1
+        assert report["one_node"] is True
+        assert report["options"][0]["kv_per_token"] == 344064
+
+    def test_fp8_and_a_lower_utilization(self, capsys):
+        argv = [LLAMA_70B, "--accelerator", "nvidia-h100-80gb", "--dtype", "fp8", "--kv-cache-dtype", "fp8"]
+        assert size([*argv, "--gpu-memory-utilization", "0.8", "--output", "json"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report["budget"]["dtype"] == "fp8" and report["budget"]["kv_cache_dtype"] == "fp8"
+        assert report["budget"]["usable_gib_per_gpu"] == 62.0
+        assert report["options"][0]["kv_per_token"] == 2 * 80 * 8 * 128
+
+    def test_a_context_beyond_the_model_is_capped_with_a_note(self, capsys):
+        assert size([GEMMA_9B, "--accelerator", "nvidia-l4", "--context", "32768"]) == 0
+        captured = capsys.readouterr()
+        assert captured.err == (
+            "note: --context 32,768 exceeds the 8,192 positions of google/gemma-2-9b-it; sizing for 8,192\n"
+        )
+        assert "sequences at 8,192" in captured.out
+
+    def test_unknown_model(self, capsys):
+        assert size(["acme/llm-13b", "--accelerator", "nvidia-l4"]) == 2
+        assert capsys.readouterr().err == (
+            "error: unknown model 'acme/llm-13b': the built-in table has google/gemma-2-2b-it, google/gemma-2-9b-it,"
+            " google/gemma-2-27b-it, google/gemma-7b-it, meta-llama/Llama-3.1-8B-Instruct,"
+            " meta-llama/Llama-3.1-70B-Instruct, meta-llama/Llama-3.1-405B-Instruct, Qwen/Qwen2.5-1.5B-Instruct,"
+            " Qwen/Qwen2.5-7B-Instruct, mistralai/Mistral-7B-Instruct-v0.3, mistralai/Mixtral-8x7B-Instruct-v0.1;"
+            " for another model pass --config with the path to its config.json\n"
+        )
+
+    def test_unknown_accelerator(self, capsys):
+        assert size([GEMMA_9B, "--accelerator", "nvidia-a10g"]) == 2
+        assert capsys.readouterr().err == (
+            "error: unknown accelerator 'nvidia-a10g'; use one of nvidia-tesla-t4, nvidia-l4, nvidia-tesla-a100,"
+            " nvidia-a100-80gb, nvidia-h100-80gb, nvidia-h100-mega-80gb, nvidia-h200-141gb, nvidia-b200"
+            " (values of the node label cloud.google.com/gke-accelerator)\n"
+        )
+
+    def test_a_model_no_node_holds_prints_the_table_and_fails_with_the_node_count(self, capsys):
+        assert size([LLAMA_405B, "--accelerator", "nvidia-h100-80gb"]) == 1
+        captured = capsys.readouterr()
+        assert "     8     94.5 GiB         -            -                   -  no: weights\n" in captured.out
+        assert captured.out.endswith(
+            "recommendation: 1 sequence of 8,192 tokens needs 2 nodes of 8 x nvidia-h100-80gb (pipeline 2)\n"
+        )
+        assert captured.err == (
+            "error: meta-llama/Llama-3.1-405B-Instruct does not fit on one nvidia-h100-80gb machine"
+            " (a3-highgpu-8g): 756.0 GiB of bfloat16 weights and 1 sequence of 8,192 tokens need 2 nodes of"
+            " 8 x nvidia-h100-80gb (pipeline 2); one node serves it on nvidia-h200-141gb (parallelism.tensor: 8),"
+            " nvidia-b200 (parallelism.tensor: 8)\n"
+        )
+
+    def test_json_still_reports_a_model_no_node_holds(self, capsys):
+        assert size([LLAMA_405B, "--accelerator", "nvidia-l4", "--output", "json"]) == 1
+        report = json.loads(capsys.readouterr().out)
+        assert report["one_node"] is False
+        assert (report["recommendation"]["tensor"], report["recommendation"]["pipeline"]) == (8, 5)
+
+    @pytest.mark.parametrize(
+        ("option", "message"),
+        [
+            (["--context", "0"], "--context 0: give a number of tokens, 1 or more"),
+            (["--concurrency", "0"], "--concurrency 0: give a number of sequences, 1 or more"),
+            (["--gpu-memory-utilization", "1.5"], "--gpu-memory-utilization 1.5: give a fraction above 0, at most 1"),
+            (["--overhead-gib", "-1"], "--overhead-gib -1.0: give 0 or more"),
+        ],
+    )
+    def test_bad_numbers(self, option, message, capsys):
+        assert size([GEMMA_9B, "--accelerator", "nvidia-l4", *option]) == 2
+        assert capsys.readouterr().err == f"error: {message}\n"
+
+
+def effective(**overrides):
+    return chart_mod.effective_values(CHART, overrides)
+
+
+class TestKvCacheWarning:
+    def test_too_little_kv_cache_names_the_value_and_the_fix(self):
+        values = effective(model={"name": GEMMA_9B}, parallelism={"tensor": 1}, vllm={"maxModelLen": 8192})
+        assert sizing.kv_cache_warning(values) == (
+            "parallelism.tensor: 1 x nvidia-l4 (24 GiB) leaves 2.4 GiB for the KV cache of google/gemma-2-9b-it,"
+            " less than one 8192-token sequence needs (2.6 GiB); use parallelism.tensor: 2, or lower"
+            " vllm.maxModelLen to 7424"
+        )
+
+    def test_an_unset_max_model_len_is_the_models_maximum(self):
+        values = effective(model={"name": LLAMA_8B})
+        assert sizing.kv_cache_warning(values) == (
+            "parallelism.tensor: 1 x nvidia-l4 (24 GiB) leaves 4.6 GiB for the KV cache of"
+            " meta-llama/Llama-3.1-8B-Instruct, less than one 131072-token sequence (the model's maximum:"
+            " vllm.maxModelLen is unset) needs (16.0 GiB); use parallelism.tensor: 2, or lower vllm.maxModelLen"
+            " to 37888"
+        )
+
+    def test_weights_that_do_not_fit(self):
+        values = effective(model={"name": LLAMA_70B}, gke={"accelerator": "nvidia-h100-80gb"})
+        assert sizing.kv_cache_warning(values) == (
+            "parallelism.tensor: 1 x nvidia-h100-80gb (80 GiB) cannot hold the 131.4 GiB of bfloat16 weights of"
+            " meta-llama/Llama-3.1-70B-Instruct (131.4 GiB per GPU, 70.0 GiB usable); use parallelism.tensor: 4"
+        )
+
+    def test_weights_that_need_more_nodes(self):
+        values = effective(
+            model={"name": LLAMA_405B},
+            parallelism={"tensor": 8},
+            gke={"accelerator": "nvidia-h100-80gb"},
+            vllm={"maxModelLen": 8192},
+        )
+        assert sizing.kv_cache_warning(values) == (
+            "parallelism.tensor: 8 x nvidia-h100-80gb (80 GiB) cannot hold the 756.0 GiB of bfloat16 weights of"
+            " meta-llama/Llama-3.1-405B-Instruct (94.5 GiB per GPU, 70.0 GiB usable); use parallelism.tensor: 8,"
+            " parallelism.pipeline: 2"
+        )
+        values["parallelism"]["pipeline"] = 2
+        assert sizing.kv_cache_warning(values) is None
+
+    def test_quantization_in_extra_args_is_counted(self):
+        values = effective(
+            model={"name": LLAMA_70B},
+            parallelism={"tensor": 2},
+            gke={"accelerator": "nvidia-h100-80gb"},
+            vllm={"maxModelLen": 65536},
+        )
+        assert sizing.kv_cache_warning(values) is not None  # 8.6 GiB hold 28k tokens
+        values["vllm"]["extraArgs"] = ["--quantization=fp8"]
+        assert sizing.kv_cache_warning(values) is None  # 72 GiB hold 236k
+
+    def test_a_tensor_size_vllm_refuses(self):
+        values = effective(parallelism={"tensor": 8})
+        assert sizing.kv_cache_warning(values) == (
+            "parallelism.tensor: 8 does not divide the 12 attention heads of Qwen/Qwen2.5-1.5B-Instruct,"
+            " which vLLM requires; use 1, 2 or 4"
+        )
+
+    def test_a_max_model_len_beyond_the_model(self):
+        values = effective(model={"name": GEMMA_9B}, parallelism={"tensor": 2}, vllm={"maxModelLen": 16384})
+        assert sizing.kv_cache_warning(values) == (
+            "vllm.maxModelLen: 16384 exceeds the 8192 positions of google/gemma-2-9b-it (max_position_embeddings),"
+            " which vLLM refuses; set it to 8192 or less"
+        )
+
+    def test_models_outside_the_table_are_not_judged(self):
+        assert sizing.kv_cache_warning(effective(model={"name": "acme/llm-13b"}, parallelism={"tensor": 1})) is None
+
+    def test_the_chart_defaults_fit(self):
+        assert sizing.kv_cache_warning(effective()) is None
+
+    @pytest.mark.parametrize("path", VALUES_FILES, ids=lambda p: p.name)
+    def test_the_repositorys_values_files_fit(self, path):
+        assert sizing.kv_cache_warning(effective(**chart_mod.load_values_file(path))) is None

@@ -1,0 +1,304 @@
+"""`vllm-serving values new`: every file it writes is valid for the chart, sized as `size` says."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from paths import CHART
+from vllm_serving import chart as chart_mod
+from vllm_serving import helm, sizing, values_new
+from vllm_serving.cli import run
+from vllm_serving.validate import validate_values
+
+ACCELERATORS = list(chart_mod.rules(CHART)["accelerators"])
+MODELS = list(sizing.builtin_models())
+SOURCE_OPTIONS = {
+    "huggingface": ["--hf-token-secret", "hf-token"],
+    "gcsfuse": ["--bucket", "my-models"],
+    "gcsStream": ["--bucket", "my-models"],
+    "persistentDisk": ["--disk", "projects/my-project/zones/us-central1-a/disks/weights"],
+    "nfs": ["--nfs-server", "10.0.0.2", "--nfs-share", "/vol1"],
+}
+
+
+def new(argv: list[str]) -> int:
+    """`vllm-serving values new ARGV` through the CLI's error mapping."""
+    return run(values_new.main, ["new", *argv])
+
+
+def write(tmp_path, model, accelerator, source="huggingface", *extra):
+    path = tmp_path / "values.yaml"
+    argv = ["--model", model, "--accelerator", accelerator, "--source", source, *SOURCE_OPTIONS[source], *extra]
+    assert new([*argv, "-o", str(path), "--force"]) == 0
+    return path
+
+
+@pytest.mark.parametrize("source", list(SOURCE_OPTIONS))
+@pytest.mark.parametrize("accelerator", ACCELERATORS)
+@pytest.mark.parametrize("model", MODELS)
+def test_every_written_file_is_valid(tmp_path, model, accelerator, source, capsys):
+    path = write(tmp_path, model, accelerator, source)
+    text = path.read_text()
+    assert text.startswith(values_new.MODELINE + "\n#\n")
+    values = chart_mod.load_values_file(path)
+    assert validate_values(values, CHART) == []
+    plan = sizing.plan(
+        sizing.builtin_model(model), sizing.accelerator(accelerator, chart_mod.rules(CHART)), sizing.Budget(), 8192
+    )
+    assert values["parallelism"]["tensor"] == plan.choice.tensor
+    assert values["parallelism"].get("pipeline", 1) == plan.choice.pipeline
+    assert values["weights"]["source"] == source
+    assert ("sharedMemory" in values) == (plan.choice.tensor > 1)
+    assert capsys.readouterr().err.startswith(
+        f"wrote {path}: {model} on {accelerator} with parallelism.tensor: {plan.choice.tensor}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("model", "accelerator", "source", "kind"),
+    [
+        ("google/gemma-2-9b-it", "nvidia-l4", "huggingface", "Deployment"),
+        ("meta-llama/Llama-3.1-70B-Instruct", "nvidia-h100-80gb", "gcsStream", "Deployment"),
+        ("google/gemma-7b-it", "nvidia-l4", "persistentDisk", "Deployment"),
+        ("Qwen/Qwen2.5-7B-Instruct", "nvidia-tesla-t4", "nfs", "Deployment"),
+        ("meta-llama/Llama-3.1-405B-Instruct", "nvidia-h100-80gb", "gcsfuse", "LeaderWorkerSet"),
+    ],
+)
+def test_helm_renders_written_files(tmp_path, model, accelerator, source, kind):
+    path = write(tmp_path, model, accelerator, source)
+    kinds = {o["kind"] for o in helm.objects(helm.template(CHART, values_files=[path]))}
+    assert kind in kinds
+
+
+def test_gemma_2_9b_on_l4_is_the_gke_guides_two_gpu_set_up(tmp_path):
+    values = chart_mod.load_values_file(write(tmp_path, "google/gemma-2-9b-it", "nvidia-l4"))
+    assert values == {
+        "model": {"name": "google/gemma-2-9b-it", "servedName": "gemma-2-9b-it"},
+        "parallelism": {"tensor": 2},
+        "gke": {"accelerator": "nvidia-l4"},
+        "vllm": {"maxModelLen": 8192, "gpuMemoryUtilization": 0.9},
+        "weights": {
+            "source": "huggingface",
+            "huggingface": {"tokenSecret": {"name": "hf-token", "key": "token"}, "cache": {"sizeLimit": "21Gi"}},
+        },
+        # g2-standard-24 (24 vCPUs, 96 GiB, 2 L4s): 75% for the pod; the cache on the node's disk
+        "resources": {
+            "requests": {"cpu": "18", "memory": "72Gi", "ephemeral-storage": "31Gi"},
+            "limits": {"memory": "72Gi"},
+        },
+        "sharedMemory": {"sizeLimit": "16Gi"},
+    }
+
+
+def test_the_header_explains_the_sizing(tmp_path):
+    lines = write(tmp_path, "google/gemma-2-9b-it", "nvidia-l4").read_text().splitlines()
+    assert lines[:14] == [
+        "# yaml-language-server: $schema=../charts/vllm-serving/values.schema.json",
+        "#",
+        "# google/gemma-2-9b-it on 2 x nvidia-l4 (one g2-standard-24).",
+        "# Written by `vllm-serving values new`. Sizing (for every tensor size, run",
+        "#   vllm-serving size google/gemma-2-9b-it --accelerator nvidia-l4 --context 8192):",
+        "#   weights   17.2 GiB in bfloat16 (9.24B parameters), 8.6 GiB per GPU",
+        "#   usable    19.6 GiB per GPU (24 GiB x 0.9 - 2 GiB overhead)",
+        "#   KV cache  22.0 GiB over 2 GPUs at 336 KiB per token: 68,613 tokens",
+        "#   vllm.maxModelLen 8192 (the model maximum): 8 full-length sequences at once",
+        "# parallelism.tensor 1 would leave 2.4 GiB of KV cache, less than one 8,192-token sequence needs (2.6 GiB).",
+        "# The model is gated: accept its licence on Hugging Face with the account whose token is used.",
+        "# The weights (21 GiB with room to spare) download to the node's disk at every start.",
+        "# Create the token Secret: kubectl create secret generic hf-token --from-literal=token=hf_...",
+        "model:",
+    ]
+
+
+def test_without_context_the_longest_that_fits(tmp_path):
+    # One L4 holds 38,031 tokens of Llama 3.1 8B: 37 x 1024.
+    values = chart_mod.load_values_file(write(tmp_path, "meta-llama/Llama-3.1-8B-Instruct", "nvidia-l4"))
+    assert values["vllm"]["maxModelLen"] == 37888
+    assert values["parallelism"] == {"tensor": 1}
+
+
+def test_context_and_concurrency_choose_the_tensor_size(tmp_path):
+    path = write(
+        tmp_path,
+        "meta-llama/Llama-3.1-8B-Instruct",
+        "nvidia-l4",
+        "huggingface",
+        "--context",
+        "32768",
+        "--concurrency",
+        "4",
+    )
+    values = chart_mod.load_values_file(path)
+    assert values["vllm"]["maxModelLen"] == 32768
+    assert values["parallelism"] == {"tensor": 2}  # 4 x 32768 x 128 KiB = 16 GiB; one L4 holds 4.6
+
+
+def test_a_context_beyond_the_model_is_capped(tmp_path, capsys):
+    path = write(tmp_path, "google/gemma-2-9b-it", "nvidia-tesla-a100", "huggingface", "--context", "100000")
+    assert chart_mod.load_values_file(path)["vllm"]["maxModelLen"] == 8192
+    assert "note: --context 100,000 exceeds the 8,192 positions of google/gemma-2-9b-it" in capsys.readouterr().err
+
+
+def test_beyond_one_node_it_writes_pipeline_parallel_values(tmp_path):
+    path = write(tmp_path, "meta-llama/Llama-3.1-405B-Instruct", "nvidia-h100-80gb", "gcsfuse")
+    values = chart_mod.load_values_file(path)
+    assert values["parallelism"] == {"tensor": 8, "pipeline": 2}
+    # a3-highgpu-8g: 208 vCPUs, 1872 GiB, 75% each
+    assert values["resources"]["requests"]["cpu"] == "156"
+    assert values["resources"]["limits"] == {"memory": "1404Gi"}
+    assert values["sharedMemory"] == {"sizeLimit": "64Gi"}
+    text = path.read_text()
+    assert "# meta-llama/Llama-3.1-405B-Instruct on 2 nodes of 8 x nvidia-h100-80gb (a3-highgpu-8g," in text
+    assert "# One node (parallelism.tensor: 8) cannot hold the weights.\n" in text
+    assert "# The node's ephemeral storage must hold 834 GiB of weights" in text
+
+
+def test_served_name_service_account_and_paths(tmp_path):
+    path = write(
+        tmp_path,
+        "Qwen/Qwen2.5-7B-Instruct",
+        "nvidia-l4",
+        "gcsStream",
+        "--served-name",
+        "qwen",
+        "--path",
+        "/models/qwen/",
+        "--gcp-service-account",
+        "vllm@my-project.iam.gserviceaccount.com",
+    )
+    values = chart_mod.load_values_file(path)
+    assert values["model"]["servedName"] == "qwen"
+    assert values["weights"]["gcsStream"] == {"bucket": "my-models", "path": "models/qwen"}
+    assert values["serviceAccount"] == {"gcpServiceAccount": "vllm@my-project.iam.gserviceaccount.com"}
+
+
+def test_a_gs_url_is_taken_as_the_bucket(tmp_path):
+    path = tmp_path / "v.yaml"
+    argv = ["--model", "Qwen/Qwen2.5-1.5B-Instruct", "--accelerator", "nvidia-l4", "--source", "gcsfuse"]
+    assert new([*argv, "--bucket", "gs://my-models/", "-o", str(path)]) == 0
+    assert chart_mod.load_values_file(path)["weights"]["gcsfuse"]["bucket"] == "my-models"
+
+
+def test_an_ungated_model_needs_no_token(tmp_path):
+    path = tmp_path / "v.yaml"
+    assert new(["--model", "Qwen/Qwen2.5-1.5B-Instruct", "--accelerator", "nvidia-l4", "-o", str(path)]) == 0
+    assert "tokenSecret" not in chart_mod.load_values_file(path)["weights"]["huggingface"]
+
+
+def test_without_output_it_prints(capsys):
+    assert new(["--model", "Qwen/Qwen2.5-1.5B-Instruct", "--accelerator", "nvidia-l4"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith(values_new.MODELINE)
+    assert yaml.safe_load(text)["model"]["name"] == "Qwen/Qwen2.5-1.5B-Instruct"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["--model", "google/gemma-2-9b-it"],
+            "google/gemma-2-9b-it is gated on Hugging Face: pass --hf-token-secret NAME, a Secret whose key token"
+            " (--hf-token-key) holds a token of an account that accepted the model's licence",
+        ),
+        (
+            ["--model", "Qwen/Qwen2.5-1.5B-Instruct", "--source", "gcsfuse"],
+            "--source gcsfuse needs --bucket: the Cloud Storage bucket that holds the model",
+        ),
+        (
+            ["--model", "Qwen/Qwen2.5-1.5B-Instruct", "--source", "gcsStream"],
+            "--source gcsStream needs --bucket: the Cloud Storage bucket that holds the model",
+        ),
+        (
+            ["--model", "Qwen/Qwen2.5-1.5B-Instruct", "--source", "persistentDisk"],
+            "--source persistentDisk needs --disk projects/PROJECT/zones/ZONE/disks/DISK, once per zone, naming"
+            " disks that hold the model (bake one with `vllm-serving bake weights-disk`)",
+        ),
+        (
+            ["--model", "Qwen/Qwen2.5-1.5B-Instruct", "--source", "persistentDisk", "--disk", "my-disk"],
+            "--disk my-disk: give it as projects/PROJECT/zones/ZONE/disks/DISK",
+        ),
+        (
+            ["--model", "Qwen/Qwen2.5-1.5B-Instruct", "--source", "nfs", "--nfs-server", "10.0.0.2"],
+            "--source nfs needs --nfs-server and --nfs-share: the Filestore instance's IP address and its file"
+            " share, e.g. --nfs-server 10.0.0.2 --nfs-share /vol1",
+        ),
+    ],
+)
+def test_missing_source_options(argv, message, capsys):
+    assert new([*argv, "--accelerator", "nvidia-l4"]) == 2
+    assert capsys.readouterr().err == f"error: {message}\n"
+
+
+def test_an_option_the_schema_refuses_is_reported_in_the_charts_words(tmp_path, capsys):
+    argv = ["--model", "Qwen/Qwen2.5-1.5B-Instruct", "--accelerator", "nvidia-l4", "--source", "nfs"]
+    assert new([*argv, "--nfs-server", "10.0.0.2", "--nfs-share", "vol1", "-o", str(tmp_path / "v.yaml")]) == 1
+    assert capsys.readouterr().err.startswith(
+        "error: values are invalid:\n  - weights.nfs.share: 'vol1' does not have the expected form;"
+    )
+    assert not (tmp_path / "v.yaml").exists()
+
+
+def test_options_of_another_source_are_refused(capsys):
+    argv = ["--model", "Qwen/Qwen2.5-1.5B-Instruct", "--accelerator", "nvidia-l4", "--bucket", "my-models"]
+    assert new(argv) == 2
+    assert capsys.readouterr().err == (
+        "error: --bucket is read with --source gcsfuse or gcsStream, not --source huggingface\n"
+    )
+
+
+def test_a_config_json_sizes_a_model_outside_the_table(tmp_path):
+    config = {k: v for k, v in sizing.builtin_models()["Qwen/Qwen2.5-7B-Instruct"].items() if k != "parameters"}
+    (tmp_path / "config.json").write_text(json.dumps(config | {"gated": False}))
+    path = tmp_path / "v.yaml"
+    argv = ["--model", "acme/qwen-tuned", "--config", str(tmp_path / "config.json"), "--accelerator", "nvidia-l4"]
+    assert new([*argv, "--context", "32768", "-o", str(path)]) == 0
+    values = chart_mod.load_values_file(path)
+    assert values["model"] == {"name": "acme/qwen-tuned", "servedName": "qwen-tuned"}
+    assert validate_values(values, CHART) == []
+    assert f"--context 32768 --config {tmp_path / 'config.json'}):" in path.read_text()
+
+
+def test_a_request_no_deployable_set_up_serves_is_refused_with_what_would(capsys):
+    argv = ["--model", "meta-llama/Llama-3.1-405B-Instruct", "--accelerator", "nvidia-tesla-t4"]
+    assert new([*argv, "--context", "131072", "--concurrency", "64", *SOURCE_OPTIONS["nfs"]]) == 1
+    assert capsys.readouterr().err == (
+        "error: meta-llama/Llama-3.1-405B-Instruct: 64 sequences of 131,072 tokens need more than 32 nodes of"
+        " 4 x nvidia-tesla-t4; these serve it: nvidia-l4 (parallelism.tensor: 8, parallelism.pipeline: 31),"
+        " nvidia-tesla-a100 (parallelism.tensor: 16, parallelism.pipeline: 17), nvidia-a100-80gb"
+        " (parallelism.tensor: 8, parallelism.pipeline: 9), nvidia-h100-80gb (parallelism.tensor: 8,"
+        " parallelism.pipeline: 9), nvidia-h100-mega-80gb (parallelism.tensor: 8, parallelism.pipeline: 9),"
+        " nvidia-h200-141gb (parallelism.tensor: 8, parallelism.pipeline: 5), nvidia-b200 (parallelism.tensor: 8,"
+        " parallelism.pipeline: 4)\n"
+    )
+
+
+def test_an_existing_file_is_kept_without_force(tmp_path, capsys):
+    path = tmp_path / "v.yaml"
+    path.write_text("keep: me\n")
+    assert new(["--model", "Qwen/Qwen2.5-1.5B-Instruct", "--accelerator", "nvidia-l4", "-o", str(path)]) == 2
+    assert capsys.readouterr().err == f"error: -o {path}: the file exists; pass --force to overwrite it\n"
+    assert path.read_text() == "keep: me\n"
+
+
+def test_a_sub_command_is_required():
+    with pytest.raises(SystemExit) as exit_:
+        values_new.main([])
+    assert exit_.value.code == 2
+
+
+@pytest.mark.parametrize("accelerator", ACCELERATORS)
+def test_resources_fit_the_machine(accelerator):
+    largest = sizing.machines(accelerator)[-1]["gpus"]
+    for tensor in (n for n in sizing.TENSOR_SIZES if n <= largest):
+        resources, machine = values_new.resources(accelerator, tensor, 10)
+        assert machine["gpus"] >= tensor
+        share = tensor / machine["gpus"]
+        memory = int(resources["requests"]["memory"].removesuffix("Gi"))
+        assert memory <= machine["memoryGiB"] * share * 0.75
+        assert int(resources["requests"]["cpu"]) <= machine["vcpus"] * share * 0.75
+        assert resources["limits"]["memory"] == resources["requests"]["memory"]
+        if tensor > 1:
+            assert min(8 * tensor, 64) < memory  # /dev/shm counts against the pod's memory

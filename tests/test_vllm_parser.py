@@ -1,0 +1,96 @@
+"""vllm_parser: vLLM's own `vllm serve` parser, of the release the chart pins, accepts and refuses argvs.
+
+The tests marked vllm_parser build the cached parser environment on first use (minutes, once).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from paths import CHART
+from vllm_serving.errors import InvalidValues, ToolMissing
+from vllm_serving.vllm_parser import ArgvResult, check_argvs, main, parser_env, pinned_vllm_version, serve_help
+
+MODEL = "google/gemma-2-9b-it"
+GOOD = [MODEL, "--tensor-parallel-size", "2", "--max-model-len", "8192", "--gpu-memory-utilization", "0.9",
+        "--port", "8000", "--served-model-name", "gemma"]  # fmt: skip
+
+ACCEPTED = {
+    "typical": GOOD,
+    "human-readable length": [MODEL, "--max-model-len", "8k"],
+    # The full spelling of the abbreviation refused below: that refusal is about the prefix alone.
+    "full flag name": [MODEL, "--tensor-parallel-size", "2"],
+}
+
+# argv -> a part of the message vLLM's parser or validator gives. If one of these is accepted,
+# the parser has gone permissive and the chart's argv checks prove nothing.
+REJECTED = {
+    "unknown flag": ([MODEL, "--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+    "abbreviated flag": ([MODEL, "--tensor-parallel", "2"], "unrecognized arguments: --tensor-parallel 2"),
+    "wrong type": ([MODEL, "--max-model-len", "abc"], "argument --max-model-len: invalid"),
+    "invalid choice": ([MODEL, "--dtype", "float7"], "argument --dtype: invalid choice: 'float7'"),
+    "model not first": (["--served-model-name", "gemma", MODEL], "`model` should be provided as the first positional"),
+    "validator": ([MODEL, "--enable-auto-tool-choice"], "--enable-auto-tool-choice requires --tool-call-parser"),
+}
+
+
+@pytest.fixture(scope="session")
+def vllm_version() -> str:
+    return pinned_vllm_version(CHART)
+
+
+@pytest.fixture(scope="session")
+def verdicts(vllm_version: str) -> dict[str, ArgvResult]:
+    """Every argv of this file, checked in one run of the parser (importing vLLM takes seconds)."""
+    cases = {name: argv for name, argv in ACCEPTED.items()} | {name: argv for name, (argv, _) in REJECTED.items()}
+    results = check_argvs(vllm_version, list(cases.values()))
+    return dict(zip(cases, results, strict=True))
+
+
+class TestPinnedVersion:
+    def test_reads_the_image_tag(self, tmp_path: Path) -> None:
+        (tmp_path / "values.yaml").write_text("image:\n  repository: vllm/vllm-openai\n  tag: v0.33.0\n")
+        assert pinned_vllm_version(tmp_path) == "0.33.0"
+
+    @pytest.mark.parametrize("tag", ["latest", "v0.33", "0.33.0", "v0.33.0-cu130", ""])
+    def test_refuses_a_tag_that_is_not_a_release(self, tmp_path: Path, tag: str) -> None:
+        (tmp_path / "values.yaml").write_text(f"image:\n  tag: '{tag}'\n")
+        with pytest.raises(InvalidValues, match=r"image\.tag: .* pin one as vX\.Y\.Z"):
+            pinned_vllm_version(tmp_path)
+
+    def test_unknown_release_names_the_missing_lock(self, tmp_path: Path) -> None:
+        with pytest.raises(ToolMissing, match=r"no parser environment is defined for vLLM 0\.0\.1"):
+            parser_env("0.0.1", tmp_path)
+
+
+@pytest.mark.vllm_parser
+class TestVllmParser:
+    @pytest.mark.parametrize("name", ACCEPTED)
+    def test_accepts(self, verdicts: dict[str, ArgvResult], name: str) -> None:
+        result = verdicts[name]
+        assert result.ok, f"vLLM refused {result.argv}: {result.error}"
+        assert result.error == ""
+
+    @pytest.mark.parametrize("name", REJECTED)
+    def test_rejects_with_the_parsers_message(self, verdicts: dict[str, ArgvResult], name: str) -> None:
+        result, expected = verdicts[name], REJECTED[name][1]
+        assert not result.ok, f"vLLM accepted {result.argv}: its parser has gone permissive"
+        assert expected in result.error, result.error
+
+    def test_environment_is_built_once(self, vllm_version: str, verdicts: dict[str, ArgvResult]) -> None:
+        env = parser_env(vllm_version)  # built by the verdicts fixture: found, not rebuilt
+        assert (env / "vllm-serving-parser.json").is_file()
+        assert env.name == f"vllm-parser-{vllm_version}"
+
+    def test_help_is_vllms_own(self, vllm_version: str, verdicts: dict[str, ArgvResult]) -> None:
+        text = serve_help(vllm_version)
+        assert text.startswith("usage: vllm serve [model_tag] [options]")
+        assert "--max-model-len" in text
+
+    def test_cli(self, vllm_version: str, verdicts: dict[str, ArgvResult], capsys: pytest.CaptureFixture[str]) -> None:
+        assert main(["--vllm-version", vllm_version, "--", MODEL, "--no-such-flag"]) == 1
+        out = capsys.readouterr().out
+        assert f"rejected by vLLM {vllm_version}: {MODEL} --no-such-flag" in out
+        assert "unrecognized arguments: --no-such-flag" in out

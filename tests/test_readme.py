@@ -33,7 +33,8 @@ def test_ci_fails_on_any_failure():
     assert "set -euo pipefail" in CI
 
 
-def test_main_job_uses_a_values_file_that_exists():
+def test_main_job_installs_on_the_local_cluster_with_a_values_file_that_exists():
     main_job = setup_commands()[0]
+    assert "vllm-serving up values/" in main_job
     for path in re.findall(r"values/[\w.-]+\.yaml", main_job):
         assert (REPO / path).is_file(), path

@@ -1,0 +1,108 @@
+"""`vllm-serving up VALUES`: the main job on the local default. Builds (first time) and starts the local
+test cluster, validates the values, installs the chart, waits for its pods, and shows where they run.
+
+With --kubeconfig it installs on that cluster instead (kind, GKE): the same steps, no local cluster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from vllm_serving import chart as chart_mod
+from vllm_serving.errors import InvalidValues, UsageError
+from vllm_serving.release import Release, create_namespace
+from vllm_serving.validate import sizing_warnings, validate_values
+
+
+def local_cluster_kubeconfig(name: str) -> Path:
+    """The local test cluster's kubeconfig, starting the cluster (detached) unless it already runs."""
+    from vllm_serving.cluster.local import LocalCluster, default_state_dir
+
+    state_dir = default_state_dir(name)
+    if (state_dir / "state.json").exists():
+        running = LocalCluster.from_state(state_dir)
+        if all(running.processes().values()) and running.ready():
+            print(f"local cluster {name!r} is running ({running.server})")
+            return running.kubeconfig
+    cluster = LocalCluster(state_dir, name=name, detach=True).start()
+    print(f"local cluster {name!r} started ({cluster.server}); stop it with `vllm-serving cluster down`")
+    return cluster.kubeconfig
+
+
+def namespace_exists(kubeconfig: Path, namespace: str) -> bool:
+    from kubernetes import client, config
+    from kubernetes.client.exceptions import ApiException
+
+    with config.new_client_from_config(config_file=str(kubeconfig)) as api:
+        try:
+            client.CoreV1Api(api).read_namespace(namespace)
+            return True
+        except ApiException as err:
+            if err.status == 404:
+                return False
+            raise
+
+
+def placement_table(release: Release) -> str:
+    rows = [("POD", "COMPONENT", "STATUS", "NODE", "POOL", "ACCELERATOR", "GPUS", "ZONE")]
+    for p in release.placements():
+        status = "Ready" if p.ready else p.phase
+        rows.append(
+            (p.pod, p.component, status, p.node or "-", p.pool or "-", p.accelerator or "-", str(p.gpus), p.zone or "-")
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
+
+
+def main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="vllm-serving up",
+        description="Install the chart with a values file on the local test cluster (started, and built the "
+        "first time, as needed) or on the cluster --kubeconfig names; wait for the pods and show where they run.",
+    )
+    parser.add_argument("values", nargs="+", metavar="VALUES", help="values file(s), later ones override earlier")
+    parser.add_argument("--release", help="release name (default: the first values file's name)")
+    parser.add_argument("--namespace", default="llm", help="namespace, created if missing (default: %(default)s)")
+    parser.add_argument(
+        "--pod-security",
+        default="baseline",
+        choices=["baseline", "restricted", "privileged"],
+        help="Pod Security level a namespace created here enforces (default: %(default)s)",
+    )
+    parser.add_argument("--kubeconfig", type=Path, help="install on this cluster instead of the local one")
+    parser.add_argument("--cluster-name", default="local", help="which local cluster (default: %(default)s)")
+    parser.add_argument(
+        "--timeout", type=float, default=300, help="seconds to wait for Ready pods (default: %(default)s)"
+    )
+    parser.add_argument("--chart", help="chart directory (default: the repository's charts/vllm-serving)")
+    args = parser.parse_args(argv)
+
+    chart = chart_mod.chart_dir(args.chart)
+    files = [Path(p) for p in args.values]
+    user_values = chart_mod.layer(*(chart_mod.load_values_file(p) for p in files))
+    problems = validate_values(user_values, chart)
+    if problems:
+        raise InvalidValues(problems)
+    for warning in sizing_warnings(user_values, chart):
+        print(f"warning: {warning}")
+    release_name = args.release or re.sub(r"[^a-z0-9-]", "-", files[0].stem.lower()).strip("-")[:53]
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", release_name):
+        raise UsageError(f"{release_name!r} is not a valid release name; pass --release")
+
+    kubeconfig = args.kubeconfig or local_cluster_kubeconfig(args.cluster_name)
+    if not namespace_exists(kubeconfig, args.namespace):
+        create_namespace(kubeconfig, args.namespace, args.pod_security)
+        print(f"namespace {args.namespace} created, enforcing Pod Security {args.pod_security}")
+    release = Release(release_name, args.namespace, kubeconfig, chart)
+    revision = release.install(files)
+    print(f"release {release_name} revision {revision} installed in {args.namespace}; waiting for its pods")
+    try:
+        release.wait(args.timeout)
+    finally:
+        print(placement_table(release))
+    print(release.status().split("NOTES:")[0].rstrip())
+    print(f"\nexport KUBECONFIG={kubeconfig}")
+    return 0

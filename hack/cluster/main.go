@@ -1,7 +1,8 @@
 // Command localkube is one multicall binary holding the local test cluster's
-// processes: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and
-// kwok. Each is the upstream command, called through its own constructor; one
-// binary links the shared Kubernetes packages once instead of four times.
+// processes: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok
+// and the LeaderWorkerSet controller (lws-controller). Each is the upstream
+// command, called through its own constructor (lws-controller: a copy of its
+// main, see lws.go); one binary links the shared Kubernetes packages once.
 //
 // The component is chosen by the program name (a symlink named after it) or,
 // failing that, by the first argument:
@@ -26,6 +27,7 @@ var components = map[string]func(args []string) int{
 	"kube-controller-manager": runControllerManager,
 	"kube-scheduler":          runScheduler,
 	"kwok":                    runKwok,
+	"lws-controller":          runLWS,
 }
 
 func usage() {

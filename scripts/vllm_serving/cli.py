@@ -13,6 +13,7 @@ from vllm_serving.errors import VllmServingError
 COMMANDS: dict[str, tuple[str, str]] = {
     "up": ("vllm_serving.up", "install a values file on the local test cluster (or --kubeconfig's) and wait"),
     "validate": ("vllm_serving.validate", "check values files against the chart's schema and rules"),
+    "preflight": ("vllm_serving.preflight", "check values against the live cluster before installing: GPUs, PSA, CRDs"),
     "render": ("vllm_serving.render", "render the chart's manifests for a values file with helm"),
     "docs": ("vllm_serving.docs", "regenerate the values reference in the chart's README from the schema"),
     "check-args": (

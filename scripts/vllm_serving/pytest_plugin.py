@@ -8,6 +8,12 @@ kube_cluster   the cluster: the one `--kubeconfig` or KUBECONFIG names, else the
                (a real control plane with fake GKE GPU nodes, built on first use), for the session.
 helm_release   a factory: installs the chart into a fresh namespace (enforcing Pod Security baseline
                unless told otherwise), waits until its pods are Ready, and uninstalls at teardown.
+preflight      a function: runs `vllm-serving preflight`'s checks of values files on that cluster and
+               returns the results (name, status pass/warn/fail, message):
+
+    def test_my_values_can_install(preflight):
+        results = preflight([Path("values/my-model.yaml")], namespace="llm")
+        assert [r for r in results if r.status == "fail"] == []
 """
 
 from __future__ import annotations
@@ -82,3 +88,31 @@ def helm_release(request: pytest.FixtureRequest, kube_cluster: Any) -> Iterator[
             pass  # never installed, or the test uninstalled it already
         finally:
             delete_namespace(release.kubeconfig, release.namespace)
+
+
+@pytest.fixture
+def preflight(request: pytest.FixtureRequest, kube_cluster: Any) -> Callable[..., list[Any]]:
+    """`preflight(values_files, values=None, *, namespace="default", release="vllm")` -> the checks'
+    results (vllm_serving.preflight.Result) for those values on the session's cluster."""
+    from vllm_serving import chart as chart_mod
+    from vllm_serving.preflight import run_checks
+
+    chart = chart_mod.chart_dir(request.config.getoption("--vllm-serving-chart"))
+
+    def run(
+        values_files: list[Path] = (),
+        values: dict[str, Any] | None = None,
+        *,
+        namespace: str = "default",
+        release: str = "vllm",
+    ) -> list[Any]:
+        layers = [chart_mod.load_values_file(p) for p in values_files] + ([values] if values else [])
+        return run_checks(
+            chart_mod.layer(*layers),
+            kubeconfig=kube_cluster.kubeconfig,
+            namespace=namespace,
+            release=release,
+            chart=chart,
+        )
+
+    return run

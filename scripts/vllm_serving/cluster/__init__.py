@@ -3,7 +3,8 @@
 ``LocalCluster`` is the API (a context manager); ``vllm-serving cluster`` the CLI
 (``vllm_serving.cluster.cli``). See ``local.py`` for the processes and state,
 ``build.py`` for the cached build of ``hack/cluster``, ``nodepools.yaml`` for the
-fake GKE node pools and ``crds.yaml`` for the CRDs taken from upstream modules.
+fake GKE node pools, ``crds.yaml`` for the CRDs taken from upstream modules and
+``lws.py`` for the LeaderWorkerSet controller and its webhooks.
 """
 
 from vllm_serving.cluster.build import cache_root, ensure_built

@@ -1,6 +1,7 @@
 """Build (once) and find the local test cluster's binaries.
 
-The Go module under ``hack/cluster`` pins Kubernetes, etcd and kwok and builds them
+The Go module under ``hack/cluster`` pins Kubernetes, etcd, kwok and the
+LeaderWorkerSet controller and builds them
 into one multicall binary, ``localkube``, with a symlink per component. The build
 goes to ``<cache>/cluster-<hash>/bin`` where ``<cache>`` is ``$VLLM_SERVING_CACHE``,
 else ``$XDG_CACHE_HOME/vllm-serving``, else ``~/.cache/vllm-serving``, and
@@ -26,7 +27,7 @@ from pathlib import Path
 
 from vllm_serving.errors import ClusterError, ToolMissing
 
-COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "lws-controller")
 MULTICALL = "localkube"
 
 Progress = Callable[[str], None]

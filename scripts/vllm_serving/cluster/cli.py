@@ -35,7 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vllm-serving cluster",
         description="A local Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager, "
-        "kube-scheduler) with kwok-managed fake GKE GPU nodes, for the chart's install tests.",
+        "kube-scheduler) with kwok-managed fake GKE GPU nodes and the LeaderWorkerSet controller, "
+        "for the chart's install tests.",
     )
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
 
@@ -44,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--node-pools", type=Path, help="node-pool spec (default: the packaged nodepools.yaml)")
     up.add_argument("--no-nodes", action="store_true", help="create no fake nodes")
     up.add_argument("--no-crds", action="store_true", help="skip the chart's CRDs")
+    up.add_argument("--no-lws", action="store_true", help="do not run the LeaderWorkerSet controller")
     up.add_argument("--foreground", action="store_true", help="stay attached; Ctrl-C stops the cluster")
     up.add_argument("--timeout", type=float, default=120, help="seconds each readiness wait may take")
 
@@ -60,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="print cold build time, warm start time and stop time")
     bench.add_argument("--runs", type=int, default=3, help="warm starts to time (default: %(default)s)")
     bench.add_argument("--no-crds", action="store_true")
+    bench.add_argument("--no-lws", action="store_true", help="do not run the LeaderWorkerSet controller")
     bench.add_argument(
         "--cold",
         action="store_true",
@@ -83,6 +86,7 @@ def _up(args: argparse.Namespace) -> int:
         node_pools=args.node_pools,
         create_nodes=not args.no_nodes,
         install_crds=not args.no_crds,
+        lws=not args.no_lws,
         detach=not args.foreground,
         timeout=args.timeout,
     )
@@ -170,7 +174,9 @@ def _bench(args: argparse.Namespace) -> int:
     starts, stops = [], []
     with tempfile.TemporaryDirectory(prefix="vllm-serving-bench-") as tmp:
         for _ in range(max(1, args.runs)):
-            cluster = LocalCluster(Path(tmp) / "state", install_crds=not args.no_crds, progress=None)
+            cluster = LocalCluster(
+                Path(tmp) / "state", install_crds=not args.no_crds, lws=not args.no_lws, progress=None
+            )
             t = time.monotonic()
             with cluster:
                 starts.append(round(time.monotonic() - t, 1))
@@ -192,7 +198,8 @@ def _bench(args: argparse.Namespace) -> int:
     lines += [
         f"cache build: {build_seconds} s ({'now' if built_now else 'when the cache was filled'}; "
         "cold only if Go's build cache was empty)",
-        f"warm start:  {', '.join(f'{s} s' for s in starts)} (CRDs: {'no' if args.no_crds else 'yes'})",
+        f"warm start:  {', '.join(f'{s} s' for s in starts)} (CRDs: {'no' if args.no_crds else 'yes'}, "
+        f"LeaderWorkerSet controller: {'no' if args.no_crds or args.no_lws else 'yes'})",
         f"stop:        {', '.join(f'{s} s' for s in stops)}",
         f"cache:       {data['cache_bytes'] / 2**20:.0f} MiB in {bins.root}",
     ]

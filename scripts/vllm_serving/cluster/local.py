@@ -2,7 +2,8 @@
 
 ``LocalCluster`` starts etcd, kube-apiserver, kube-controller-manager,
 kube-scheduler and kwok on free loopback ports, creates the fake GKE nodes of
-``nodepools.yaml`` and the chart's CRDs, and writes an admin kubeconfig::
+``nodepools.yaml`` and the chart's CRDs, runs the LeaderWorkerSet controller with
+its admission webhooks (``lws.py``), and writes an admin kubeconfig::
 
     with LocalCluster() as cluster:
         client = kubernetes.config.new_client_from_config(str(cluster.kubeconfig))
@@ -20,6 +21,7 @@ from __future__ import annotations
 import atexit
 import base64
 import contextlib
+import http.client
 import json
 import os
 import shutil
@@ -36,7 +38,7 @@ from typing import Any
 
 import yaml
 
-from vllm_serving.cluster import build, crds, nodes, pki
+from vllm_serving.cluster import build, crds, lws, nodes, pki
 from vllm_serving.cluster.rest import ApiError, Rest
 from vllm_serving.errors import ClusterError
 
@@ -46,9 +48,9 @@ POD_CIDR = "10.4.0.0/14"  # kwok hands out pod IPs from here (a GKE-like pod ran
 ISSUER = "https://kubernetes.default.svc.cluster.local"
 CONTEXT = "vllm-serving-local"
 # Order of start; stop goes the other way (etcd last).
-ORDER = ("etcd", "kube-apiserver", "kube-scheduler", "kwok", "kube-controller-manager")
+ORDER = ("etcd", "kube-apiserver", "kube-scheduler", "kwok", "kube-controller-manager", lws.COMPONENT)
 # Files and directories of a state directory that `start` replaces (nothing else is touched).
-_STATE_ENTRIES = ("etcd", "logs", "pki", "kubeconfigs", "kwok.yaml", "kubeconfig", "state.json")
+_STATE_ENTRIES = ("etcd", "logs", "pki", "kubeconfigs", "kwok.yaml", "lws.yaml", "kubeconfig", "state.json")
 # kwok's upstream "fast" stages: nodes become Ready with a lease heartbeat; pods go Running and Ready.
 KWOK_STAGES = (
     "kustomize/stage/node/fast/node-initialize.yaml",
@@ -113,6 +115,8 @@ class LocalCluster:
         node_pools: a node-pool spec file (default: the packaged ``nodepools.yaml``);
             ``create_nodes=False`` starts without nodes.
         install_crds: create the chart's CRDs (``crds.yaml``) and wait until Established.
+        lws: run the LeaderWorkerSet controller and its webhooks (needs ``install_crds``;
+            without the CRDs it is skipped).
         detach: children survive this process (for ``vllm-serving cluster up``);
             stop them with ``stop`` / ``vllm-serving cluster down``.
         progress: called with one line per step (default: stderr); ``None`` is quiet.
@@ -127,6 +131,7 @@ class LocalCluster:
         node_pools: Path | str | None = None,
         create_nodes: bool = True,
         install_crds: bool = True,
+        lws: bool = True,
         detach: bool = False,
         progress: Progress | None = build._stderr,
         timeout: float = 120,
@@ -135,6 +140,7 @@ class LocalCluster:
         self.node_pools = Path(node_pools) if node_pools else None
         self.create_nodes = create_nodes
         self.install_crds = install_crds
+        self.lws = lws
         self.detach = detach
         self.timeout = timeout
         self._progress = progress
@@ -147,6 +153,11 @@ class LocalCluster:
     @property
     def kubeconfig(self) -> Path:
         return self.state_dir / "kubeconfig"
+
+    @property
+    def runs_lws(self) -> bool:
+        """Whether ``start`` runs the LeaderWorkerSet controller (it needs the CRDs)."""
+        return self.lws and self.install_crds
 
     @property
     def server(self) -> str:
@@ -251,9 +262,11 @@ class LocalCluster:
 
     def _start(self, bins: build.Binaries) -> None:
         sd = self.state_dir
-        etcd_client, etcd_peer, api, kcm, sched, kwok = _free_ports(6)
+        run_lws = self.runs_lws
+        etcd_client, etcd_peer, api, kcm, sched, kwok, *lws_ports = _free_ports(9 if run_lws else 6)
         server = f"https://127.0.0.1:{api}"
         versions = build.pinned_versions()
+        lws_version = lws.pinned_version() if run_lws else None  # fails fast if go.mod and crds.yaml disagree
         self._state = {
             "server": server,
             "kubeconfig": str(self.kubeconfig),
@@ -267,6 +280,7 @@ class LocalCluster:
                 "kube-controller-manager": kcm,
                 "kube-scheduler": sched,
                 "kwok": kwok,
+                **dict(zip(("lws-webhook", "lws-metrics", "lws-health"), lws_ports, strict=False)),
             },
             "detached": self.detach,
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -288,6 +302,8 @@ class LocalCluster:
                 fetched["stages"] = "\n---\n".join((kwok_dir / rel).read_text() for rel in KWOK_STAGES)
                 if self.install_crds:
                     fetched["crds"] = crds.load()
+                if lws_version:
+                    fetched["lws"] = lws.load(lws_version)
             except BaseException as err:  # re-raised in the main thread
                 fetched["error"] = err
 
@@ -404,6 +420,8 @@ class LocalCluster:
             if crd_names:
                 crds.wait_established(rest, crd_names, self.timeout)
                 self._say("CRDs Established")
+            if run_lws:
+                self._start_lws(bins, rest, fetched["lws"], p, lws_ports)
             self._wait("kube-scheduler /healthz", lambda: self._healthz(sched), "kube-scheduler")
             self._wait("kube-controller-manager /healthz", lambda: self._healthz(kcm), "kube-controller-manager")
             # The serviceaccount controller has run: pods can be created in "default".
@@ -412,11 +430,36 @@ class LocalCluster:
                 lambda: self._exists(rest, "/api/v1/namespaces/default/serviceaccounts/default"),
                 "kube-controller-manager",
             )
+            if run_lws:
+                # Until the API server calls the webhooks, an LWS or its pods would be admitted
+                # without the labels and env the webhooks add: wait for a dry run to come back mutated.
+                self._wait(f"{lws.COMPONENT} /readyz", lambda: self._readyz(lws_ports[2]), lws.COMPONENT)
+                self._wait("the LeaderWorkerSet webhooks", lambda: lws.webhooks_answer(rest), lws.COMPONENT)
+                self._say(f"{lws.COMPONENT} ready, webhooks at https://127.0.0.1:{lws_ports[0]}")
         finally:
             rest.close()
         self._state["start_seconds"] = round(time.monotonic() - self._t0, 1)
         self._write_state()
         self._say(f"cluster ready in {self._state['start_seconds']:.1f} s; KUBECONFIG={self.kubeconfig}")
+
+    def _start_lws(
+        self, bins: build.Binaries, rest: Rest, upstream: lws.Upstream, p: pki.Pki, ports: list[int]
+    ) -> None:
+        """Spawn the LeaderWorkerSet controller and point its webhook configurations at it."""
+        webhook, metrics, health = ports
+        config = lws.config_file(
+            self.state_dir / "lws.yaml",
+            webhook_port=webhook,
+            cert_dir=p.webhook_dir,
+            metrics_port=metrics,
+            health_port=health,
+        )
+        kubeconfig = self.state_dir / "kubeconfigs" / f"{lws.COMPONENT}.kubeconfig"
+        self._spawn(bins, lws.COMPONENT, lws.args(kubeconfig=kubeconfig, config=config))
+        names = lws.apply_webhook_configurations(
+            rest, lws.webhook_configurations(upstream, port=webhook, ca=p.ca.read_bytes())
+        )
+        self._say(f"{lws.COMPONENT} {upstream.version} started; webhook configurations: {', '.join(names)}")
 
     def _wait_for_kwok_config(self, fetched: dict[str, Any], loader: threading.Thread) -> None:
         deadline = time.monotonic() + self.timeout
@@ -455,7 +498,7 @@ class LocalCluster:
                 yaml.safe_dump(data, handle, sort_keys=False)
 
         write(self.kubeconfig, config(f"{CONTEXT}-admin", p.cert("admin"), p.key("admin"), embed=True))
-        for name in ("kube-controller-manager", "kube-scheduler", "kwok"):
+        for name in ("kube-controller-manager", "kube-scheduler", "kwok", lws.COMPONENT):
             write(
                 self.state_dir / "kubeconfigs" / f"{name}.kubeconfig",
                 config(name, p.cert(name), p.key(name), embed=False),
@@ -513,7 +556,7 @@ class LocalCluster:
         deadline = time.monotonic() + self.timeout
         while True:
             self._check_alive()
-            with contextlib.suppress(OSError, ssl.SSLError, ApiError, ValueError, KeyError):
+            with contextlib.suppress(OSError, ssl.SSLError, http.client.HTTPException, ApiError, ValueError, KeyError):
                 if check():
                     return
             if time.monotonic() > deadline:
@@ -522,6 +565,16 @@ class LocalCluster:
                     f"{self.log_path(component)}:\n{_tail(self.log_path(component))}"
                 )
             time.sleep(0.1)
+
+    @staticmethod
+    def _readyz(port: int) -> bool:
+        """controller-runtime's plain-HTTP probe endpoint (no proxy: it is loopback)."""
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        try:
+            conn.request("GET", "/readyz")
+            return conn.getresponse().status == 200
+        finally:
+            conn.close()
 
     @staticmethod
     def _healthz(port: int) -> bool:

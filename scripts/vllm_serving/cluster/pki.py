@@ -1,7 +1,9 @@
 """Certificates and keys for the local test cluster (ECDSA P-256: fast to generate).
 
-One CA signs the kube-apiserver's serving certificate and a client certificate per
-component; a separate key pair signs ServiceAccount tokens. Nothing leaves the
+One CA signs the kube-apiserver's serving certificate, a client certificate per
+component and a serving certificate for webhook servers on the loopback address
+(the API server calls them at ``https://127.0.0.1:PORT/...`` and trusts the CA);
+a separate key pair signs ServiceAccount tokens. Nothing leaves the
 state directory, and every ``up`` makes new ones.
 """
 
@@ -25,6 +27,7 @@ CLIENTS: dict[str, tuple[str, str | None]] = {
     "kube-controller-manager": ("system:kube-controller-manager", None),
     "kube-scheduler": ("system:kube-scheduler", None),
     "kwok": ("kwok-controller", "system:masters"),
+    "lws-controller": ("lws-controller", "system:masters"),
 }
 
 
@@ -43,6 +46,11 @@ class Pki:
     @property
     def ca(self) -> Path:
         return self.cert("ca")
+
+    @property
+    def webhook_dir(self) -> Path:
+        """The loopback webhook serving pair as controller-runtime's cert dir expects it: tls.crt, tls.key."""
+        return self.dir / "webhook"
 
     @property
     def sa_key(self) -> Path:
@@ -98,7 +106,13 @@ def generate(directory: Path, *, service_ip: str, hosts: tuple[str, ...] = ("127
     _write_key(pki.key("ca"), ca_key)
     pki.ca.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
 
-    def issue(name: str, subject: x509.Name, usage: ExtendedKeyUsageOID, sans: list[x509.GeneralName] | None) -> None:
+    def issue(
+        name: str,
+        subject: x509.Name,
+        usage: ExtendedKeyUsageOID,
+        sans: list[x509.GeneralName] | None,
+        paths: tuple[Path, Path] | None = None,
+    ) -> None:
         key = _key()
         builder = (
             x509.CertificateBuilder()
@@ -116,20 +130,33 @@ def generate(directory: Path, *, service_ip: str, hosts: tuple[str, ...] = ("127
         if sans:
             builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
         cert = builder.sign(ca_key, hashes.SHA256())
-        _write_key(pki.key(name), key)
-        pki.cert(name).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        cert_path, key_path = paths or (pki.cert(name), pki.key(name))
+        _write_key(key_path, key)
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
-    sans: list[x509.GeneralName] = []
-    for host in (*hosts, service_ip):
-        try:
-            sans.append(x509.IPAddress(ipaddress.ip_address(host)))
-        except ValueError:
-            sans.append(x509.DNSName(host))
+    def host_sans(names: tuple[str, ...]) -> list[x509.GeneralName]:
+        sans: list[x509.GeneralName] = []
+        for host in names:
+            try:
+                sans.append(x509.IPAddress(ipaddress.ip_address(host)))
+            except ValueError:
+                sans.append(x509.DNSName(host))
+        return sans
+
+    sans = host_sans((*hosts, service_ip))
     sans += [
         x509.DNSName(n)
         for n in ("kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local")
     ]
     issue("apiserver", _name("kube-apiserver"), ExtendedKeyUsageOID.SERVER_AUTH, sans)
+    pki.webhook_dir.mkdir(exist_ok=True)
+    issue(
+        "webhook",
+        _name("localkube-webhook"),
+        ExtendedKeyUsageOID.SERVER_AUTH,
+        host_sans(hosts),
+        (pki.webhook_dir / "tls.crt", pki.webhook_dir / "tls.key"),
+    )
     for name, (cn, org) in CLIENTS.items():
         issue(name, _name(cn, org), ExtendedKeyUsageOID.CLIENT_AUTH, None)
 

@@ -9,7 +9,6 @@ a pd-ssd's throughput grows with its size. Prints the chart's ``weights.persiste
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,7 +20,7 @@ from vllm_serving.bake.image_cache import verify_image
 from vllm_serving.bake.operations import Waiter
 from vllm_serving.bake.progress import Progress
 from vllm_serving.bake.reuse import existing_disk, existing_image
-from vllm_serving.bake.runtime import Runtime
+from vllm_serving.bake.runtime import Runtime, run_bake_command
 from vllm_serving.bake.sweep import sweep
 from vllm_serving.errors import UsageError
 
@@ -239,15 +238,4 @@ def render_text(result: dict) -> str:
 
 
 def main(argv: Sequence[str], *, runtime: Runtime | None = None) -> int:
-    args = options.parse(build_parser(), argv)
-    if isinstance(args, int):
-        return args
-    plan = plan_from(args)
-    runtime = runtime or Runtime()
-    progress = Progress(runtime.stderr, runtime.clock, tty=runtime.tty)
-    result = bake(plan, runtime, progress)
-    if args.output == "json":
-        runtime.stdout.write(json.dumps(result, indent=2) + "\n")
-    else:
-        runtime.stdout.write(render_text(result) + "\n")
-    return 0
+    return run_bake_command(build_parser(), argv, plan_from, bake, render_text, runtime)

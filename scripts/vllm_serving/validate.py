@@ -63,9 +63,9 @@ def _describe(error: jsonschema.ValidationError, schema: dict[str, Any]) -> list
         choices = ", ".join(repr(c) for c in error.validator_value)
         return [f"{_path(where)}: {error.instance!r} is not one of {choices}"]
     if error.validator == "pattern":
-        return [
-            f"{_path(where)}: {error.instance!r} does not have the expected form; {error.schema.get('description', '')}"
-        ]
+        # An array item's schema carries no description of its own: say what its list is for.
+        hint = error.schema.get("description") or _schema_at(schema, where[:-1]).get("description", "")
+        return [f"{_path(where)}: {error.instance!r} does not have the expected form; {hint}"]
     return [f"{_path(where)}: {error.message}"]
 
 

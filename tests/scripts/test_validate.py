@@ -88,3 +88,14 @@ def test_warns_when_the_kv_cache_has_no_room_but_stays_valid(tmp_path, capsys):
     assert f"{path}: valid" in out
     assert "  warning: parallelism.tensor: 1 x nvidia-l4 (24 GiB) leaves" in out
     assert "use parallelism.tensor: 2" in out
+
+
+def test_a_malformed_list_item_is_explained_by_its_list(tmp_path, capsys):
+    path = write(
+        tmp_path, "disk.yaml", "weights: {source: persistentDisk, persistentDisk: {disks: [my-project/gemma]}}\n"
+    )
+    assert main([path]) == 1
+    assert (
+        "weights.persistentDisk.disks.0: 'my-project/gemma' does not have the expected form; Disks holding the same"
+        " weights, one per zone, as projects/P/zones/Z/disks/D." in capsys.readouterr().out
+    )

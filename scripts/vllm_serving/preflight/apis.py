@@ -1,0 +1,219 @@
+"""APIs the release's objects need beyond core Kubernetes: the CRDs of the enabled features, the
+LeaderWorkerSet controller, and the custom and external metrics APIs the HPA reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vllm_serving.preflight.core import FAIL, PASS, WARN, Context, Result, listing
+
+CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+APISERVICE_PATH = "/apis/apiregistration.k8s.io/v1/apiservices"
+LWS_GROUP = "leaderworkerset.x-k8s.io"
+STACKDRIVER_ADAPTER = (
+    "the custom-metrics Stackdriver adapter (kubectl apply -f https://raw.githubusercontent.com/GoogleCloudPlatform/"
+    "k8s-stackdriver/master/custom-metrics-stackdriver-adapter/deploy/production/adapter_new_resource_model.yaml,"
+    " then grant its Kubernetes service account custom-metrics/custom-metrics-stackdriver-adapter"
+    " roles/monitoring.viewer through Workload Identity)"
+)
+
+
+@dataclass(frozen=True)
+class Crd:
+    name: str
+    feature: str  # the value that asks for it
+    install: str
+    turn_off: str
+
+
+_KEDA = "install KEDA (helm install keda kedacore/keda --namespace keda --create-namespace)"
+CRDS: dict[tuple[str, str], Crd] = {
+    ("monitoring.googleapis.com", "PodMonitoring"): Crd(
+        "podmonitorings.monitoring.googleapis.com",
+        "monitoring.podMonitoring.enabled",
+        "enable Google Cloud Managed Service for Prometheus (gcloud container clusters update CLUSTER --location"
+        " LOCATION --enable-managed-prometheus)",
+        "set monitoring.podMonitoring.enabled: false",
+    ),
+    ("monitoring.coreos.com", "ServiceMonitor"): Crd(
+        "servicemonitors.monitoring.coreos.com",
+        "monitoring.serviceMonitor.enabled",
+        "install the Prometheus Operator (e.g. helm install kube-prometheus-stack"
+        " prometheus-community/kube-prometheus-stack)",
+        "set monitoring.serviceMonitor.enabled: false",
+    ),
+    (LWS_GROUP, "LeaderWorkerSet"): Crd(
+        "leaderworkersets.leaderworkerset.x-k8s.io",
+        "parallelism.pipeline > 1",
+        "install LeaderWorkerSet (kubectl apply --server-side -f"
+        " https://github.com/kubernetes-sigs/lws/releases/download/VERSION/manifests.yaml)",
+        "set parallelism.pipeline: 1 to serve from one node",
+    ),
+    ("keda.sh", "ScaledObject"): Crd(
+        "scaledobjects.keda.sh", "autoscaling.provider: keda", _KEDA, "set autoscaling.provider: hpa"
+    ),
+    ("keda.sh", "TriggerAuthentication"): Crd(
+        "triggerauthentications.keda.sh",
+        "autoscaling.keda.gcpWorkloadIdentity",
+        _KEDA,
+        "set autoscaling.keda.gcpWorkloadIdentity: false",
+    ),
+}
+
+
+def _conditions(obj: dict) -> dict[str, dict]:
+    return {c["type"]: c for c in (obj.get("status") or {}).get("conditions") or []}
+
+
+def crd_checks(ctx: Context) -> list[Result]:
+    wanted: dict[tuple[str, str], str] = {}  # (group, kind) -> version the chart writes
+    for obj in ctx.objects:
+        group, _, version = obj.get("apiVersion", "").rpartition("/")
+        if (group, obj.get("kind")) in CRDS:
+            wanted.setdefault((group, obj["kind"]), version)
+    results = []
+    for (group, kind), version in wanted.items():
+        crd = CRDS[(group, kind)]
+        name = f"crd/{kind}"
+        found = ctx.kube.get(f"{CRD_PATH}/{crd.name}")
+        if found is None:
+            results.append(
+                Result(
+                    name,
+                    FAIL,
+                    f"{kind} ({group}/{version}, for {crd.feature}) is not installed: no CustomResourceDefinition"
+                    f" {crd.name}; {crd.install}, or {crd.turn_off}",
+                )
+            )
+            continue
+        established = _conditions(found).get("Established", {})
+        served = [v["name"] for v in found.get("spec", {}).get("versions") or [] if v.get("served")]
+        if established.get("status") != "True":
+            results.append(
+                Result(
+                    name,
+                    FAIL,
+                    f"CustomResourceDefinition {crd.name} is not Established"
+                    f" ({established.get('reason', 'no condition')}: {established.get('message', '')}); fix or"
+                    f" reinstall it ({crd.install})",
+                )
+            )
+        elif version not in served:
+            results.append(
+                Result(
+                    name,
+                    FAIL,
+                    f"CustomResourceDefinition {crd.name} serves {listing(served)}, not {version}, which the chart"
+                    f" writes; upgrade it ({crd.install})",
+                )
+            )
+        else:
+            results.append(Result(name, PASS, f"{crd.name} is Established and serves {version} ({crd.feature})"))
+    return results
+
+
+def lws_controller_check(ctx: Context) -> list[Result]:
+    """Whether a LeaderWorkerSet controller seems to run: every install of it (release manifests, Helm chart)
+    registers admission webhooks for its API group; then its webhook must answer a dry-run create."""
+    if ctx.values["parallelism"]["pipeline"] <= 1 or ctx.values["batch"]["enabled"]:
+        return []
+    hooks = []
+    for kind in ("mutatingwebhookconfigurations", "validatingwebhookconfigurations"):
+        for config in ctx.kube.list(f"/apis/admissionregistration.k8s.io/v1/{kind}"):
+            if any(
+                LWS_GROUP in (rule.get("apiGroups") or [])
+                for hook in config.get("webhooks") or []
+                for rule in hook.get("rules") or []
+            ):
+                hooks.append(config["metadata"]["name"])
+    deployments = [d["metadata"]["name"] for d in ctx.kube.list("/apis/apps/v1/namespaces/lws-system/deployments")]
+    if not hooks and not deployments:
+        return [
+            Result(
+                "lws-controller",
+                WARN,
+                "no LeaderWorkerSet controller found (no admission webhook for leaderworkerset.x-k8s.io, no"
+                " Deployment in namespace lws-system): without it the LeaderWorkerSet creates no pods and the"
+                " release never serves; install it (kubectl apply --server-side -f"
+                " https://github.com/kubernetes-sigs/lws/releases/download/VERSION/manifests.yaml), or ignore this"
+                " if it runs without webhooks elsewhere",
+            )
+        ]
+    found = f"webhooks {listing(hooks)}" if hooks else f"Deployment(s) {listing(deployments)} in lws-system"
+    if hooks and ctx.namespace_object is not None:
+        crd_known = ctx.kube.get(f"{CRD_PATH}/{CRDS[(LWS_GROUP, 'LeaderWorkerSet')].name}") is not None
+        for obj in ctx.of_kind("LeaderWorkerSet") if crd_known else []:
+            path = f"/apis/{obj['apiVersion']}/namespaces/{ctx.namespace}/leaderworkersets"
+            response = ctx.kube.dry_run_create(
+                path, {**obj, "metadata": {**obj["metadata"], "namespace": ctx.namespace}}
+            )
+            if response.status >= 300 and response.status != 409:
+                return [
+                    Result(
+                        "lws-controller",
+                        FAIL,
+                        f"the LeaderWorkerSet controller ({found}) refuses LeaderWorkerSet/{obj['metadata']['name']}"
+                        f" (dry run): {response.message}; if a webhook does not answer, check the controller's pods",
+                    )
+                ]
+    return [Result("lws-controller", PASS, f"the LeaderWorkerSet controller is installed ({found})")]
+
+
+def _metrics_api(ctx: Context, name: str, service: str, api: str, why: str) -> Result:
+    found = ctx.kube.get(f"{APISERVICE_PATH}/{service}")
+    if found is None:
+        return Result(
+            name,
+            FAIL,
+            f"the {api} is not registered (no APIService {service}), and the HPA reads {why} from it; deploy"
+            f" {STACKDRIVER_ADAPTER}",
+        )
+    available = _conditions(found).get("Available", {})
+    backend = (found.get("spec") or {}).get("service") or {}
+    served_by = f"{backend.get('namespace')}/{backend.get('name')}" if backend else "the API server itself"
+    if available.get("status") != "True":
+        return Result(
+            name,
+            FAIL,
+            f"APIService {service} is registered but not available ({available.get('reason', 'no condition')}:"
+            f" {available.get('message', '')}), so the HPA cannot read {why}; the adapter behind it (service"
+            f" {served_by}) does not answer: check its pods (kubectl get pods -n {backend.get('namespace', '?')}),"
+            f" or redeploy {STACKDRIVER_ADAPTER}",
+        )
+    if backend and "stackdriver" not in backend.get("name", ""):
+        return Result(
+            name,
+            WARN,
+            f"APIService {service} is available but served by {served_by}, not the custom-metrics Stackdriver"
+            f" adapter; the HPA asks for {why}, names only that adapter serves. Deploy {STACKDRIVER_ADAPTER},"
+            " or use autoscaling.provider: keda",
+        )
+    return Result(name, PASS, f"APIService {service} is available (served by {served_by}) for {why}")
+
+
+def metrics_api_checks(ctx: Context) -> list[Result]:
+    scaling = ctx.values["autoscaling"]
+    if not scaling["enabled"] or scaling["provider"] != "hpa":
+        return []
+    results = []
+    pods = [m["type"] for m in scaling["metrics"] if m["type"] in ("queue-depth", "batch-size")]
+    if pods:
+        names = listing([ctx.rules["autoscalingMetrics"][kind]["hpaMetric"] for kind in pods])
+        results.append(
+            _metrics_api(ctx, "custom-metrics-api", "v1beta1.custom.metrics.k8s.io", "custom metrics API", names)
+        )
+    if any(m["type"] == "gpu-utilization" for m in scaling["metrics"]):
+        results.append(
+            _metrics_api(
+                ctx,
+                "external-metrics-api",
+                "v1beta1.external.metrics.k8s.io",
+                "external metrics API",
+                scaling["gpuUtilization"]["metricName"],
+            )
+        )
+    return results
+
+
+def checks(ctx: Context) -> list[Result]:
+    return [*crd_checks(ctx), *lws_controller_check(ctx), *metrics_api_checks(ctx)]

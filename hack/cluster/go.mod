@@ -251,5 +251,7 @@ replace (
 
 // sigs.k8s.io/lws v0.9.0 requires structured-merge-diff v6.4.0 (April 2026), which
 // minimum version selection would impose on the API server; keep the v6.3.3 that
-// Kubernetes v1.36.4 ships with (no lws package linked here imports it).
+// Kubernetes v1.36.4 ships with (no lws package linked here imports it). The
+// require line must still say v6.4.0, so -trimpath file names in the binary do;
+// `go version -m` shows the replacement.
 replace sigs.k8s.io/structured-merge-diff/v6 => sigs.k8s.io/structured-merge-diff/v6 v6.3.3

@@ -62,6 +62,12 @@ class TestLeaderWorkerSet:
         terms = pod["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
         assert [t["topologyKey"] for t in terms] == ["topology.kubernetes.io/zone", "cloud.google.com/gke-nodepool"]
         assert all(t["matchLabelKeys"] == ["leaderworkerset.sigs.k8s.io/group-key"] for t in terms)
+        # the API server refuses a key that is both matched and selected on
+        assert all(
+            e["key"] != "leaderworkerset.sigs.k8s.io/group-key"
+            for t in terms
+            for e in t["labelSelector"]["matchExpressions"]
+        )
 
     def test_service_and_monitoring_select_the_leaders_only(self):
         values = {**MULTINODE, "monitoring": {"podMonitoring": {"enabled": True}}}

@@ -109,3 +109,15 @@ def test_invalid_spec_lists_every_problem(tmp_path):
     assert "machineTypes.m.capacity: missing memory, ephemeral-storage, pods" in message
     assert "nodePools[0].machineType: 'nope' is not in machineTypes" in message
     assert "nodePools[0].zones: at least one zone is required" in message
+
+
+def test_multinode_h100_pool_fits_a_group_per_zone_on_local_ssd(spec):
+    """values/llama-3.1-405b-instruct-h100-multinode.yaml: groups of two 8-GPU pods in one zone, GCSFuse
+    file cache on Local SSD (the chart selects cloud.google.com/gke-ephemeral-storage-local-ssd)."""
+    pool = [n for n in nodes.nodes(spec) if n.pool == "h100-multinode"]
+    per_zone: dict[str, int] = {}
+    for node in pool:
+        per_zone[node.zone] = per_zone.get(node.zone, 0) + 1
+        assert node.gpus == 8
+        assert node.labels["cloud.google.com/gke-ephemeral-storage-local-ssd"] == "true"
+    assert per_zone and all(count >= 2 for count in per_zone.values())

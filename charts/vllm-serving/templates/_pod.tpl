@@ -32,14 +32,15 @@ initContainers:
 {{- if $multiNode }}
 affinity:
   {{- /* A group's pods talk NCCL to each other: one node pool, one zone. matchLabelKeys narrows the
-         term to this pod's own group. */}}
+         term to this pod's own group (the API server adds `group-key In (<this pod's>)`, so the key
+         may not appear in labelSelector too). */}}
   podAffinity:
     requiredDuringSchedulingIgnoredDuringExecution:
       {{- range $key := list "topology.kubernetes.io/zone" "cloud.google.com/gke-nodepool" }}
       - topologyKey: {{ $key }}
         labelSelector:
           matchExpressions:
-            - key: leaderworkerset.sigs.k8s.io/group-key
+            - key: leaderworkerset.sigs.k8s.io/name
               operator: Exists
         matchLabelKeys: [leaderworkerset.sigs.k8s.io/group-key]
       {{- end }}

@@ -103,6 +103,8 @@ class Release:
             nodes = {n.metadata.name: n for n in core.list_node().items}
         found = []
         for pod in sorted(pods, key=lambda p: p.metadata.name):
+            if pod.metadata.deletion_timestamp:
+                continue  # on its way out (an old revision's pod during a rollout)
             labels = pod.metadata.labels or {}
             ready = any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
             node = nodes.get(pod.spec.node_name or "")
@@ -136,13 +138,31 @@ class Release:
             if e.reason in reasons
         ]
 
+    def rolled_out(self) -> bool:
+        """Whether every Deployment of the release runs its current revision only."""
+        from kubernetes import client
+
+        with self._api() as api:
+            deployments = (
+                client.AppsV1Api(api)
+                .list_namespaced_deployment(self.namespace, label_selector=f"app.kubernetes.io/instance={self.name}")
+                .items
+            )
+        return all(
+            (d.status.observed_generation or 0) >= d.metadata.generation
+            and (d.status.updated_replicas or 0) == (d.status.replicas or 0) == (d.spec.replicas or 0)
+            for d in deployments
+        )
+
     def wait(self, timeout: float = 300, expect_pods: int | None = None) -> list[Placement]:
-        """Until every pod is Ready (a Job's: Succeeded); raise with the cluster's reasons if not."""
+        """Until every Deployment has rolled out and every pod is Ready (a Job's: Succeeded); raise with
+        the cluster's reasons if not."""
         deadline = time.monotonic() + timeout
         while True:
             pods = self.placements()
             settled = [p for p in pods if p.ready or p.phase == "Succeeded"]
-            if pods and len(settled) == len(pods) and (expect_pods is None or len(pods) >= expect_pods):
+            enough = expect_pods is None or len(pods) >= expect_pods
+            if pods and len(settled) == len(pods) and enough and self.rolled_out():
                 return pods
             if time.monotonic() > deadline:
                 waiting = [f"{p.pod} ({p.phase or 'not created'})" for p in pods if p not in settled]

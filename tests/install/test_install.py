@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from paths import VALUES_FILES
+from paths import CI_FILES, VALUES_FILES
 from vllm_serving import chart as chart_mod
 from vllm_serving.errors import ClusterError
 from vllm_serving.manifests import render
@@ -41,15 +41,17 @@ def pod_specs(objects: list[dict]) -> list[dict]:
 
 
 def expected_pods(values: dict) -> int:
+    """Pods a settled release has at least: a batch its first wave of shards, a server every replica."""
     if values["batch"]["enabled"]:
-        return values["batch"]["shards"]
+        return min(values["batch"]["shards"], values["batch"]["parallelism"])
+    chat_ui = values["chatUI"]["replicas"] if values["chatUI"]["enabled"] else 0
     workloads = (
         max(1, len(values["weights"]["persistentDisk"]["disks"]))
         if values["weights"]["source"] == "persistentDisk"
         else 1
     )
     replicas = values["autoscaling"]["minReplicas"] if values["autoscaling"]["enabled"] else values["replicaCount"]
-    return workloads * max(replicas, 1) * values["parallelism"]["pipeline"]
+    return workloads * max(replicas, 1) * values["parallelism"]["pipeline"] + chat_ui
 
 
 @pytest.mark.parametrize("path", VALUES_FILES, ids=lambda p: p.name)
@@ -57,26 +59,27 @@ def test_values_file_installs_and_lands_on_its_pool(helm_release, path):
     values = effective(path)
     level = "privileged" if needs_privilege(path) else "baseline"
     release = helm_release(values_files=[path], pod_security=level, wait=False)
-    pods = release.wait(
-        timeout=180,
-        expect_pods=min(expected_pods(values), values["batch"]["parallelism"])
-        if values["batch"]["enabled"]
-        else expected_pods(values),
-    )
+    pods = release.wait(timeout=180, expect_pods=expected_pods(values))
     gke = values["gke"]
-    for pod in pods:
+    gpu_pods = [p for p in pods if p.component in ("server", "worker", "batch")]
+    assert gpu_pods
+    for pod in gpu_pods:
         assert pod.accelerator == gke["accelerator"], pod
         if gke["nodePool"]:
             assert pod.pool == gke["nodePool"], pod
         assert pod.gpus == values["parallelism"]["tensor"], pod
+    for pod in pods:
         assert pod.ready or pod.phase == "Succeeded", pod
+    if values["chatUI"]["enabled"]:
+        (ui,) = [p for p in pods if p.component == "chat-ui"]
+        assert ui.accelerator == "" and ui.gpus == 0, "the chat UI runs on CPU nodes"
     if values["weights"]["source"] == "persistentDisk" and values["weights"]["persistentDisk"]["disks"]:
         zones = {handle.split("/")[3] for handle in values["weights"]["persistentDisk"]["disks"]}
-        assert {pod.zone for pod in pods} <= zones
+        assert {pod.zone for pod in gpu_pods} <= zones
     if values["parallelism"]["pipeline"] > 1:
         # a group's pods share one pool and one zone, each on its own node
-        assert len({(p.pool, p.zone) for p in pods}) == 1
-        assert len({p.node for p in pods}) == len(pods)
+        assert len({(p.pool, p.zone) for p in gpu_pods}) == 1
+        assert len({p.node for p in gpu_pods}) == len(gpu_pods)
 
 
 def test_default_namespace_enforces_pod_security_baseline(helm_release, kube_cluster):
@@ -134,16 +137,16 @@ def test_upgrade_changes_in_place_rollback_restores_uninstall_leaves_nothing(hel
     with kube_cluster.api_client() as api:
         apps = client.AppsV1Api(api)
         uid = apps.read_namespaced_deployment("vllm-vllm-serving", release.namespace).metadata.uid
-        assert {p.accelerator for p in release.placements()} == {"nvidia-l4"}
+        assert {p.accelerator for p in release.placements() if p.component == "server"} == {"nvidia-l4"}
 
         assert release.install([a100]) == 2
         pods = release.wait(timeout=120)
-        assert {p.accelerator for p in pods} == {"nvidia-tesla-a100"}
+        assert {p.accelerator for p in pods if p.component == "server"} == {"nvidia-tesla-a100"}
         assert apps.read_namespaced_deployment("vllm-vllm-serving", release.namespace).metadata.uid == uid
 
         release.rollback(1)
         pods = release.wait(timeout=120)
-        assert {p.accelerator for p in pods} == {"nvidia-l4"}
+        assert {(p.component, p.accelerator) for p in pods} == {("server", "nvidia-l4")}  # chat UI gone again
 
         release.uninstall()
         core = client.CoreV1Api(api)
@@ -178,7 +181,7 @@ def test_every_object_of_every_values_file_passes_the_api_servers_dry_run(kube_c
         resources = dynamic.DynamicClient(api).resources
         refused = []
         try:
-            for path in VALUES_FILES:
+            for path in VALUES_FILES + CI_FILES:
                 for obj in render(values_files=[path], namespace=namespace):
                     kind = resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
                     try:

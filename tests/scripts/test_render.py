@@ -13,7 +13,11 @@ def test_prints_the_manifests(capsys):
     objects = [o for o in yaml.safe_load_all(capsys.readouterr().out) if o]
     kinds = sorted(o["kind"] for o in objects)
     assert "Deployment" in kinds and "Service" in kinds
-    deployment = next(o for o in objects if o["kind"] == "Deployment")
+    deployment = next(
+        o
+        for o in objects
+        if o["kind"] == "Deployment" and o["metadata"]["labels"]["app.kubernetes.io/component"] == "server"
+    )
     assert deployment["metadata"]["name"] == "gemma-vllm-serving"
 
 

@@ -13,7 +13,7 @@ import pyhelm3
 
 from vllm_serving import chart as chart_mod
 from vllm_serving import helm
-from vllm_serving.errors import ClusterError, VllmServingError
+from vllm_serving.errors import ClusterError, InvalidValues, VllmServingError
 
 # Pod Security admission labels of a namespace that enforces (and warns on) one level.
 POD_SECURITY = "pod-security.kubernetes.io/{mode}"
@@ -181,8 +181,6 @@ def _run(coroutine: Any, what: str) -> Any:
         message = err.stderr.decode(errors="replace").strip()
         problems = helm.render_problems(message)
         if problems:
-            from vllm_serving.errors import InvalidValues
-
             raise InvalidValues(problems) from None
         raise VllmServingError(f"{what} failed:\n{message}") from None
 

@@ -18,6 +18,7 @@ from vllm_serving.bake.baker import Baker, Run, VmSpec
 from vllm_serving.bake.content import content_hash, new_run_id, temporary_filter
 from vllm_serving.bake.gce import Gce
 from vllm_serving.bake.operations import Waiter
+from vllm_serving.bake.options import BakePlan
 from vllm_serving.bake.progress import Progress
 from vllm_serving.bake.reuse import existing_image
 from vllm_serving.bake.runtime import Runtime, run_bake_command
@@ -27,23 +28,13 @@ KIND = "image-cache"
 
 
 @dataclass
-class Plan:
-    project: str
-    zone: str
+class Plan(BakePlan):
+    """The plan of one image-cache bake."""
+
     images: list[str]
-    content: str
-    image_name: str
-    family: str | None
-    labels: dict[str, str]
     disk_size_gb: int
     disk_type: str
     auth: str
-    vm: VmSpec
-    script_timeout: float
-    operation_timeout: float
-    storage_location: str | None
-    force: bool
-    verify: bool
 
 
 def build_parser() -> argparse.ArgumentParser:

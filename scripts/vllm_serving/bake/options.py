@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from vllm_serving.bake import validate
 from vllm_serving.bake.baker import VmSpec
@@ -17,6 +18,24 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{self.prog}: {message}")
+
+
+@dataclass
+class BakePlan:
+    """What every bake run needs: where it runs, what it makes, how long it may take."""
+
+    project: str
+    zone: str
+    content: str  # hash of what goes on the disk: the idempotency label
+    image_name: str
+    family: str | None
+    labels: dict[str, str]
+    vm: VmSpec
+    script_timeout: float
+    operation_timeout: float
+    storage_location: str | None
+    force: bool
+    verify: bool
 
 
 def parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace | int:

@@ -13,11 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from vllm_serving.bake import options, snippets, startup, validate
-from vllm_serving.bake.baker import Baker, Run, VmSpec
+from vllm_serving.bake.baker import Baker, Run
 from vllm_serving.bake.content import content_hash, new_run_id, temporary_filter
 from vllm_serving.bake.gce import Gce
 from vllm_serving.bake.image_cache import verify_image
 from vllm_serving.bake.operations import Waiter
+from vllm_serving.bake.options import BakePlan
 from vllm_serving.bake.progress import Progress
 from vllm_serving.bake.reuse import existing_disk, existing_image
 from vllm_serving.bake.runtime import Runtime, run_bake_command
@@ -28,30 +29,20 @@ KIND = "weights"
 
 
 @dataclass
-class Plan:
-    project: str
-    zone: str
+class Plan(BakePlan):
+    """The plan of one weights-disk bake."""
+
     disk_zones: list[str]
     source: str
     revision: str | None
     hf_token_secret: str | None
-    content: str
-    image_name: str
-    family: str | None
     disk_name: str
-    labels: dict[str, str]
     image_size_gb: int
     disk_size_gb: int
     disk_type: str
     build_disk_type: str
     read_ahead_kb: int
     pv_manifests: bool
-    vm: VmSpec
-    script_timeout: float
-    operation_timeout: float
-    storage_location: str | None
-    force: bool
-    verify: bool
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from paths import CHART
 from vllm_serving.manifests import of_kind, one, render
+from vllm_serving.vllm_parser import parser_env, pinned_vllm_version
 
 DASHBOARD = json.loads((CHART / "dashboards" / "vllm.json").read_text())
 # Panel types Cloud Monitoring's Grafana importer converts (others fall back to a line chart).
@@ -64,8 +67,18 @@ class TestDashboard:
 
 def vllm_series() -> set[str]:
     exprs = " ".join(t["expr"] for p in DASHBOARD["panels"] for t in p["targets"])
-    return set(re.findall(r"vllm:[a-z_]+", exprs))
+    exprs += " ".join(v.get("query", "") for v in DASHBOARD["templating"]["list"])
+    return set(re.findall(r"vllm:[a-z0-9_]+", exprs))
 
 
-def test_dashboard_series_names_parse():
-    assert all(re.fullmatch(r"vllm:[a-z_]+", s) for s in vllm_series())
+@pytest.mark.vllm_parser
+def test_every_vllm_series_exists_in_the_pinned_vllm():
+    """A metric renamed upstream (vLLM renamed gpu_cache_usage_perc to kv_cache_usage_perc) would leave a
+    panel empty; check the names against the metrics module of exactly the pinned release."""
+    version = pinned_vllm_version(CHART)
+    metrics = next(parser_env(version).glob("lib/python3*/site-packages/vllm/v1/metrics"))
+    source = "\n".join(path.read_text() for path in metrics.glob("*.py"))
+    # prometheus_client adds _total to counters and _bucket/_sum/_count to histograms on exposition.
+    bases = {re.sub(r"_(total|bucket|sum|count)$", "", series) for series in vllm_series()}
+    assert len(bases) >= 10
+    assert sorted(b for b in bases if f'"{b}"' not in source) == []

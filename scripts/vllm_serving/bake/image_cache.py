@@ -74,22 +74,14 @@ def plan_from(args: argparse.Namespace) -> Plan:
     content = content_hash(KIND, images=sorted(images))
     disk_size = validate.size_gb("--disk-size-gb", args.disk_size_gb)
     return Plan(
-        project=common["project"],
-        zone=common["zone"],
+        **common,
         images=images,
         content=content,
         image_name=args.image_name or f"vllm-image-cache-{content[:12]}",
-        family=args.family,
-        labels=common["labels"],
         disk_size_gb=disk_size,
         disk_type=args.build_disk_type,
         auth=args.auth,
         vm=options.vm_spec(args, boot_disk_size_gb=max(200, 2 * disk_size)),
-        script_timeout=common["script_timeout"],
-        operation_timeout=common["operation_timeout"],
-        storage_location=args.storage_location,
-        force=args.force,
-        verify=args.verify,
     )
 
 

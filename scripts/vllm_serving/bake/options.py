@@ -129,13 +129,17 @@ def vm_spec(args: argparse.Namespace, *, boot_disk_size_gb: int) -> VmSpec:
 
 
 def checked_common(args: argparse.Namespace) -> dict:
-    """Project, zone, labels, names and durations, checked."""
+    """The BakePlan fields every bake command shares (all but content, image_name and vm), checked."""
     checked = {
         "project": validate.project(args.project),
         "zone": validate.zone("--zone", args.zone),
         "labels": validate.labels("--label", args.label, RESERVED_LABELS),
         "script_timeout": validate.duration("--timeout", args.timeout),
         "operation_timeout": validate.duration("--operation-timeout", args.operation_timeout),
+        "family": args.family,
+        "storage_location": args.storage_location,
+        "force": args.force,
+        "verify": args.verify,
     }
     if args.image_name:
         validate.resource_name("--image-name", args.image_name)

@@ -112,17 +112,14 @@ def plan_from(args: argparse.Namespace) -> Plan:
     image_name = args.image_name or f"vllm-weights-{content[:12]}"
     disk_name = validate.resource_name("--disk-name", args.disk_name) if args.disk_name else image_name
     return Plan(
-        project=common["project"],
-        zone=common["zone"],
+        **common,
         disk_zones=zones,
         source=source,
         revision=args.revision,
         hf_token_secret=args.hf_token_secret,
         content=content,
         image_name=image_name,
-        family=args.family,
         disk_name=disk_name,
-        labels=common["labels"],
         image_size_gb=image_size,
         disk_size_gb=disk_size,
         disk_type=args.disk_type,
@@ -130,11 +127,6 @@ def plan_from(args: argparse.Namespace) -> Plan:
         read_ahead_kb=args.read_ahead_kb,
         pv_manifests=args.pv_manifests,
         vm=options.vm_spec(args, boot_disk_size_gb=50),
-        script_timeout=common["script_timeout"],
-        operation_timeout=common["operation_timeout"],
-        storage_location=args.storage_location,
-        force=args.force,
-        verify=args.verify,
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
@@ -12,7 +11,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import pyhelm3
 import yaml
 
 from vllm_serving.errors import InvalidValues, ToolMissing, VllmServingError
@@ -32,13 +30,19 @@ def helm_executable() -> str:
     return found
 
 
-def command(**kwargs: Any) -> pyhelm3.Command:
+def command(**kwargs: Any):  # -> pyhelm3.Command
+    import pyhelm3  # takes most of a second: not for commands that only find helm
+
     return pyhelm3.Command(executable=helm_executable(), **kwargs)
 
 
 def run(args: Sequence[str], stdin: bytes | None = None, **kwargs: Any) -> bytes:
     """Run `helm ARGS` (kwargs configure pyhelm3's Command, e.g. kubeconfig); a chart that does not
     render raises InvalidValues with each problem."""
+    import asyncio
+
+    import pyhelm3
+
     try:
         return asyncio.run(command(**kwargs).run(list(args), stdin))
     except pyhelm3.errors.Error as err:

@@ -106,9 +106,9 @@ def preflight(request: pytest.FixtureRequest, kube_cluster: Any) -> Callable[...
         namespace: str = "default",
         release: str = "vllm",
     ) -> list[Any]:
-        layers = [chart_mod.load_values_file(p) for p in values_files] + ([values] if values else [])
         return run_checks(
-            chart_mod.layer(*layers),
+            values_files,
+            values,
             kubeconfig=kube_cluster.kubeconfig,
             namespace=namespace,
             release=release,

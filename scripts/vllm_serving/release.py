@@ -1,19 +1,17 @@
-"""A Helm release of the chart on a cluster: install (through pyhelm3 and the real helm), wait until its
+"""A Helm release of the chart on a cluster: install (with the real helm), wait until its
 pods are Ready, report where they landed, test, upgrade, roll back, uninstall."""
 
 from __future__ import annotations
 
-import asyncio
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pyhelm3
-
 from vllm_serving import chart as chart_mod
 from vllm_serving import helm
-from vllm_serving.errors import ClusterError, InvalidValues, VllmServingError
+from vllm_serving.errors import ClusterError
 
 # Pod Security admission labels of a namespace that enforces (and warns on) one level.
 POD_SECURITY = "pod-security.kubernetes.io/{mode}"
@@ -47,32 +45,22 @@ class Release:
     kubeconfig: Path
     chart: Path = field(default_factory=chart_mod.chart_dir)
 
-    def _client(self) -> pyhelm3.Client:
-        return pyhelm3.Client(executable=helm.helm_executable(), kubeconfig=self.kubeconfig)
-
     def _api(self):  # -> kubernetes.client.ApiClient
         from kubernetes import config
 
         return config.new_client_from_config(config_file=str(self.kubeconfig))
 
     def install(self, values_files: list[Path] = (), values: dict[str, Any] | None = None, timeout: str = "5m") -> int:
-        """Install or upgrade with values files layered in order, then `values`; return the revision."""
-        layers = [chart_mod.load_values_file(p) for p in values_files] + ([values] if values else [])
-
-        async def run() -> int:
-            client = self._client()
-            loaded = await client.get_chart(self.chart)
-            revision = await client.install_or_upgrade_release(
-                self.name,
-                loaded,
-                chart_mod.layer(*layers),
-                namespace=self.namespace,
-                create_namespace=False,
-                timeout=timeout,
-            )
-            return revision.revision
-
-        return _run(run(), f"helm install {self.name}")
+        """Install or upgrade with values files layered in order, then `values`; return the revision.
+        Helm itself reads and merges the files."""
+        args = ["upgrade", self.name, str(self.chart), "--install", "--namespace", self.namespace]
+        args += ["--timeout", timeout, "--output", "json"]
+        for path in values_files:
+            args += ["--values", str(path)]
+        if values:
+            args += ["--values", "-"]
+        out = helm.run(args, json.dumps(values).encode() if values else None, kubeconfig=self.kubeconfig)
+        return json.loads(out)["version"]
 
     def rollback(self, revision: int) -> None:
         helm.run(
@@ -172,17 +160,6 @@ class Release:
                     f" waiting for {', '.join(waiting) or 'pods to be created'}:\n  " + "\n  ".join(reasons)
                 )
             time.sleep(0.5)
-
-
-def _run(coroutine: Any, what: str) -> Any:
-    try:
-        return asyncio.run(coroutine)
-    except pyhelm3.errors.Error as err:
-        message = err.stderr.decode(errors="replace").strip()
-        problems = helm.render_problems(message)
-        if problems:
-            raise InvalidValues(problems) from None
-        raise VllmServingError(f"{what} failed:\n{message}") from None
 
 
 def create_namespace(kubeconfig: Path, name: str, pod_security: str | None = "baseline") -> None:

@@ -73,7 +73,7 @@ MODELS_FILE = Path(__file__).with_name("models.yaml")
 
 @cache
 def _table() -> dict[str, Any]:
-    return yaml.safe_load(MODELS_FILE.read_text())
+    return yaml.load(MODELS_FILE.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def builtin_models() -> dict[str, dict[str, Any]]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from vllm_serving import chart as chart_mod
 from vllm_serving.errors import InvalidValues, UsageError
 from vllm_serving.release import Release, create_namespace
-from vllm_serving.validate import sizing_warnings, validate_values
+from vllm_serving.validate import chart_verdict, sizing_warnings
 
 
 def local_cluster_kubeconfig(name: str) -> Path:
@@ -82,11 +82,10 @@ def main(argv: Sequence[str]) -> int:
 
     chart = chart_mod.chart_dir(args.chart)
     files = [Path(p) for p in args.values]
-    user_values = chart_mod.layer(*(chart_mod.load_values_file(p) for p in files))
-    problems = validate_values(user_values, chart)
-    if problems:
-        raise InvalidValues(problems)
-    for warning in sizing_warnings(user_values, chart):
+    verdict = chart_verdict(chart, files)
+    if verdict.problems:
+        raise InvalidValues(verdict.problems)
+    for warning in sizing_warnings(verdict.values, chart):
         print(f"warning: {warning}")
     release_name = args.release or re.sub(r"[^a-z0-9-]", "-", files[0].stem.lower()).strip("-")[:53]
     if not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", release_name):

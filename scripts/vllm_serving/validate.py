@@ -1,6 +1,11 @@
-"""`vllm-serving validate`: the chart's schema and cross-field rules, without helm or a cluster.
+"""`vllm-serving validate`: the chart's verdict on values files, asked of Helm, plus what only the model's
+size can tell.
 
-The rules here mirror templates/_validate.tpl message for message; both read rules.yaml.
+The chart is the only place a rule lives (values.schema.json and templates/_validate.tpl). Each file gets
+one `helm template` of templates/validate.yaml, which fails with Helm's schema errors or the chart's own
+`fail` message, or prints the values Helm computed. Problems keep Helm's words; schema messages are put in
+this tool's form (the value's path first, a did-you-mean for an unknown key). Files run concurrently: one
+helm process each.
 """
 
 from __future__ import annotations
@@ -9,21 +14,32 @@ import argparse
 import difflib
 import json
 import re
-from collections.abc import Sequence
+import subprocess
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from vllm_serving import chart as chart_mod
+from vllm_serving.errors import UsageError, VllmServingError
 
-_POWERS_OF_TWO = (1, 2, 4, 8, 16, 32, 64)
+# templates/validate.yaml prints Helm's computed values only when the caller announces this API.
+COMPUTED_VALUES_API = "values.vllm-serving.dev/v1/ComputedValues"
+VALIDATE_TEMPLATE = "templates/validate.yaml"
+
+
+@dataclass
+class Verdict:
+    """The chart's answer for one set of values: its problems, or the values Helm computed."""
+
+    problems: list[str]
+    values: dict[str, Any] | None = None
 
 
 @dataclass
 class Report:
-    """The verdict on one values file."""
+    """The verdict on one values file, as the command prints it."""
 
     file: str
     problems: list[str] = field(default_factory=list)
@@ -34,371 +50,144 @@ class Report:
         return not self.problems
 
 
-def _path(parts: Sequence[Any]) -> str:
-    return ".".join(str(p) for p in parts) or "(root)"
+def chart_verdict(
+    chart: Path,
+    values_files: Sequence[str | Path] = (),
+    values: dict[str, Any] | None = None,
+    *,
+    release: str = "vllm",
+    namespace: str = "default",
+) -> Verdict:
+    """Ask Helm whether the values files (layered in order, then `values` on stdin) pass the chart.
+
+    A file Helm cannot open or parse raises UsageError; any other failure of helm raises VllmServingError.
+    """
+    from vllm_serving.helm import helm_executable
+
+    args = [helm_executable(), "template", release, str(chart), "--namespace", namespace]
+    args += ["--show-only", VALIDATE_TEMPLATE, "--api-versions", COMPUTED_VALUES_API]
+    for path in values_files:
+        args += ["--values", str(path)]
+    if values is not None:
+        args += ["--values", "-"]
+    stdin = json.dumps(values).encode() if values is not None else None
+    done = subprocess.run(args, input=stdin, capture_output=True, check=False)
+    if done.returncode == 0:
+        document = done.stdout.decode().split("\n", 2)[2]  # after "---" and "# Source: ..."
+        return Verdict([], json.loads(document))
+    stderr = done.stderr.decode(errors="replace")
+    problems = helm_problems(stderr, chart, lambda where: _user_value([*values_files, values], where))
+    if problems:
+        return Verdict(problems)
+    raise _file_error(stderr) or VllmServingError(f"helm template failed:\n{stderr.strip()}")
 
 
-def _schema_at(schema: dict[str, Any], parts: Sequence[Any]) -> dict[str, Any]:
-    for part in parts:
-        schema = schema.get("items", {}) if isinstance(part, int) else schema.get("properties", {}).get(part, {})
+_SCHEMA_LINE = re.compile(r"^- (\S+): (.*)$")
+
+
+def helm_problems(stderr: str, chart: Path, value_at: Callable[[str], Any] = lambda where: None) -> list[str]:
+    """The problems in helm's error output, in this tool's form: schema violations, or the chart's `fail`
+    lines unchanged. `value_at(path)` gives the offending value, where a message should show it."""
+    if "don't meet the specifications of the schema" in stderr:
+        schema = chart_mod.schema(chart)
+        lines = (_SCHEMA_LINE.match(line.strip()) for line in stderr.splitlines())
+        return [problem for m in lines if m for problem in _schema_problem(m.group(1), m.group(2), schema, value_at)]
+    from vllm_serving.helm import render_problems
+
+    return render_problems(stderr)
+
+
+def _join(where: str, key: str) -> str:
+    return key if where == "(root)" else f"{where}.{key}"
+
+
+def _schema_at(schema: dict[str, Any], where: str) -> dict[str, Any]:
+    for part in [] if where == "(root)" else where.split("."):
+        schema = schema.get("items", {}) if part.isdigit() else schema.get("properties", {}).get(part, {})
     return schema
 
 
-def _describe(error: jsonschema.ValidationError, schema: dict[str, Any]) -> list[str]:
-    """Messages that name the offending key's full path, with a suggestion where one helps."""
-    where = list(error.absolute_path)
-    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        known = sorted(_schema_at(schema, where).get("properties", {}))
-        messages = []
-        for key in sorted(set(error.instance) - set(known)):
-            close = difflib.get_close_matches(key, known, n=1)
-            hint = f"did you mean {_path([*where, close[0]])}?" if close else f"known keys: {', '.join(known)}"
-            messages.append(f"{_path([*where, key])}: unknown key; {hint}")
-        return messages
-    if error.validator == "required":
-        missing = re.match(r"'([^']+)'", error.message)
-        key = missing.group(1) if missing else "?"
-        return [f"{_path([*where, key])}: required but missing"]
-    if error.validator == "enum":
-        choices = ", ".join(repr(c) for c in error.validator_value)
-        return [f"{_path(where)}: {error.instance!r} is not one of {choices}"]
-    if error.validator == "pattern":
+def _schema_problem(where: str, message: str, schema: dict[str, Any], value_at: Callable[[str], Any]) -> list[str]:
+    """One line of Helm's schema report (gojsonschema's words, Helm 3.17) as `path: message`."""
+    if m := re.fullmatch(r"Additional property (.+) is not allowed", message):
+        key, known = m.group(1), sorted(_schema_at(schema, where).get("properties", {}))
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f"did you mean {_join(where, close[0])}?" if close else f"known keys: {', '.join(known)}"
+        return [f"{_join(where, key)}: unknown key; {hint}"]
+    if m := re.fullmatch(r"(\S+) is required", message):
+        return [f"{_join(where, m.group(1))}: required but missing"]
+    if message.startswith(f"{where} must be one of"):
+        return [f"{where}: {message.removeprefix(where + ' ')}"]
+    if message.startswith("Does not match pattern"):
         # An array item's schema carries no description of its own: say what its list is for.
-        hint = error.schema.get("description") or _schema_at(schema, where[:-1]).get("description", "")
-        return [f"{_path(where)}: {error.instance!r} does not have the expected form; {hint}"]
-    return [f"{_path(where)}: {error.message}"]
+        parent = where.rsplit(".", 1)[0] if "." in where else "(root)"
+        hint = _schema_at(schema, where).get("description") or _schema_at(schema, parent).get("description", "")
+        value = value_at(where)
+        shown = "" if value is None else f"{value!r} "
+        return [f"{where}: {shown}does not have the expected form; {hint}".rstrip("; ")]
+    return [f"{where}: {message}"]
 
 
-def schema_problems(values: dict[str, Any], schema: dict[str, Any]) -> list[str]:
-    validator = jsonschema.Draft7Validator(schema)
-    errors = sorted(validator.iter_errors(values), key=lambda e: (list(map(str, e.absolute_path)), e.message))
-    return [message for error in errors for message in _describe(error, schema)]
-
-
-def _choices_text(limit: int) -> str:
-    choices = [str(n) for n in _POWERS_OF_TWO if n <= limit]
-    return f"{', '.join(choices[:-1])} or {choices[-1]}"
-
-
-def rule_problems(values: dict[str, Any], rules: dict[str, Any]) -> list[str]:
-    """The cross-field rules of _validate.tpl, in its order and with its words."""
-    problems: list[str] = []
-
-    tensor = values["parallelism"]["tensor"]
-    accelerator = values["gke"]["accelerator"]
-    spec = rules["accelerators"][accelerator]
-    choices = _choices_text(spec["maxPerNode"])
-    if tensor not in _POWERS_OF_TWO:
-        problems.append(f"parallelism.tensor: {tensor} is not a power of two; use {choices}")
-    elif tensor > spec["maxPerNode"]:
-        problems.append(
-            f"parallelism.tensor: {tensor} exceeds the {spec['maxPerNode']} GPUs of the largest {accelerator} machine"
-            f" ({spec['largestMachine']}); use {choices}, or choose gke.accelerator with larger machines"
-        )
-
-    for arg in values["vllm"].get("extraArgs", []):
-        flag = arg.split("=", 1)[0]
-        if flag in rules["ownedFlags"]:
-            problems.append(
-                f"vllm.extraArgs: {flag} is set by the chart from {rules['ownedFlags'][flag]}; set that value instead"
-            )
-
-    for section in ("requests", "limits"):
-        if "nvidia.com/gpu" in (values.get("resources", {}).get(section) or {}):
-            problems.append(
-                f"resources.{section}.nvidia.com/gpu: the GPU count comes from parallelism.tensor;"
-                " remove it and set parallelism.tensor"
-            )
-
-    for env in values.get("env", []):
-        if env.get("name") in rules["tokenEnvNames"] and "value" in env:
-            problems.append(
-                f"env: {env['name']} has a literal value; store the token in a Secret and set"
-                " weights.huggingface.tokenSecret.name"
-            )
-
-    startup = values["startup"]
-    budget = startup_budget(values)
-    if budget < startup["periodSeconds"]:
-        problems.append(
-            f"startup.maxSeconds: {budget} is shorter than startup.periodSeconds"
-            f" ({startup['periodSeconds']}); raise startup.maxSeconds to the time the first load takes"
-        )
-    grace, pause = values["terminationGracePeriodSeconds"], values["preStopSleepSeconds"]
-    if grace <= pause:
-        problems.append(
-            f"terminationGracePeriodSeconds: {grace} must exceed preStopSleepSeconds ({pause}), or in-flight"
-            " requests are cut off; raise it or shorten the pause"
-        )
-    rollout = values["rollout"]
-    if rollout["strategy"] == "RollingUpdate" and all(
-        str(rollout[k]).removesuffix("%") == "0" for k in ("maxUnavailable", "maxSurge")
-    ):
-        problems.append(
-            "rollout.maxUnavailable: 0 together with rollout.maxSurge 0 can never replace a pod;"
-            " set rollout.maxUnavailable to 1"
-        )
-    problems += _weights_problems(values, rules)
-    problems += _image_pull_problems(values)
-    problems += _autoscaling_problems(values)
-    problems += _batch_problems(values)
-    problems += _monitoring_problems(values)
-    return problems
-
-
-def startup_budget(values: dict[str, Any]) -> int:
-    """startup.maxSeconds, or the weight source's default (vllm-serving.startupBudget)."""
-    startup = values["startup"]
-    return startup.get("maxSeconds") or startup["maxSecondsBySource"][values["weights"]["source"]]
-
-
-def disk_zone(handle: str) -> str:
-    """projects/P/zones/Z/disks/D -> Z."""
-    return handle.split("/")[3]
-
-
-def _weights_problems(values: dict[str, Any], rules: dict[str, Any]) -> list[str]:
-    problems: list[str] = []
-    weights = values["weights"]
-    source = weights["source"]
-    # Go templates range over a map in sorted key order; so does this, to keep the messages in step.
-    for other, markers in sorted(rules["sourceMarkers"].items()):
-        if other == source:
+def _user_value(sources: Sequence[str | Path | dict[str, Any] | None], where: str) -> Any:
+    """The value at a dotted path as the last source that sets it gives it, or None: for messages only
+    (Helm's pattern errors do not quote the value)."""
+    found = None
+    for source in sources:
+        try:
+            node = source if isinstance(source, dict) or source is None else chart_mod.load_values_file(source)
+        except VllmServingError:
             continue
-        for marker in markers:
-            if weights[other].get(marker):
-                problems.append(
-                    f"weights.{other}.{marker} is set but weights.source is {source}; only one source is read:"
-                    f" remove weights.{other}, or set weights.source: {other}"
-                )
-    gcsfuse = weights["gcsfuse"]
-    if source == "gcsfuse" and not gcsfuse["bucket"]:
-        problems.append(
-            "weights.gcsfuse.bucket: required when weights.source is gcsfuse; name the bucket that holds the model"
-        )
-    if source == "gcsfuse" and gcsfuse["warmup"]["enabled"] and not gcsfuse["fileCache"]["enabled"]:
-        problems.append(
-            "weights.gcsfuse.warmup.enabled: the warm-up fills the file cache;"
-            " set weights.gcsfuse.fileCache.enabled too"
-        )
-    if source == "gcsfuse" and values["gke"]["mode"] == "autopilot":
-        for key in ("cpuLimit", "memoryLimit", "ephemeralStorageLimit"):
-            if str(gcsfuse["sidecar"][key]) == "0":
-                problems.append(
-                    f'weights.gcsfuse.sidecar.{key}: "0" (no limit) is refused on Autopilot; give a quantity'
-                )
-    if source == "gcsStream" and not weights["gcsStream"]["bucket"]:
-        problems.append(
-            "weights.gcsStream.bucket: required when weights.source is gcsStream; name the bucket that holds the model"
-        )
-    if source == "persistentDisk":
-        disks, claim = weights["persistentDisk"]["disks"], weights["persistentDisk"]["existingClaim"]
-        if not disks and not claim:
-            problems.append(
-                "weights.persistentDisk.disks: required when weights.source is persistentDisk; list the baked disk"
-                " (projects/P/zones/Z/disks/D), or set weights.persistentDisk.existingClaim"
-            )
-        elif disks and claim:
-            problems.append(
-                "weights.persistentDisk.existingClaim: set together with weights.persistentDisk.disks; use one of them"
-            )
-        zones: list[str] = []
-        for handle in disks:
-            zone = disk_zone(handle)
-            if zone in zones:
-                problems.append(f"weights.persistentDisk.disks: two disks in zone {zone}; give one disk per zone")
-            zones.append(zone)
-        for key in ("topology.kubernetes.io/zone", "topology.gke.io/zone"):
-            pinned = values.get("nodeSelector", {}).get(key)
-            if pinned and zones and pinned not in zones:
-                problems.append(
-                    f"nodeSelector.{key}: {pinned} has no disk in weights.persistentDisk.disks"
-                    f" (zones: {', '.join(zones)}); add a disk in that zone or drop the selector"
-                )
-    nfs = weights["nfs"]
-    if source == "nfs" and not nfs["existingClaim"] and not (nfs["server"] and nfs["share"]):
-        problems.append(
-            "weights.nfs.server: server and share are required when weights.source is nfs (the Filestore IP and"
-            " file share, e.g. /vol1), or set weights.nfs.existingClaim"
-        )
-    return problems
+        for part in where.split("."):
+            if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            elif isinstance(node, dict) and part in node:
+                node = node[part]
+            else:
+                node = None
+                break
+        found = node if node is not None else found
+    return found
 
 
-def _image_pull_problems(values: dict[str, Any]) -> list[str]:
-    problems: list[str] = []
-    gke, image = values["gke"], values["image"]
-    boot = gke["secondaryBootDisk"]
-    if boot["enabled"]:
-        if gke["mode"] == "standard" and not gke["nodePool"]:
-            problems.append(
-                "gke.secondaryBootDisk.enabled: on Standard clusters set gke.nodePool to the node pool created"
-                " with --secondary-boot-disk"
-            )
-        if gke["mode"] == "autopilot" and not (boot["diskImage"] and boot["project"]):
-            problems.append(
-                "gke.secondaryBootDisk.diskImage: on Autopilot name the disk image and its project"
-                " (gke.secondaryBootDisk.diskImage, gke.secondaryBootDisk.project)"
-            )
-        if image["pullPolicy"] == "Always":
-            problems.append(
-                "image.pullPolicy: Always asks the registry on every start, bypassing the image cached on the"
-                " secondary boot disk; use IfNotPresent"
-            )
-    if (
-        gke["imageStreaming"]
-        and not boot["enabled"]
-        and not re.match(r"^[a-z0-9-]+-docker\.pkg\.dev/", image["repository"])
-    ):
-        problems.append(
-            f"image.repository: {image['repository']} is not in Artifact Registry, and GKE streams only Artifact"
-            " Registry images; mirror it to LOCATION-docker.pkg.dev or set gke.imageStreaming: false"
-        )
-    return problems
+def _file_error(stderr: str) -> UsageError | None:
+    """A values file Helm could not read, in words that name the file."""
+    if m := re.search(r"Error: open (.+): no such file or directory", stderr):
+        return UsageError(f"{m.group(1)}: no such values file")
+    if m := re.search(r"Error: failed to parse (.+?): .*cannot unmarshal (\w+) into Go value of type map", stderr):
+        kind = {"array": "list", "object": "mapping"}.get(m.group(2), m.group(2))
+        return UsageError(f"{m.group(1)}: a values file must be a mapping of keys, not a {kind}")
+    if m := re.search(r"Error: failed to parse (.+?): (.*)", stderr):
+        return UsageError(f"{m.group(1)}: not valid YAML: {m.group(2).strip()}")
+    return None
 
 
-def _autoscaling_problems(values: dict[str, Any]) -> list[str]:
-    scaling = values["autoscaling"]
-    if not scaling["enabled"]:
-        return []
-    problems: list[str] = []
-    provider, low, high = scaling["provider"], scaling["minReplicas"], scaling["maxReplicas"]
-    if low > high:
-        problems.append(f"autoscaling.minReplicas: {low} is above autoscaling.maxReplicas ({high})")
-    if provider == "hpa" and low == 0:
-        problems.append(
-            "autoscaling.minReplicas: 0 (scale to zero) needs autoscaling.provider: keda;"
-            " the HPA keeps at least one pod"
-        )
-    seen: list[str] = []
-    for i, metric in enumerate(scaling["metrics"]):
-        where, kind = f"autoscaling.metrics[{i}]", metric["type"]
-        if kind in seen:
-            problems.append(f"{where}.type: {kind} is listed twice; give each signal once")
-        seen.append(kind)
-        if kind == "gpu-utilization" and metric["target"] > 100:
-            problems.append(
-                f"{where}.target: {metric['target']} is not a percentage; GPU utilization targets lie between 0 and 100"
-            )
-        if provider != "hpa":
-            continue
-        if kind == "concurrency":
-            problems.append(
-                f"{where}.type: concurrency adds two metrics in one query, which only autoscaling.provider: keda can do"
-            )
-        elif kind != "gpu-utilization" and not values["monitoring"]["podMonitoring"]["enabled"]:
-            problems.append(
-                f"{where}.type: {kind} reaches the HPA through Google Managed Prometheus;"
-                " set monitoring.podMonitoring.enabled"
-            )
-        elif kind == "gpu-utilization" and not scaling["gpuUtilization"]["selector"]:
-            problems.append(
-                f"autoscaling.gpuUtilization.selector: required for {where}.type gpu-utilization with the HPA,"
-                " or the metric adds up every GPU the project reports"
-            )
-    keda = scaling["keda"]
-    if provider == "keda" and not keda["serverAddress"]:
-        problems.append(
-            "autoscaling.keda.serverAddress: required with autoscaling.provider keda; the Prometheus endpoint"
-            " KEDA queries (Google Managed Prometheus or a Prometheus server)"
-        )
-    if provider == "hpa" and (keda["serverAddress"] or keda["gcpWorkloadIdentity"]):
-        problems.append(
-            "autoscaling.keda is set but autoscaling.provider is hpa; set autoscaling.provider: keda,"
-            " or remove autoscaling.keda"
-        )
-    return problems
-
-
-def _batch_problems(values: dict[str, Any]) -> list[str]:
-    batch = values["batch"]
-    problems: list[str] = []
-    if batch["enabled"]:
-        if not batch["bucket"] and not batch["existingClaim"]:
-            problems.append(
-                "batch.bucket: a batch Job needs somewhere to read requests and write results;"
-                " name a bucket or set batch.existingClaim"
-            )
-        elif batch["bucket"] and batch["existingClaim"]:
-            problems.append("batch.existingClaim: set together with batch.bucket; use one of them")
-        if not batch["input"]:
-            problems.append(
-                "batch.input: required when batch.enabled; the JSONL file of requests, relative to batch.directory"
-            )
-        if values["parallelism"]["pipeline"] > 1:
-            problems.append(
-                "parallelism.pipeline: a batch Job runs one pod per shard; multi-node (pipeline > 1) serves only,"
-                " so set parallelism.pipeline: 1 or batch.enabled: false"
-            )
-        if values["autoscaling"]["enabled"]:
-            problems.append(
-                "autoscaling.enabled: a batch Job is not autoscaled; use batch.parallelism, or batch.enabled: false"
-            )
-        if batch["parallelism"] > batch["shards"]:
-            problems.append(
-                f"batch.parallelism: {batch['parallelism']} is more than batch.shards ({batch['shards']});"
-                " the extra pods would have no shard"
-            )
-    if values["chatUI"]["enabled"] and batch["enabled"]:
-        problems.append(
-            "chatUI.enabled: the chat UI talks to the serving Service, which a batch release does not have;"
-            " deploy it with a serving release"
-        )
-    return problems
-
-
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def duration_seconds(duration: str) -> float:
-    """A Prometheus duration (500ms, 15s, 1m, 2h) in seconds (vllm-serving.seconds)."""
-    number = re.match(r"^[0-9]+", duration)
-    assert number, duration
-    return float(number.group()) * _DURATION_UNITS[duration[number.end() :]]
-
-
-def _monitoring_problems(values: dict[str, Any]) -> list[str]:
-    monitoring = values["monitoring"]
-    if duration_seconds(monitoring["timeout"]) > duration_seconds(monitoring["interval"]):
-        return [
-            f"monitoring.timeout: {monitoring['timeout']} is longer than monitoring.interval"
-            f" ({monitoring['interval']}); a scrape must end before the next begins"
-        ]
-    return []
-
-
-def validate_values(user_values: dict[str, Any], chart: Path) -> list[str]:
-    """Every problem with one values file: schema first (as Helm does), then the rules."""
-    values = chart_mod.effective_values(chart, user_values)
-    problems = schema_problems(values, chart_mod.schema(chart))
-    if problems:
-        return problems
-    return rule_problems(values, chart_mod.rules(chart))
-
-
-def sizing_warnings(user_values: dict[str, Any], chart: Path) -> list[str]:
-    """What only the model's size can tell: too little GPU memory for the weights and KV cache
-    (for the models in the built-in table). Warnings: the values are valid, the pods may not start."""
+def sizing_warnings(values: dict[str, Any], chart: Path) -> list[str]:
+    """What only the model's size can tell, from Helm's computed values: too little GPU memory for the
+    weights and KV cache (for the models in the built-in table). The values are valid; the pods may not start."""
     from vllm_serving.sizing import kv_cache_warning
 
-    warning = kv_cache_warning(chart_mod.effective_values(chart, user_values), chart)
+    warning = kv_cache_warning(values, chart)
     return [warning] if warning else []
 
 
+def check_file(path: str | Path, chart: Path) -> Report:
+    verdict = chart_verdict(chart, [path])
+    warnings = sizing_warnings(verdict.values, chart) if verdict.values is not None else []
+    return Report(str(path), verdict.problems, warnings)
+
+
 def validate_files(paths: Sequence[str | Path], chart: Path) -> list[Report]:
-    reports = []
-    for path in paths:
-        values = chart_mod.load_values_file(path)
-        problems = validate_values(values, chart)
-        reports.append(Report(str(path), problems, [] if problems else sizing_warnings(values, chart)))
-    return reports
+    """Each file on its own, concurrently (helm is a process; the threads only wait for it)."""
+    with ThreadPoolExecutor(max_workers=min(len(paths), 16) or 1) as pool:
+        return list(pool.map(lambda p: check_file(p, chart), paths))
 
 
 def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="vllm-serving validate",
-        description="Check values files against the chart's values.schema.json and its cross-field rules "
-        "(the same checks `helm install` makes), each file on its own, and warns when a known model leaves "
-        "too little GPU memory for its KV cache. Exit status 1 if any file is invalid.",
+        description="Ask Helm for the chart's verdict on values files (values.schema.json and the cross-field "
+        "rules of templates/_validate.tpl, the checks `helm install` makes), each file on its own, and warn "
+        "when a known model leaves too little GPU memory for its KV cache. Exit status 1 if any file is invalid.",
     )
     parser.add_argument("values", nargs="+", metavar="VALUES", help="values file(s) to check")
     parser.add_argument("--chart", help="chart directory (default: the repository's charts/vllm-serving)")

@@ -4,7 +4,7 @@ The file sets the model; the smallest tensor size that serves --concurrency sequ
 tokens on one node, else the fewest nodes (pipeline parallel); vllm.maxModelLen (--context, or the
 longest context that fits, capped at the model's maximum); the weight source's block; CPU and memory
 for the accelerator's machine shape (models.yaml); and /dev/shm for tensor parallelism. It is checked
-with `validate_values` before it is written. A request that needs more nodes than the chart's
+with the chart (`chart_verdict`, i.e. Helm) before it is written. A request that needs more nodes than the chart's
 parallelism.pipeline allows is refused, with what would serve it.
 """
 
@@ -23,7 +23,7 @@ import yaml
 from vllm_serving import chart as chart_mod
 from vllm_serving import sizing
 from vllm_serving.errors import InvalidValues, UsageError, VllmServingError
-from vllm_serving.validate import validate_values
+from vllm_serving.validate import chart_verdict
 
 MODELINE = "# yaml-language-server: $schema=../charts/vllm-serving/values.schema.json"
 SOURCES = ("huggingface", "gcsfuse", "persistentDisk", "nfs", "gcsStream")
@@ -254,7 +254,7 @@ def new(args: argparse.Namespace) -> int:
     if tensor > 1:
         values["sharedMemory"] = {"sizeLimit": f"{min(SHM_GIB_PER_GPU * tensor, SHM_GIB_MAX)}Gi"}
 
-    problems = validate_values(values, chart)
+    problems = chart_verdict(chart, values=values).problems
     if problems:  # an option the chart's schema refuses (a bucket or share of the wrong form): its words
         raise InvalidValues(problems)
     text = render(values, header(p, machine, length, notes, args.config))

@@ -188,9 +188,9 @@ def test_printed_values_are_accepted_by_the_chart():
     """What the bake commands tell users to paste is valid chart input."""
     from vllm_serving.bake import snippets
     from vllm_serving.chart import chart_dir
-    from vllm_serving.validate import validate_values
+    from vllm_serving.validate import chart_verdict
 
     chart = chart_dir()
-    assert validate_values(snippets.image_cache_values("l4-cache"), chart) == []
+    assert chart_verdict(chart, values=snippets.image_cache_values("l4-cache")).problems == []
     handles = ["projects/my-project/zones/us-central1-a/disks/w", "projects/my-project/zones/us-central1-b/disks/w"]
-    assert validate_values(snippets.weights_values(handles, 4096), chart) == []
+    assert chart_verdict(chart, values=snippets.weights_values(handles, 4096)).problems == []

@@ -8,9 +8,9 @@ import pytest
 
 from paths import CHART, CI_FILES, VALUES_FILES
 from vllm_serving import helm, kubeschemas
-from vllm_serving.chart import GKE_MINOR_VERSIONS, load_values_file
+from vllm_serving.chart import GKE_MINOR_VERSIONS
 from vllm_serving.manifests import render
-from vllm_serving.validate import sizing_warnings, validate_values
+from vllm_serving.validate import chart_verdict, sizing_warnings
 
 ALL_FILES = VALUES_FILES + CI_FILES
 
@@ -22,11 +22,10 @@ def test_there_are_values_files():
 
 @pytest.mark.parametrize("path", ALL_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
 class TestEveryValuesFile:
-    def test_validate_accepts_it(self, path):
-        assert validate_values(load_values_file(path), CHART) == []
-
-    def test_the_model_fits_its_gpus(self, path):
-        assert sizing_warnings(load_values_file(path), CHART) == []
+    def test_the_chart_accepts_it_and_the_model_fits_its_gpus(self, path):
+        verdict = chart_verdict(CHART, [path])
+        assert verdict.problems == []
+        assert sizing_warnings(verdict.values, CHART) == []
 
     @pytest.mark.parametrize("minor", GKE_MINOR_VERSIONS)
     def test_objects_match_kubernetes_schemas(self, path, minor):

@@ -11,12 +11,13 @@ from paths import CI_FILES, VALUES_FILES
 from vllm_serving import chart as chart_mod
 from vllm_serving.errors import ClusterError
 from vllm_serving.manifests import render
+from vllm_serving.validate import chart_verdict
 
 pytestmark = pytest.mark.cluster
 
 
 def effective(path: Path) -> dict:
-    return chart_mod.effective_values(chart_mod.chart_dir(), chart_mod.load_values_file(path))
+    return chart_verdict(chart_mod.chart_dir(), [path]).values
 
 
 def needs_privilege(path: Path) -> bool:

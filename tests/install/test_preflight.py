@@ -121,7 +121,7 @@ def bare_kube(bare: TestCluster) -> Iterator[Kube]:
 
 
 def on_bare(bare: TestCluster, values: dict, namespace: str = "default") -> list[Result]:
-    return run_checks(values, kubeconfig=bare.kubeconfig, namespace=namespace)
+    return run_checks(values=values, kubeconfig=bare.kubeconfig, namespace=namespace)
 
 
 # ----------------------------------------------------------------- GPU nodes

@@ -11,6 +11,7 @@ from paths import CHART, VALUES_FILES
 from vllm_serving import chart as chart_mod
 from vllm_serving import sizing
 from vllm_serving.cli import run
+from vllm_serving.validate import chart_verdict
 
 RULES = chart_mod.rules(CHART)
 GIB = sizing.GIB
@@ -403,7 +404,7 @@ class TestSizeCommand:
 
 
 def effective(**overrides):
-    return chart_mod.effective_values(CHART, overrides)
+    return chart_verdict(CHART, values=overrides).values
 
 
 class TestKvCacheWarning:
@@ -479,4 +480,4 @@ class TestKvCacheWarning:
 
     @pytest.mark.parametrize("path", VALUES_FILES, ids=lambda p: p.name)
     def test_the_repositorys_values_files_fit(self, path):
-        assert sizing.kv_cache_warning(effective(**chart_mod.load_values_file(path))) is None
+        assert sizing.kv_cache_warning(chart_verdict(CHART, [path]).values) is None

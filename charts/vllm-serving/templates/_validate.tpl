@@ -1,7 +1,7 @@
 {{/*
 Cross-field rules that the schema cannot express. Every problem is collected and reported in one
-`fail`, so a user fixes them all in one go. vllm_serving/validate.py holds the same rules with the same
-messages; both read their data from rules.yaml.
+`fail`, so a user fixes them all in one go. This is the only copy of each rule: `vllm-serving validate`
+asks Helm (templates/validate.yaml) and prints these messages unchanged. Data comes from rules.yaml.
 */}}
 {{- define "vllm-serving.validate" -}}
 {{- $rules := include "vllm-serving.rules" . | fromYaml }}

@@ -48,14 +48,14 @@ GROUPS: tuple[tuple[str, Callable[[Context], list[Result]]], ...] = (
 )
 
 
-def sizing_check(user_values: dict[str, Any], chart: Path) -> Result:
+def sizing_check(values: dict[str, Any], chart: Path) -> Result:
+    """The model against its GPUs, from the values Helm computed."""
     from vllm_serving.sizing import builtin_model
     from vllm_serving.validate import sizing_warnings
 
-    warnings = sizing_warnings(user_values, chart)
+    warnings = sizing_warnings(values, chart)
     if warnings:
         return Result("sizing", WARN, "; ".join(warnings))
-    values = chart_mod.effective_values(chart, user_values)
     model = values["model"]["name"]
     if builtin_model(model) is None:
         return Result(
@@ -75,7 +75,8 @@ def sizing_check(user_values: dict[str, Any], chart: Path) -> Result:
 
 
 def run_checks(
-    user_values: dict[str, Any],
+    values_files: Sequence[str | os.PathLike[str]] = (),
+    values: dict[str, Any] | None = None,
     *,
     kubeconfig: str | os.PathLike[str] | None = None,
     context: str | None = None,
@@ -84,22 +85,24 @@ def run_checks(
     chart: str | os.PathLike[str] | None = None,
     kube: Kube | None = None,
 ) -> list[Result]:
-    """Every check of one release's values (the user's layer, as `helm -f` gets it) against one cluster.
+    """Every check of one release's values (files layered in order, then `values`, as `helm -f` gets them)
+    against one cluster.
 
-    Invalid values give one failed `values` check listing validate's problems, and nothing else.
+    Invalid values give one failed `values` check listing the chart's problems, and nothing else.
     An unreachable cluster raises ClusterError.
     """
     from vllm_serving.helm import objects as parse_objects
     from vllm_serving.helm import template
-    from vllm_serving.validate import validate_values
+    from vllm_serving.validate import chart_verdict
 
     chart_path = chart_mod.chart_dir(chart)
-    problems = validate_values(user_values, chart_path)
-    if problems:
-        return [Result("values", FAIL, str(InvalidValues(problems)))]
+    files = [Path(p) for p in values_files]
+    verdict = chart_verdict(chart_path, files, values, release=release, namespace=namespace)
+    if verdict.problems:
+        return [Result("values", FAIL, str(InvalidValues(verdict.problems)))]
     results = [
         Result("values", PASS, "valid: the chart's schema and cross-field rules"),
-        sizing_check(user_values, chart_path),
+        sizing_check(verdict.values, chart_path),
     ]
     own = kube is None
     kube = kube or Kube.connect(kubeconfig, context)
@@ -107,12 +110,12 @@ def run_checks(
         version = kube.server_version()
         try:
             manifest = template(
-                chart_path, user_values, release=release, namespace=namespace, kube_version=version or None
+                chart_path, values, files, release=release, namespace=namespace, kube_version=version or None
             )
         except VllmServingError as err:
             return [*results, Result("chart", FAIL, f"the chart does not render for {kube.where} ({version}): {err}")]
         ctx = Context(
-            values=chart_mod.effective_values(chart_path, user_values),
+            values=verdict.values,
             objects=parse_objects(manifest),
             kube=kube,
             namespace=namespace,
@@ -191,7 +194,6 @@ def main(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
 
     files = [Path(p) for p in args.values]
-    user_values = chart_mod.layer(*(chart_mod.load_values_file(p) for p in files))
     release = args.release or release_name(files)
     if not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", release):
         raise UsageError(f"{release!r} is not a valid release name; pass --release")
@@ -200,7 +202,7 @@ def main(argv: Sequence[str]) -> int:
         args.namespace or os.environ.get("HELM_NAMESPACE") or current_namespace(args.kubeconfig, context) or "default"
     )
     results = run_checks(
-        user_values,
+        files,
         kubeconfig=args.kubeconfig,
         context=context,
         namespace=namespace,

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from vllm_serving.preflight.core import FAIL, PASS, WARN, Context, Result, Status, gpus, listing
 from vllm_serving.preflight.kube import Object
 from vllm_serving.preflight.nodes import GpuFit, term_matches
-from vllm_serving.validate import disk_zone
 
 GCSFUSE_DRIVER = "gcsfuse.csi.storage.gke.io"
 PD_DRIVER = "pd.csi.storage.gke.io"
@@ -192,9 +191,10 @@ def disk_checks(ctx: Context, fit: GpuFit) -> list[Result]:
     existing = ctx.kube.list("/api/v1/persistentvolumes")
     results = []
     for handle in weights["persistentDisk"]["disks"]:
-        zone, disk = disk_zone(handle), handle.rsplit("/", 1)[-1]
+        # The chart renders one volume per listed disk, pinned to the disk's zone: read the zone from it.
+        mine = ours[handle]
+        zone, disk = min(_zones_of_terms(_volume_terms(mine))), handle.rsplit("/", 1)[-1]
         name = f"disk/{zone}/{disk}"
-        mine = ours.get(handle)
         findings: list[tuple[Status, str]] = []
         terms = _volume_terms(mine) if mine else []
         if not _reachable(fit, terms) or not fit.large:

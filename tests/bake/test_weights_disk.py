@@ -71,7 +71,7 @@ class TestHappyPath:
 
     def test_pv_manifests(self, gcp):
         result = bake(gcp, "--source", "gs://models/gemma", "--pv-manifests", "--read-ahead-kb", "16384")
-        documents = list(yaml.safe_load_all(result.out.split("(kubectl apply -f -):\n", 1)[1]))
+        documents = list(yaml.safe_load_all(result.out.split("(kubectl apply -n default -f -):\n", 1)[1]))
         pv, pvc = documents
         assert pv["kind"] == "PersistentVolume"
         assert pv["spec"]["csi"] == {

@@ -1,4 +1,4 @@
-"""What the bake commands hand to the next step: node-pool flags, chart values, PV manifests."""
+"""What the bake commands hand to the next step: node-pool flags, chart values, PV manifests (the chart's)."""
 
 from __future__ import annotations
 
@@ -37,57 +37,16 @@ def weights_values(handles: list[str], read_ahead_kb: int) -> dict:
 
 
 def persistent_volumes(handles: list[str], *, name: str, size_gb: int, read_ahead_kb: int) -> list[dict]:
-    """A read-only PV and its PVC per zone, for clusters that do not use the chart's own."""
-    manifests: list[dict] = []
-    for handle in handles:
-        zone = handle.split("/")[3]
-        pv_name = f"{name}-{zone}"
-        manifests.append(
-            {
-                "apiVersion": "v1",
-                "kind": "PersistentVolume",
-                "metadata": {"name": pv_name},
-                "spec": {
-                    "capacity": {"storage": f"{size_gb}Gi"},
-                    "accessModes": ["ReadOnlyMany"],
-                    "persistentVolumeReclaimPolicy": "Retain",
-                    "storageClassName": "",
-                    "mountOptions": [f"read_ahead_kb={read_ahead_kb}"],
-                    "claimRef": {"namespace": "default", "name": pv_name},
-                    "csi": {
-                        "driver": "pd.csi.storage.gke.io",
-                        "volumeHandle": handle,
-                        "fsType": "ext4",
-                        "readOnly": True,
-                    },
-                    "nodeAffinity": {
-                        "required": {
-                            "nodeSelectorTerms": [
-                                {
-                                    "matchExpressions": [
-                                        {"key": "topology.gke.io/zone", "operator": "In", "values": [zone]}
-                                    ]
-                                }
-                            ]
-                        }
-                    },
-                },
-            }
-        )
-        manifests.append(
-            {
-                "apiVersion": "v1",
-                "kind": "PersistentVolumeClaim",
-                "metadata": {"name": pv_name, "namespace": "default"},
-                "spec": {
-                    "accessModes": ["ReadOnlyMany"],
-                    "storageClassName": "",
-                    "volumeName": pv_name,
-                    "resources": {"requests": {"storage": f"{size_gb}Gi"}},
-                },
-            }
-        )
-    return manifests
+    """A read-only PV and its PVC per zone, for clusters that do not install the chart: the chart's own
+    objects (its persistentvolume and persistentvolumeclaim templates), named after the disk."""
+    from vllm_serving import helm
+    from vllm_serving.chart import chart_dir
+
+    values = weights_values(handles, read_ahead_kb)
+    values["weights"]["persistentDisk"]["capacity"] = f"{size_gb}Gi"
+    values["fullnameOverride"] = name
+    templates = ["templates/persistentvolume.yaml", "templates/persistentvolumeclaim.yaml"]
+    return helm.objects(helm.template(chart_dir(), values, release="weights", show_only=templates))
 
 
 def to_yaml(document: object) -> str:

@@ -214,7 +214,10 @@ def render_text(result: dict) -> str:
         lines.append(f"Disk {handle}: " + ("created" if handle in result["disksCreated"] else "reused"))
     lines.append("")
     if "manifests" in result:
-        lines += ["PersistentVolumes and claims (kubectl apply -f -):", snippets.to_yaml_stream(result["manifests"])]
+        lines += [
+            "PersistentVolumes and claims (kubectl apply -n default -f -):",
+            snippets.to_yaml_stream(result["manifests"]),
+        ]
     else:
         lines += ["Chart values:", snippets.to_yaml(result["values"]).rstrip()]
     return "\n".join(lines)

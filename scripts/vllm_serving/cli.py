@@ -15,7 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("vllm_serving.validate", "check values files against the chart's schema and rules"),
     "preflight": ("vllm_serving.preflight", "check values against the live cluster before installing: GPUs, PSA, CRDs"),
     "render": ("vllm_serving.render", "render the chart's manifests for a values file with helm"),
-    "docs": ("vllm_serving.docs", "regenerate the values reference in the chart's README from the schema"),
+    "docs": ("vllm_serving.docs", "copy values.yaml's `# --` descriptions into the schema and the README table"),
     "check-args": (
         "vllm_serving.vllm_parser",
         "check a `vllm serve` argv with the pinned vLLM release's own parser",

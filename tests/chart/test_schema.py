@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
@@ -62,26 +61,6 @@ def test_chart_objects_are_strict():
         p for p, s in [("(root)", SCHEMA), *KEYS] if "properties" in s and s.get("additionalProperties") is not False
     ]
     assert loose == []
-
-
-def test_values_yaml_comments_every_key():
-    """Each key the schema documents has a comment right above it in values.yaml."""
-    documented = {p for p, _ in KEYS}
-    stack: list[tuple[int, str]] = []
-    lines = (CHART / "values.yaml").read_text().splitlines()
-    uncommented = []
-    for number, line in enumerate(lines):
-        match = re.match(r"^( *)([A-Za-z][-\w.]*):", line)
-        if not match:
-            continue
-        indent = len(match.group(1))
-        while stack and stack[-1][0] >= indent:
-            stack.pop()
-        path = ".".join([*(key for _, key in stack), match.group(2)])
-        stack.append((indent, match.group(2)))
-        if path in documented and not lines[number - 1].lstrip().startswith("#"):
-            uncommented.append(path)
-    assert uncommented == []
 
 
 def test_accelerator_enum_is_the_rules_table():

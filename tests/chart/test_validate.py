@@ -1,0 +1,113 @@
+"""templates/validate.yaml (the rules of _validate.tpl): each rule that compares numbers, on both sides of
+its boundary, asserting the exact message a user reads. Every rule's own negative case is in bad-values/
+(test_bad_values.py checks that each message of _validate.tpl is reached by one)."""
+
+from __future__ import annotations
+
+import pytest
+
+from paths import CHART
+from vllm_serving.validate import chart_verdict
+
+HPA = {"monitoring": {"podMonitoring": {"enabled": True}}}
+GPU_HPA = {
+    "enabled": True,
+    "metrics": [{"type": "gpu-utilization", "target": 0}],
+    "gpuUtilization": {"selector": {"a": "b"}},
+}
+
+
+def gpu_target(target: float) -> dict:
+    return {"autoscaling": GPU_HPA | {"metrics": [{"type": "gpu-utilization", "target": target}]}}
+
+
+def batch(**overrides) -> dict:
+    return {"batch": {"enabled": True, "bucket": "my-batch", "input": "requests.jsonl"} | overrides}
+
+
+# (case, values, the message, or None where the values are valid). Each pair straddles one boundary.
+CASES = [
+    ("tensor at the L4 maximum", {"parallelism": {"tensor": 8}}, None),
+    (
+        "tensor above the L4 maximum",
+        {"parallelism": {"tensor": 16}},
+        "parallelism.tensor: 16 exceeds the 8 GPUs of the largest nvidia-l4 machine (g2-standard-96); use 1, 2, 4"
+        " or 8, or choose gke.accelerator with larger machines",
+    ),
+    ("tensor 16 on A100 40GB", {"parallelism": {"tensor": 16}, "gke": {"accelerator": "nvidia-tesla-a100"}}, None),
+    (
+        "tensor not a power of two",
+        {"parallelism": {"tensor": 6}},
+        "parallelism.tensor: 6 is not a power of two; use 1, 2, 4 or 8",
+    ),
+    ("startup budget equal to the period", {"startup": {"maxSeconds": 10}}, None),
+    (
+        "startup budget below the period",
+        {"startup": {"maxSeconds": 9}},
+        "startup.maxSeconds: 9 is shorter than startup.periodSeconds (10); raise startup.maxSeconds to the time"
+        " the first load takes",
+    ),
+    ("grace one second above the pause", {"terminationGracePeriodSeconds": 31, "preStopSleepSeconds": 30}, None),
+    (
+        "grace equal to the pause",
+        {"terminationGracePeriodSeconds": 30, "preStopSleepSeconds": 30},
+        "terminationGracePeriodSeconds: 30 must exceed preStopSleepSeconds (30), or in-flight requests are cut off;"
+        " raise it or shorten the pause",
+    ),
+    ("surge 1 with unavailable 0", {"rollout": {"maxUnavailable": 0, "maxSurge": 1}}, None),
+    (
+        "surge 0% with unavailable 0",
+        {"rollout": {"maxUnavailable": 0, "maxSurge": "0%"}},
+        "rollout.maxUnavailable: 0 together with rollout.maxSurge 0 can never replace a pod; set"
+        " rollout.maxUnavailable to 1",
+    ),
+    ("min replicas equal to max", HPA | {"autoscaling": {"enabled": True, "minReplicas": 3, "maxReplicas": 3}}, None),
+    (
+        "min replicas one above max",
+        HPA | {"autoscaling": {"enabled": True, "minReplicas": 4, "maxReplicas": 3}},
+        "autoscaling.minReplicas: 4 is above autoscaling.maxReplicas (3)",
+    ),
+    ("HPA with one pod at least", HPA | {"autoscaling": {"enabled": True, "minReplicas": 1}}, None),
+    (
+        "HPA scaled to zero",
+        HPA | {"autoscaling": {"enabled": True, "minReplicas": 0}},
+        "autoscaling.minReplicas: 0 (scale to zero) needs autoscaling.provider: keda; the HPA keeps at least one pod",
+    ),
+    ("GPU target of 100 percent", gpu_target(100), None),
+    (
+        "GPU target just above 100 percent",
+        gpu_target(100.5),
+        "autoscaling.metrics[0].target: 100.5 is not a percentage; GPU utilization targets lie between 0 and 100",
+    ),
+    ("batch pods equal to shards", batch(shards=4, parallelism=4), None),
+    (
+        "batch pods one more than shards",
+        batch(shards=4, parallelism=5),
+        "batch.parallelism: 5 is more than batch.shards (4); the extra pods would have no shard",
+    ),
+    ("batch on one node", batch() | {"parallelism": {"pipeline": 1}}, None),
+    (
+        "batch on two nodes",
+        batch() | {"parallelism": {"pipeline": 2}},
+        "parallelism.pipeline: a batch Job runs one pod per shard; multi-node (pipeline > 1) serves only, so set"
+        " parallelism.pipeline: 1 or batch.enabled: false",
+    ),
+    ("scrape timeout equal to the interval", {"monitoring": {"interval": "1m", "timeout": "60s"}}, None),
+    (
+        "scrape timeout one second longer, other units",
+        {"monitoring": {"interval": "1m", "timeout": "61s"}},
+        "monitoring.timeout: 61s is longer than monitoring.interval (1m); a scrape must end before the next begins",
+    ),
+    ("scrape timeout in milliseconds", {"monitoring": {"interval": "1s", "timeout": "999ms"}}, None),
+    (
+        "scrape timeout of 1001 milliseconds",
+        {"monitoring": {"interval": "1s", "timeout": "1001ms"}},
+        "monitoring.timeout: 1001ms is longer than monitoring.interval (1s); a scrape must end before the next begins",
+    ),
+]
+
+
+@pytest.mark.parametrize(("values", "message"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_boundary(values, message):
+    problems = chart_verdict(CHART, values=values).problems
+    assert problems == ([message] if message else [])

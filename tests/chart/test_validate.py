@@ -111,3 +111,30 @@ CASES = [
 def test_boundary(values, message):
     problems = chart_verdict(CHART, values=values).problems
     assert problems == ([message] if message else [])
+
+
+# Values that resemble what a rule refuses but are right: a rule that fires on them is too wide.
+LOOKALIKES = {
+    "flags the chart does not own, a value with spaces": {
+        "vllm": {"extraArgs": ["--max-num-batched-tokens=8192", "--chat-template={{ m }} x", "--enable-prefix-caching"]}
+    },
+    "a secret variable from a Secret, a switch named like a token": {
+        "env": [
+            {"name": "VLLM_API_KEY", "valueFrom": {"secretKeyRef": {"name": "vllm", "key": "api-key"}}},
+            {"name": "HF_HUB_DISABLE_IMPLICIT_TOKEN", "value": "1"},
+        ]
+    },
+    "node selectors that agree with gke": {
+        "gke": {"nodePool": "l4-pool"},
+        "nodeSelector": {"cloud.google.com/gke-accelerator": "nvidia-l4", "cloud.google.com/gke-nodepool": "l4-pool"},
+    },
+    "a pool selected without gke.nodePool": {"nodeSelector": {"cloud.google.com/gke-nodepool": "l4-pool"}},
+    "a registry with a port": {"image": {"repository": "localhost:5000/vllm/vllm-openai"}},
+    "an existing ServiceAccount without Workload Identity": {"serviceAccount": {"create": False, "name": "vllm"}},
+    "an NFS claim alone": {"weights": {"source": "nfs", "nfs": {"existingClaim": "filestore-weights"}}},
+}
+
+
+@pytest.mark.parametrize("values", LOOKALIKES.values(), ids=LOOKALIKES.keys())
+def test_lookalikes_are_accepted(values):
+    assert chart_verdict(CHART, values=values).problems == []

@@ -20,11 +20,38 @@ asks Helm (templates/validate.yaml) and prints these messages unchanged. Data co
 {{- $errors = append $errors (printf "parallelism.tensor: %d exceeds the %d GPUs of the largest %s machine (%s); use %s, or choose gke.accelerator with larger machines" $tensor $max .Values.gke.accelerator $acc.largestMachine $choiceText) }}
 {{- end }}
 
-{{- /* One way to set one thing: flags built from typed values may not repeat in extraArgs. */}}
+{{- /* One way to set one thing: flags built from typed values may not repeat in extraArgs. Flags are
+       compared as vLLM 0.33's parser reads them (vllm/utils/argparse_utils.py, FlexibleArgumentParser:
+       `--a_b` is `--a-b` up to the first ".", `--flag=value`; argparse takes a unique prefix of a long
+       flag). One item holding a space is no flag to vLLM: it is silently dropped, so it is refused. */}}
 {{- range $arg := .Values.vllm.extraArgs }}
-{{- $flag := regexReplaceAll "=.*$" $arg "" }}
-{{- with get $rules.ownedFlags $flag }}
-{{- $errors = append $errors (printf "vllm.extraArgs: %s is set by the chart from %s; set that value instead" $flag .) }}
+{{- $name := regexReplaceAll "=.*$" $arg "" }}
+{{- $flag := $name }}
+{{- if hasPrefix "--" $name }}
+{{- $head := regexReplaceAll "\\..*$" $name "" }}
+{{- $flag = printf "%s%s" (replace "_" "-" $head) (trimPrefix $head $name) }}
+{{- end }}
+{{- $said := $flag }}
+{{- if ne $flag $name }}{{ $said = printf "%s (to vLLM: %s)" $name $flag }}{{ end }}
+{{- $owner := get $rules.ownedFlags $flag }}
+{{- $abbreviates := "" }}
+{{- if and (not $owner) (hasPrefix "--" $flag) (gt (len $flag) 3) }}
+{{- range $owned, $value := $rules.ownedFlags }}
+{{- if and (not $abbreviates) (hasPrefix $flag $owned) }}{{ $abbreviates = $owned }}{{ $owner = $value }}{{ end }}
+{{- end }}
+{{- end }}
+{{- if and (hasPrefix "-" $arg) (regexMatch "\\s" $name) }}
+{{- $errors = append $errors (printf "vllm.extraArgs: %q is one item holding a space, which vLLM does not read as a flag and its value; give them as two items, or as FLAG=VALUE" $arg) }}
+{{- else if $abbreviates }}
+{{- $errors = append $errors (printf "vllm.extraArgs: %s abbreviates %s, which the chart sets from %s; set that value instead" $name $abbreviates $owner) }}
+{{- else if $owner }}
+{{- $errors = append $errors (printf "vllm.extraArgs: %s is set by the chart from %s; set that value instead" $said $owner) }}
+{{- end }}
+{{- with get $rules.secretFlags $flag }}
+{{- $errors = append $errors (printf "vllm.extraArgs: %s puts a secret in the pod spec, where anyone who can read the workload sees it; set %s instead" $said .) }}
+{{- end }}
+{{- if has $flag $rules.gpuCountFlags }}
+{{- $errors = append $errors (printf "vllm.extraArgs: %s runs more engines than the parallelism.tensor GPUs the pod gets; scale out with replicaCount or autoscaling instead" $said) }}
 {{- end }}
 {{- end }}
 
@@ -35,11 +62,32 @@ asks Helm (templates/validate.yaml) and prints these messages unchanged. Data co
 {{- end }}
 {{- end }}
 
-{{- /* Tokens come from Secrets only. */}}
+{{- /* Secrets come from Secrets only. */}}
 {{- range $e := .Values.env }}
-{{- if and (has $e.name $rules.tokenEnvNames) (hasKey $e "value") }}
-{{- $errors = append $errors (printf "env: %s has a literal value; store the token in a Secret and set weights.huggingface.tokenSecret.name" $e.name) }}
+{{- $envName := $e.name | default "" | toString }}
+{{- if and (has $envName $rules.tokenEnvNames) (hasKey $e "value") }}
+{{- $errors = append $errors (printf "env: %s has a literal value; store the token in a Secret and set weights.huggingface.tokenSecret.name" $envName) }}
+{{- else if and (regexMatch $rules.secretEnvPattern $envName) (not (has $envName $rules.notSecretEnvNames)) (hasKey $e "value") }}
+{{- $errors = append $errors (printf "env: %s has a literal value; a secret comes from a Secret: use valueFrom.secretKeyRef" $envName) }}
 {{- end }}
+{{- end }}
+
+{{- /* Settings that would silently lose to another: refuse them rather than drop one. */}}
+{{- $pinnedAccelerator := get .Values.nodeSelector "cloud.google.com/gke-accelerator" }}
+{{- if and $pinnedAccelerator (ne (toString $pinnedAccelerator) .Values.gke.accelerator) }}
+{{- $errors = append $errors (printf "nodeSelector.cloud.google.com/gke-accelerator: %v contradicts gke.accelerator (%s), whose selector wins; remove it from nodeSelector and set gke.accelerator" $pinnedAccelerator .Values.gke.accelerator) }}
+{{- end }}
+{{- $pinnedPool := get .Values.nodeSelector "cloud.google.com/gke-nodepool" }}
+{{- if and $pinnedPool .Values.gke.nodePool (ne (toString $pinnedPool) .Values.gke.nodePool) }}
+{{- $errors = append $errors (printf "nodeSelector.cloud.google.com/gke-nodepool: %v contradicts gke.nodePool (%s), whose selector wins; remove it from nodeSelector and set gke.nodePool" $pinnedPool .Values.gke.nodePool) }}
+{{- end }}
+{{- if and (not .Values.serviceAccount.create) .Values.serviceAccount.gcpServiceAccount }}
+{{- $errors = append $errors "serviceAccount.gcpServiceAccount: with serviceAccount.create: false the chart makes no ServiceAccount to annotate, so Workload Identity would be lost; annotate your own ServiceAccount (serviceAccount.name) and remove gcpServiceAccount, or set serviceAccount.create: true" }}
+{{- end }}
+{{- if and (regexMatch ":[^/]*$" .Values.image.repository) (not (contains "@" .Values.image.repository)) }}
+{{- $errors = append $errors (printf "image.repository: %s carries a tag, and the chart appends image.tag (%s:%s); give the repository alone and the tag in image.tag" .Values.image.repository .Values.image.repository .Values.image.tag) }}
+{{- else if contains "@" .Values.image.repository }}
+{{- $errors = append $errors (printf "image.repository: %s carries a digest, which the chart cannot follow with image.tag; give the repository alone and the release in image.tag" .Values.image.repository) }}
 {{- end }}
 
 {{- /* Probe and shutdown timings that could never work. */}}
@@ -105,6 +153,8 @@ asks Helm (templates/validate.yaml) and prints these messages unchanged. Data co
 {{- end }}
 {{- if and (eq $w.source "nfs") (not $w.nfs.existingClaim) (or (not $w.nfs.server) (not $w.nfs.share)) }}
 {{- $errors = append $errors "weights.nfs.server: server and share are required when weights.source is nfs (the Filestore IP and file share, e.g. /vol1), or set weights.nfs.existingClaim" }}
+{{- else if and (eq $w.source "nfs") $w.nfs.existingClaim (or $w.nfs.server $w.nfs.share) }}
+{{- $errors = append $errors "weights.nfs.existingClaim: set together with weights.nfs.server and share, which the claim would silently override; use one of them" }}
 {{- end }}
 
 {{- /* Image pulls. */}}

@@ -91,14 +91,15 @@ class TestGpuStrategy:
         assert spec["nodeSelector"] == {"cloud.google.com/gke-accelerator": "nvidia-a100-80gb"}
         assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec["tolerations"]
 
-    def test_node_pool_and_extra_selectors_merge_but_cannot_override_accelerator(self):
+    def test_node_pool_and_extra_selectors_merge(self):
+        """A selector that contradicts gke.accelerator is refused (bad-values/node-selector-other-accelerator)."""
         spec = serving_pod_spec(
             render(
                 {
                     "gke": {"accelerator": "nvidia-l4", "nodePool": "l4-pool"},
                     "nodeSelector": {
                         "cloud.google.com/gke-spot": "true",
-                        "cloud.google.com/gke-accelerator": "nvidia-tesla-t4",
+                        "cloud.google.com/gke-accelerator": "nvidia-l4",
                     },
                 },
                 DEPLOYMENT,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,3 +69,41 @@ def notes(values: dict[str, Any] | None = None, chart: Path | None = None, **kwa
         (copy / "templates" / "notes.yaml").write_text('text: {{ tpl (.Files.Get "notes-source.txt") . | toJson }}\n')
         rendered = helm.template(copy, values, show_only=["templates/notes.yaml"], **kwargs)
     return str(helm.objects(rendered)[0]["text"])
+
+
+_REFERENCE = re.compile(r"\$(\$|\(([^)]*)\))")
+
+
+def kubelet_expand(text: str, env: Mapping[str, str]) -> str:
+    """A container's command or arg as the kubelet runs it: `$(NAME)` becomes the container's variable
+    NAME, or stays as written when there is none; `$$` becomes `$`. (Kubernetes v1.36.4,
+    third_party/forked/golang/expansion/expand.go, applied by pkg/kubelet/kubelet_pods.go.)"""
+    return _REFERENCE.sub(lambda m: "$" if m.group(1) == "$" else env.get(m.group(2), m.group(0)), text)
+
+
+def lws_pod_env(lws: str, namespace: str, group: int, worker: int, size: int) -> dict[str, str]:
+    """What the LeaderWorkerSet v0.9.0 pod webhook injects into every container of a group's pod
+    (pkg/utils/pod/pod_utils.go AddLWSVariables), with the default shared subdomain: the LWS's name,
+    which is also the name of the headless Service the controller creates."""
+    return {
+        "LWS_LEADER_ADDRESS": f"{lws}-{group}.{lws}.{namespace}",
+        "LWS_GROUP_SIZE": str(size),
+        "LWS_WORKER_INDEX": str(worker),
+    }
+
+
+def group_argvs(lws: Object, namespace: str, group: int = 0) -> list[list[str]]:
+    """The `vllm` argv of each pod of one LeaderWorkerSet group, leader first, as the kubelet would run it
+    with the variables the LWS webhook injects."""
+    template = lws["spec"]["leaderWorkerTemplate"]
+    size = int(template["size"])
+    argvs = []
+    for worker in range(size):
+        pod = template["leaderTemplate" if worker == 0 else "workerTemplate"]
+        (container,) = [c for c in pod["spec"]["containers"] if c["name"] == "vllm"]
+        env = lws_pod_env(lws["metadata"]["name"], namespace, group, worker, size)
+        for e in container.get("env", []):  # the webhook's variables come first and win
+            if "value" in e and e["name"] not in env:
+                env[e["name"]] = kubelet_expand(e["value"], env)
+        argvs.append([kubelet_expand(arg, env) for arg in container["command"] + container.get("args", [])])
+    return argvs

@@ -94,7 +94,6 @@ class Release:
             if pod.metadata.deletion_timestamp:
                 continue  # on its way out (an old revision's pod during a rollout)
             labels = pod.metadata.labels or {}
-            ready = any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
             node = nodes.get(pod.spec.node_name or "")
             node_labels = (node.metadata.labels or {}) if node else {}
             gpus = sum(int((c.resources.limits or {}).get("nvidia.com/gpu", 0)) for c in pod.spec.containers)
@@ -103,7 +102,7 @@ class Release:
                     pod=pod.metadata.name,
                     component=labels.get("app.kubernetes.io/component", ""),
                     phase=pod.status.phase or "",
-                    ready=ready,
+                    ready=_ready(pod),
                     node=pod.spec.node_name or "",
                     pool=node_labels.get("cloud.google.com/gke-nodepool", ""),
                     accelerator=node_labels.get("cloud.google.com/gke-accelerator", ""),
@@ -126,40 +125,107 @@ class Release:
             if e.reason in reasons
         ]
 
-    def rolled_out(self) -> bool:
-        """Whether every Deployment of the release runs its current revision only."""
+    def unsettled(self) -> list[str]:
+        """What the release's workloads still lack, per workload: a Deployment not rolled out, a
+        LeaderWorkerSet group without all its pods Ready (leader and every worker), a Job whose pods are
+        neither running nor done. Empty when every workload has all it asked its controller for."""
         from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
 
+        selector = f"app.kubernetes.io/instance={self.name}"
+        lacking = []
         with self._api() as api:
-            deployments = (
-                client.AppsV1Api(api)
-                .list_namespaced_deployment(self.namespace, label_selector=f"app.kubernetes.io/instance={self.name}")
-                .items
-            )
-        return all(
-            (d.status.observed_generation or 0) >= d.metadata.generation
-            and (d.status.updated_replicas or 0) == (d.status.replicas or 0) == (d.spec.replicas or 0)
-            for d in deployments
-        )
+            apps, batch = client.AppsV1Api(api), client.BatchV1Api(api)
+            for d in apps.list_namespaced_deployment(self.namespace, label_selector=selector).items:
+                want, status = d.spec.replicas or 0, d.status
+                current = (status.observed_generation or 0) >= d.metadata.generation
+                if not (current and (status.updated_replicas or 0) == (status.replicas or 0) == want):
+                    lacking.append(f"Deployment/{d.metadata.name}: {status.updated_replicas or 0} of {want} updated")
+                elif (status.ready_replicas or 0) < want:
+                    lacking.append(f"Deployment/{d.metadata.name}: {status.ready_replicas or 0} of {want} Ready")
+            for job in batch.list_namespaced_job(self.namespace, label_selector=selector).items:
+                lacking += _job_lacks(job)
+            try:
+                groups = client.CustomObjectsApi(api).list_namespaced_custom_object(
+                    *LWS, self.namespace, label_selector=selector
+                )["items"]
+            except ApiException as err:
+                if err.status != 404:  # 404: no LeaderWorkerSet CRD, so none of ours
+                    raise
+                groups = []
+            core = client.CoreV1Api(api)
+            for lws in groups:
+                name = lws["metadata"]["name"]
+                pods = core.list_namespaced_pod(self.namespace, label_selector=f"{LWS_NAME_LABEL}={name}").items
+                lacking += _groups_lack(lws, [p for p in pods if not p.metadata.deletion_timestamp])
+        return lacking
 
     def wait(self, timeout: float = 300, expect_pods: int | None = None) -> list[Placement]:
-        """Until every Deployment has rolled out and every pod is Ready (a Job's: Succeeded); raise with
-        the cluster's reasons if not."""
+        """Until every workload has all its pods (every pod of every LeaderWorkerSet group, a Job's
+        running or done) and every pod is Ready (a Job's: Succeeded); raise with what is missing and the
+        controllers' and scheduler's events if not."""
         deadline = time.monotonic() + timeout
         while True:
             pods = self.placements()
             settled = [p for p in pods if p.ready or p.phase == "Succeeded"]
             enough = expect_pods is None or len(pods) >= expect_pods
-            if pods and len(settled) == len(pods) and enough and self.rolled_out():
+            lacking = self.unsettled() if pods and len(settled) == len(pods) and enough else None
+            if lacking == []:
                 return pods
             if time.monotonic() > deadline:
                 waiting = [f"{p.pod} ({p.phase or 'not created'})" for p in pods if p not in settled]
+                lacking = self.unsettled() if lacking is None else lacking
                 reasons = self.problems() or ["no events"]
                 raise ClusterError(
                     f"release {self.name} is not ready after {timeout:.0f} s;"
-                    f" waiting for {', '.join(waiting) or 'pods to be created'}:\n  " + "\n  ".join(reasons)
+                    f" waiting for {', '.join(waiting + lacking) or 'pods to be created'}:\n  " + "\n  ".join(reasons)
                 )
             time.sleep(0.5)
+
+
+LWS = ("leaderworkerset.x-k8s.io", "v1", "leaderworkersets")
+LWS_NAME_LABEL = "leaderworkerset.sigs.k8s.io/name"
+LWS_GROUP_INDEX_LABEL = "leaderworkerset.sigs.k8s.io/group-index"
+
+
+def _groups_lack(lws: dict[str, Any], pods: list[Any]) -> list[str]:
+    """Each group of a LeaderWorkerSet that has not all its size pods Ready, naming the missing ones
+    (the controller names them <lws>-<group> and <lws>-<group>-<worker>)."""
+    name, spec = lws["metadata"]["name"], lws["spec"]
+    replicas, size = spec.get("replicas", 1), spec["leaderWorkerTemplate"].get("size", 1)
+    by_name = {p.metadata.name: p for p in pods}
+    lacking = []
+    for group in range(replicas):
+        members = [f"{name}-{group}"] + [f"{name}-{group}-{worker}" for worker in range(1, size)]
+        missing = [m for m in members if m not in by_name]
+        unready = [m for m in members if m in by_name and not _ready(by_name[m])]
+        if missing or unready:
+            parts = ([f"not created: {', '.join(missing)}"] if missing else []) + (
+                [f"not Ready: {', '.join(unready)}"] if unready else []
+            )
+            ready = size - len(missing) - len(unready)
+            lacking.append(f"LeaderWorkerSet/{name} group {group}: {ready} of {size} pods Ready ({'; '.join(parts)})")
+    return lacking
+
+
+def _job_lacks(job: Any) -> list[str]:
+    """A Job that is neither done nor running as many pods as it may run at once."""
+    conditions = {c.type: c for c in job.status.conditions or [] if c.status == "True"}
+    name = f"Job/{job.metadata.name}"
+    if "Failed" in conditions:
+        return [f"{name}: failed: {conditions['Failed'].reason}: {conditions['Failed'].message}"]
+    if "Complete" in conditions:
+        return []
+    completions = job.spec.completions if job.spec.completions is not None else 1
+    succeeded = job.status.succeeded or 0
+    want = min(job.spec.parallelism if job.spec.parallelism is not None else 1, completions - succeeded)
+    if (job.status.ready or 0) < want:
+        return [f"{name}: {job.status.ready or 0} of {want} pods Ready, {succeeded} of {completions} done"]
+    return []
+
+
+def _ready(pod: Any) -> bool:
+    return any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
 
 
 def create_namespace(kubeconfig: Path, name: str, pod_security: str | None = "baseline") -> None:

@@ -27,7 +27,15 @@ class TestArgs:
         args = args_of({})
         for flag in ("--served-model-name", "--max-model-len", "--gpu-memory-utilization", "--max-num-seqs", "--dtype"):
             assert flag not in args
-        assert args == ["Qwen/Qwen2.5-1.5B-Instruct", "--port", "8000", "--tensor-parallel-size", "1"]
+        assert args == [
+            "Qwen/Qwen2.5-1.5B-Instruct",
+            "--port",
+            "8000",
+            "--shutdown-timeout",
+            "90",
+            "--tensor-parallel-size",
+            "1",
+        ]
 
     def test_typed_flags_are_emitted_when_set(self):
         args = args_of(
@@ -162,6 +170,13 @@ class TestShutdown:
 
     def test_no_prestop_hook_when_pause_is_zero(self):
         assert "lifecycle" not in vllm_container(render({"preStopSleepSeconds": 0}, DEPLOYMENT))
+
+    @pytest.mark.parametrize(("grace", "pause", "drain"), [(120, 30, "90"), (200, 20, "180"), (60, 0, "60")])
+    def test_vllm_drains_for_what_the_grace_period_leaves_after_the_pause(self, grace, pause, drain):
+        """Without --shutdown-timeout (default 0) vLLM aborts in-flight requests at SIGTERM
+        (vllm 0.33.0 vllm/v1/engine/core.py _handle_shutdown: timeout 0 is mode "abort")."""
+        values = {"terminationGracePeriodSeconds": grace, "preStopSleepSeconds": pause}
+        assert flag_value(args_of(values), "--shutdown-timeout") == drain
 
 
 class TestRollout:

@@ -1,8 +1,10 @@
-"""templates/leaderworkerset.yaml: multi-node tensor + pipeline parallel with Ray."""
+"""templates/leaderworkerset.yaml: multi-node tensor + pipeline parallel, every pod running `vllm serve`."""
 
 from __future__ import annotations
 
-from vllm_serving.manifests import of_kind, one, render
+import pytest
+
+from vllm_serving.manifests import group_argvs, kubelet_expand, lws_pod_env, of_kind, one, render
 
 MULTINODE = {"parallelism": {"tensor": 8, "pipeline": 2}, "gke": {"accelerator": "nvidia-h100-80gb"}}
 
@@ -13,6 +15,10 @@ def lws(values: dict) -> dict:
 
 def container(template: dict) -> dict:
     return template["spec"]["containers"][0]
+
+
+def flag(args: list[str], name: str) -> str:
+    return args[args.index(name) + 1]
 
 
 class TestLeaderWorkerSet:
@@ -30,23 +36,48 @@ class TestLeaderWorkerSet:
         assert spec["startupPolicy"] == "LeaderCreated"
         assert spec["replicas"] == 1
 
-    def test_leader_runs_ray_head_then_serves_with_tensor_and_pipeline(self):
-        leader = container(lws(MULTINODE)["spec"]["leaderWorkerTemplate"]["leaderTemplate"])
-        assert leader["command"][:2] == ["sh", "-c"]
-        assert "ray start --head" in leader["command"][2]
-        assert 'exec vllm serve "$@"' in leader["command"][2]
-        args = leader["args"]
-        assert args[args.index("--tensor-parallel-size") + 1] == "8"
-        assert args[args.index("--pipeline-parallel-size") + 1] == "2"
-        assert args[args.index("--distributed-executor-backend") + 1] == "ray"
-        assert {p["name"] for p in leader["ports"]} == {"http", "ray"}
-        assert leader["startupProbe"]["httpGet"]["path"] == "/health"
+    def test_every_pod_runs_vllm_serve_natively_with_the_groups_size_and_its_rank(self):
+        template = lws(MULTINODE)["spec"]["leaderWorkerTemplate"]
+        for role in ("leaderTemplate", "workerTemplate"):
+            c = container(template[role])
+            assert c["command"] == ["vllm", "serve"]
+            args = c["args"]
+            assert flag(args, "--tensor-parallel-size") == "8"
+            assert flag(args, "--pipeline-parallel-size") == "2"
+            assert flag(args, "--nnodes") == "2"
+            # Per pod, from what the LeaderWorkerSet pod webhook injects (the kubelet expands $(VAR)).
+            assert flag(args, "--node-rank") == "$(LWS_WORKER_INDEX)"
+            assert flag(args, "--master-addr") == "$(LWS_LEADER_ADDRESS)"
+            assert flag(args, "--master-port") == "29501"
+            assert "--distributed-executor-backend" not in args  # vLLM picks its own multiprocessing backend
+            assert not any("ray" in part for part in c["command"] + args)
+            assert "RAY_PORT" not in {e["name"] for e in c.get("env", [])}
 
-    def test_workers_join_the_leader_through_lws_leader_address(self):
-        worker = container(lws(MULTINODE)["spec"]["leaderWorkerTemplate"]["workerTemplate"])
-        assert 'ray start --address="$LWS_LEADER_ADDRESS:$RAY_PORT"' in worker["command"][2]
-        assert "--block" in worker["command"][2]
-        assert "args" not in worker and "ports" not in worker and "startupProbe" not in worker
+    def test_workers_are_headless_and_the_leader_serves(self):
+        template = lws(MULTINODE)["spec"]["leaderWorkerTemplate"]
+        leader, worker = container(template["leaderTemplate"]), container(template["workerTemplate"])
+        assert "--headless" not in leader["args"]
+        assert worker["args"][-1] == "--headless"
+        assert [p["name"] for p in leader["ports"]] == ["http"]
+        assert leader["startupProbe"]["httpGet"]["path"] == "/health"
+        # A headless worker serves no HTTP: no port, no probe that could never pass.
+        assert not {"ports", "startupProbe", "readinessProbe", "livenessProbe"} & worker.keys()
+
+    def test_each_pod_gets_its_rank_and_the_leaders_dns_name(self):
+        """As the kubelet runs them, with the variables LWS v0.9.0's webhook gives group 1's pods."""
+        obj = lws({**MULTINODE, "parallelism": {"tensor": 4, "pipeline": 3}})
+        name = obj["metadata"]["name"]
+        leader, *workers = group_argvs(obj, "llm", group=1)
+        for rank, argv in enumerate([leader, *workers]):
+            assert argv[:2] == ["vllm", "serve"]
+            assert flag(argv, "--node-rank") == str(rank)
+            assert flag(argv, "--master-addr") == f"{name}-1.{name}.llm"
+        assert [("--headless" in argv) for argv in (leader, *workers)] == [False, True, True]
+
+    def test_the_master_port_is_a_value(self):
+        obj = lws({**MULTINODE, "parallelism": {**MULTINODE["parallelism"], "masterPort": 29600}})
+        for argv in group_argvs(obj, "llm"):
+            assert flag(argv, "--master-port") == "29600"
 
     def test_every_pod_gets_the_gpus_shared_memory_and_weights(self):
         values = {**MULTINODE, "weights": {"source": "gcsfuse", "gcsfuse": {"bucket": "my-models", "path": "llama"}}}
@@ -89,7 +120,7 @@ class TestLeaderWorkerSet:
         assert target == {
             "apiVersion": "leaderworkerset.x-k8s.io/v1",
             "kind": "LeaderWorkerSet",
-            "name": "vllm-vllm-serving",
+            "name": "vllm-vllm-serving-lws",
         }
         assert "replicas" not in one(objects, "LeaderWorkerSet")["spec"]
 
@@ -99,4 +130,74 @@ class TestLeaderWorkerSet:
             "autoscaling": {"enabled": True, "provider": "keda", "keda": {"serverAddress": "http://prometheus:9090"}},
         }
         (trigger,) = one(render(values), "ScaledObject")["spec"]["triggers"]
-        assert 'pod=~"vllm-vllm-serving-[0-9]+"' in trigger["metadata"]["query"]
+        assert 'pod=~"vllm-vllm-serving-lws-[0-9]+"' in trigger["metadata"]["query"]
+
+
+class TestNames:
+    """The LWS controller derives names from the LeaderWorkerSet's (lws v0.9.0): the leader StatefulSet
+    <lws> and its pods <lws>-<group>; per group a worker StatefulSet <lws>-<group> whose pods are
+    <lws>-<group>-<index> and carry controller-revision-hash: <lws>-<group>-<hash, up to 10 chars>
+    (Kubernetes' ControllerRevisionName); a headless Service <lws>. Labels and Service names: 63 bytes."""
+
+    def test_the_client_service_leaves_the_lws_name_to_the_controllers_headless_service(self):
+        objects = render(MULTINODE)
+        services = {s["metadata"]["name"] for s in of_kind(objects, "Service")}
+        assert one(objects, "LeaderWorkerSet")["metadata"]["name"] not in services
+        assert "vllm-vllm-serving" in services  # the client Service keeps the release's full name
+
+    @pytest.mark.parametrize("release", ["a" * 53, "b" * 20 + "vllm-serving" + "c" * 21, "x"])
+    def test_derived_names_fit_for_any_release_name(self, release):
+        disks = [f"projects/my-project/zones/{z}/disks/d" for z in ("us-central1-a", "northamerica-northeast1-b")]
+        per_zone = {**MULTINODE, "weights": {"source": "persistentDisk", "persistentDisk": {"disks": disks}}}
+        for values in (MULTINODE, per_zone):
+            objects = render(values, release=release)
+            services = {s["metadata"]["name"] for s in of_kind(objects, "Service")}
+            for obj in of_kind(objects, "LeaderWorkerSet"):
+                name = obj["metadata"]["name"]
+                assert name not in services
+                assert len(f"{name}-999-{'h' * 10}") <= 63, name  # group 999's controller-revision-hash
+
+    def test_a_long_release_name_keeps_the_names_apart(self):
+        objects = render(MULTINODE, release="a" * 53)
+        assert one(objects, "LeaderWorkerSet")["metadata"]["name"] == "a" * 44 + "-lws"
+        assert one(objects, "Service")["metadata"]["name"] == "a" * 53 + "-v"  # fullname: 55 characters
+
+
+class TestRollout:
+    def test_groups_roll_one_at_a_time_without_spare_gpus_by_default(self):
+        """LWS counts both in groups (api/leaderworkerset/v1 RollingUpdateConfiguration): maxSurge 0
+        needs no spare group of GPUs; maxUnavailable 1 lets one group go down at a time."""
+        strategy = lws(MULTINODE)["spec"]["rolloutStrategy"]
+        assert strategy == {
+            "type": "RollingUpdate",
+            "rollingUpdateConfiguration": {"maxUnavailable": 1, "maxSurge": 0},
+        }
+
+    def test_each_value_reaches_its_own_field(self):
+        values = {**MULTINODE, "rollout": {"maxUnavailable": 2, "maxSurge": "25%"}}
+        config = lws(values)["spec"]["rolloutStrategy"]["rollingUpdateConfiguration"]
+        assert config == {"maxUnavailable": 2, "maxSurge": "25%"}
+
+
+class TestShutdown:
+    def test_the_leader_drains_and_its_workers_outlive_it(self):
+        values = {**MULTINODE, "terminationGracePeriodSeconds": 300, "preStopSleepSeconds": 20}
+        template = lws(values)["spec"]["leaderWorkerTemplate"]
+        leader, worker = container(template["leaderTemplate"]), container(template["workerTemplate"])
+        assert flag(leader["args"], "--shutdown-timeout") == "280"
+        assert leader["lifecycle"] == {"preStop": {"sleep": {"seconds": 20}}}
+        # Deleted together with the leader, a worker gets SIGTERM only when the grace period ends.
+        assert worker["lifecycle"] == {"preStop": {"sleep": {"seconds": 300}}}
+        assert template["workerTemplate"]["spec"]["terminationGracePeriodSeconds"] == 300
+
+
+def test_kubelet_expansion():
+    env = {"A": "1", "B": "x.y"}
+    assert kubelet_expand("$(A)", env) == "1"
+    assert kubelet_expand("--a=$(A),$(B)", env) == "--a=1,x.y"
+    assert kubelet_expand("$(MISSING)", env) == "$(MISSING)"  # unknown: left as written
+    assert kubelet_expand("$$(A)", env) == "$(A)"  # escaped
+    assert kubelet_expand("$(A", env) == "$(A"
+    assert kubelet_expand("a$b$", env) == "a$b$"
+    injected = lws_pod_env("g", "ns", 3, 1, 2)
+    assert injected == {"LWS_LEADER_ADDRESS": "g-3.g.ns", "LWS_GROUP_SIZE": "2", "LWS_WORKER_INDEX": "1"}

@@ -34,3 +34,14 @@ def test_says_who_needs_bucket_access():
     text = notes(values)
     assert "The pods read gs://my-models as ServiceAccount vllm-vllm-serving" in text
     assert "grant r@p1234.iam.gserviceaccount.com roles/storage.objectViewer on the bucket" in text
+
+
+def test_multi_node_names_the_group_and_how_to_watch_it():
+    values = {"parallelism": {"tensor": 8, "pipeline": 3}, "gke": {"accelerator": "nvidia-h100-80gb"}}
+    text = notes(values, namespace="llm", release="big")
+    assert "a LeaderWorkerSet group of 3 pods running vLLM natively (no Ray)" in text
+    assert "once its 2 worker(s) (vllm serve --headless) have" in text
+    assert "the LeaderWorkerSet's name (big-vllm-serving-lws)" in text
+    selector = "'app.kubernetes.io/instance=big,app.kubernetes.io/component in (server,worker)'"
+    assert f"kubectl get pods -n llm -l {selector} -o wide" in text
+    assert "ray" not in notes({}).lower()

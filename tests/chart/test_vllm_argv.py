@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import yaml
 
 from paths import CHART, CI_FILES, VALUES_FILES
-from vllm_serving.manifests import of_kind, render
+from vllm_serving.manifests import group_argvs, of_kind, render
 from vllm_serving.vllm_parser import check_argvs, pinned_vllm_version
 
 FILES = VALUES_FILES + CI_FILES
@@ -20,30 +22,39 @@ def test_image_tag_app_version_and_parser_pin_agree():
     assert values["image"] == {"repository": "vllm/vllm-openai", "tag": f"v{version}", "pullPolicy": "IfNotPresent"}
 
 
-def vllm_containers(objects: list[dict], kind: str) -> list[tuple[str, dict]]:
-    """(name, container) of the vllm containers that take vLLM arguments, in objects of one kind."""
-    found = []
-    for obj in of_kind(objects, kind):
-        if kind == "LeaderWorkerSet":
-            pod = obj["spec"]["leaderWorkerTemplate"]["leaderTemplate"]["spec"]
-        else:
-            pod = obj["spec"]["template"]["spec"]
-        found += [(obj["metadata"]["name"], c) for c in pod["containers"] if c["name"] == "vllm"]
-    return found
-
-
+@functools.cache
 def argvs_of(command: str) -> dict[str, list[str]]:
-    """Every rendered argv for `vllm serve` (Deployments, LeaderWorkerSet leaders) or `vllm run-batch`."""
-    kinds = ("Job",) if command == "run-batch" else ("Deployment", "LeaderWorkerSet")
+    """Every rendered argv for `vllm serve` (Deployments; every pod of a LeaderWorkerSet group, leader and
+    headless workers, as the kubelet expands them) or `vllm run-batch` (Jobs)."""
     argvs = {}
     for path in FILES:
         objects = render(values_files=[path])
-        for kind in kinds:
-            for name, container in vllm_containers(objects, kind):
-                # run-batch gets -i/-o from the Job's script; the rest is the container's args.
-                prefix = ["-i", "/batch/requests.jsonl", "-o", "/batch/results.jsonl"] if command == "run-batch" else []
-                argvs[f"{path.name}: {kind}/{name}"] = prefix + container["args"]
+        if command == "run-batch":
+            for job in of_kind(objects, "Job"):
+                for c in job["spec"]["template"]["spec"]["containers"]:
+                    if c["name"] == "vllm":
+                        # run-batch gets -i/-o from the Job's script; the rest is the container's args.
+                        prefix = ["-i", "/batch/requests.jsonl", "-o", "/batch/results.jsonl"]
+                        argvs[f"{path.name}: Job/{job['metadata']['name']}"] = prefix + c["args"]
+            continue
+        for deployment in of_kind(objects, "Deployment"):
+            for c in deployment["spec"]["template"]["spec"]["containers"]:
+                if c["name"] == "vllm":
+                    assert c["command"] == ["vllm", "serve"]
+                    argvs[f"{path.name}: Deployment/{deployment['metadata']['name']}"] = c["args"]
+        for lws in of_kind(objects, "LeaderWorkerSet"):
+            for rank, argv in enumerate(group_argvs(lws, "llm")):
+                assert argv[:2] == ["vllm", "serve"], argv
+                argvs[f"{path.name}: LeaderWorkerSet/{lws['metadata']['name']} rank {rank}"] = argv[2:]
     return argvs
+
+
+def test_leaders_and_workers_are_among_the_checked_argvs():
+    argvs = argvs_of("serve")
+    assert any(name.endswith("rank 0") for name in argvs)
+    workers = [argv for name, argv in argvs.items() if name.endswith("rank 1")]
+    assert workers
+    assert all("--headless" in argv for argv in workers)
 
 
 @pytest.mark.vllm_parser

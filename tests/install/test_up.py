@@ -12,6 +12,7 @@ from vllm_serving import cli
 pytestmark = pytest.mark.cluster
 
 L4 = next(str(p) for p in VALUES_FILES if p.name == "gemma-2-9b-it-l4.yaml")
+MULTINODE = next(str(p) for p in VALUES_FILES if p.name == "llama-3.1-405b-instruct-h100-multinode.yaml")
 
 
 def test_installs_waits_and_shows_where_pods_run(kube_cluster, capsys):
@@ -63,3 +64,34 @@ def local_cluster_name(kube_cluster):
     if kube_cluster.local is None:
         pytest.skip("starts a local cluster; the session runs against another one")
     return f"up-test-{uuid.uuid4().hex[:6]}"
+
+
+def test_a_group_that_never_forms_fails_naming_the_controllers_event(kube_cluster, capsys):
+    """A quota that admits the leader but not its worker: the worker StatefulSet can never create the
+    pod. `up` used to wait for the leader only and report the release as up."""
+    from kubernetes import client
+
+    from vllm_serving.cluster.testing import wait_for
+    from vllm_serving.release import Release, create_namespace, delete_namespace
+
+    namespace = f"up-{uuid.uuid4().hex[:6]}"
+    create_namespace(kube_cluster.kubeconfig, namespace)
+    with kube_cluster.api_client() as api:
+        quota = client.V1ResourceQuota(
+            metadata=client.V1ObjectMeta(name="one-pod"), spec=client.V1ResourceQuotaSpec(hard={"pods": "1"})
+        )
+        core = client.CoreV1Api(api)
+        core.create_namespaced_resource_quota(namespace, quota)
+        # Until the quota controller has counted, admission refuses every pod ("status unknown").
+        wait_for("the quota's status", lambda: core.read_namespaced_resource_quota("one-pod", namespace).status.hard)
+    args = ["up", MULTINODE, "--kubeconfig", str(kube_cluster.kubeconfig), "--namespace", namespace]
+    try:
+        assert cli.main([*args, "--release", "llama", "--timeout", "20"]) == 4
+        err = capsys.readouterr().err
+        lws = "llama-vllm-serving-lws"
+        assert f"LeaderWorkerSet/{lws} group 0: 1 of 2 pods Ready (not created: {lws}-0-1)" in err
+        assert f"StatefulSet/{lws}-0: FailedCreate:" in err
+        assert "exceeded quota: one-pod" in err
+    finally:
+        Release("llama", namespace, kube_cluster.kubeconfig).uninstall()
+        delete_namespace(kube_cluster.kubeconfig, namespace)

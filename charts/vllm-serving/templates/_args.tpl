@@ -1,6 +1,7 @@
 {{/*
-The vLLM argv, built in one place: after `vllm serve` (form "serve") or `vllm run-batch` (form
-"batch"). Typed values become flags only when set; extraArgs
+The vLLM argv, built in one place: after `vllm serve` (form "serve"; role server, or worker for a
+LeaderWorkerSet's headless workers) or `vllm run-batch` (form "batch"). Typed values become flags only
+when set; extraArgs
 follow verbatim. The flags built here are listed under ownedFlags in rules.yaml,
 so that _validate.tpl and `vllm-serving validate` refuse them in extraArgs.
 */}}
@@ -19,11 +20,22 @@ so that _validate.tpl and `vllm-serving validate` refuse them in extraArgs.
 {{- end }}
 {{- if eq .form "serve" }}
 {{- $args = concat $args (list "--port" ($v.port | toString)) }}
+{{- /* On SIGTERM vLLM aborts in-flight requests unless given time to drain: what the grace period
+       leaves after the preStop pause. */}}
+{{- $args = concat $args (list "--shutdown-timeout" (include "vllm-serving.shutdownTimeout" . )) }}
 {{- end }}
 {{- $args = concat $args (list "--tensor-parallel-size" (.Values.parallelism.tensor | toString)) }}
-{{- if gt (.Values.parallelism.pipeline | int) 1 }}
-{{- /* Across the nodes of a LeaderWorkerSet group, through the Ray cluster the group runs. */}}
-{{- $args = concat $args (list "--pipeline-parallel-size" (.Values.parallelism.pipeline | toString) "--distributed-executor-backend" "ray") }}
+{{- $pipeline := .Values.parallelism.pipeline | int }}
+{{- if gt $pipeline 1 }}
+{{- /* Across the pods of a LeaderWorkerSet group, natively (vLLM's multiprocessing backend; the image
+       has no Ray): every pod runs `vllm serve` with the group's size, its own rank and the leader's
+       address. The LWS pod webhook injects LWS_WORKER_INDEX (0 on the leader) and LWS_LEADER_ADDRESS
+       (<lws>-<group>.<lws>.<namespace>) into every container; the kubelet expands $(VAR) in args. */}}
+{{- $args = concat $args (list "--pipeline-parallel-size" (toString $pipeline) "--nnodes" (toString $pipeline) "--node-rank" "$(LWS_WORKER_INDEX)" "--master-addr" "$(LWS_LEADER_ADDRESS)" "--master-port" (.Values.parallelism.masterPort | toString)) }}
+{{- if eq .role "worker" }}
+{{- /* Workers run the model's other stages and serve no API. */}}
+{{- $args = append $args "--headless" }}
+{{- end }}
 {{- end }}
 {{- if not (kindIs "invalid" $v.maxModelLen) }}
 {{- $args = concat $args (list "--max-model-len" ($v.maxModelLen | int64 | toString)) }}
@@ -53,4 +65,10 @@ so that _validate.tpl and `vllm-serving validate` refuse them in extraArgs.
 {{- end }}
 {{- $args = concat $args $v.extraArgs }}
 {{- toJson $args }}
+{{- end }}
+
+{{/* Seconds vLLM drains in-flight requests after SIGTERM (--shutdown-timeout): the grace period less the
+     preStop pause that precedes SIGTERM. */}}
+{{- define "vllm-serving.shutdownTimeout" -}}
+{{- sub (.Values.terminationGracePeriodSeconds | int) (.Values.preStopSleepSeconds | int) }}
 {{- end }}

@@ -3,7 +3,7 @@ The vLLM pod spec: GPU strategy, scheduling, weights, probes, shutdown and secur
 that every workload kind that runs vLLM gets the same pod. Called with the root context plus
   weightsClaim  the claim of the workload's weights (see vllm-serving.workloads)
   role          server: `vllm serve` (a Deployment's pod, or a LeaderWorkerSet's leader)
-                worker: a LeaderWorkerSet worker, a Ray node that joins the leader
+                worker: a LeaderWorkerSet worker, `vllm serve --headless` with the leader's address
                 batch:  `vllm run-batch` in a Job
 */}}
 {{- define "vllm-serving.podSpec" -}}
@@ -61,19 +61,11 @@ containers:
   - name: vllm
     image: {{ include "vllm-serving.image" . }}
     imagePullPolicy: {{ .Values.image.pullPolicy }}
-    {{- if eq .role "worker" }}
-    command:
-      {{- list "sh" "-c" (include "vllm-serving.rayWorkerScript" .) | toYaml | nindent 6 }}
-    {{- else if eq .role "batch" }}
+    {{- if eq .role "batch" }}
     command:
       {{- list "sh" "-c" (include "vllm-serving.batchScript" .) "run-batch" | toYaml | nindent 6 }}
     args:
       {{- include "vllm-serving.args" (merge (dict "form" "batch") .) | fromJsonArray | toYaml | nindent 6 }}
-    {{- else if $multiNode }}
-    command:
-      {{- list "sh" "-c" (include "vllm-serving.rayLeaderScript" .) "serve" | toYaml | nindent 6 }}
-    args:
-      {{- include "vllm-serving.args" (merge (dict "form" "serve") .) | fromJsonArray | toYaml | nindent 6 }}
     {{- else }}
     command: ["vllm", "serve"]
     args:
@@ -94,20 +86,11 @@ containers:
       - name: BATCH_SHARDS
         value: {{ .Values.batch.shards | quote }}
     {{- end }}
-    {{- if $multiNode }}
-      - name: RAY_PORT
-        value: "6379"
-    {{- end }}
     {{- if eq .role "server" }}
     ports:
       - name: http
         containerPort: {{ .Values.vllm.port }}
         protocol: TCP
-      {{- if $multiNode }}
-      - name: ray
-        containerPort: 6379
-        protocol: TCP
-      {{- end }}
     {{- end }}
     resources:
       requests:
@@ -144,6 +127,14 @@ containers:
         sleep:
           seconds: {{ .Values.preStopSleepSeconds }}
     {{- end }}
+    {{- else if eq .role "worker" }}
+    lifecycle:
+      {{- /* A rollout or a group restart deletes the leader and its workers at once; the leader's
+             drain needs its workers, so they outlive it: SIGTERM reaches them at the end of the grace
+             period only. */}}
+      preStop:
+        sleep:
+          seconds: {{ .Values.terminationGracePeriodSeconds }}
     {{- end }}
     {{- with .Values.securityContext }}
     securityContext:
@@ -215,24 +206,6 @@ tolerations:
 {{/* Seconds the startupProbe allows: startup.maxSeconds, or the weight source's default. */}}
 {{- define "vllm-serving.startupBudget" -}}
 {{- .Values.startup.maxSeconds | default (get .Values.startup.maxSecondsBySource .Values.weights.source) | int }}
-{{- end }}
-
-{{/* The LeaderWorkerSet leader: start the Ray head, wait for every worker of the group, then
-     `vllm serve` with the container's args ("$@"). */}}
-{{- define "vllm-serving.rayLeaderScript" -}}
-set -eu
-ray start --head --port="$RAY_PORT" --disable-usage-stats
-until [ "$(python3 -c 'import ray; ray.init(address="auto", logging_level="ERROR"); print(sum(n["Alive"] for n in ray.nodes()))' 2>/dev/null)" = "$LWS_GROUP_SIZE" ]; do
-  echo "waiting for $LWS_GROUP_SIZE Ray nodes"; sleep 5
-done
-exec vllm serve "$@"
-{{- end }}
-
-{{/* A LeaderWorkerSet worker: join the leader's Ray cluster and stay; retry while the head starts. */}}
-{{- define "vllm-serving.rayWorkerScript" -}}
-until ray start --address="$LWS_LEADER_ADDRESS:$RAY_PORT" --disable-usage-stats --block; do
-  echo "waiting for the Ray head at $LWS_LEADER_ADDRESS"; sleep 5
-done
 {{- end }}
 
 {{/* One shard of a batch: an Indexed Job's pod N reads <stem>-N<ext> when the input is sharded. */}}

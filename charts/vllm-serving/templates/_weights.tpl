@@ -204,6 +204,13 @@ by its volume's node affinity. A list of {name, zone, claim} as JSON.
 */}}
 {{- define "vllm-serving.workloads" -}}
 {{- $fullname := include "vllm-serving.fullname" . }}
+{{- $lws := eq (include "vllm-serving.workloadKind" .) "LeaderWorkerSet" }}
+{{- /* A LeaderWorkerSet's name ends up in names the controllers derive: the worker StatefulSet
+       <lws>-<group> labels its pods controller-revision-hash: <lws>-<group>-<hash of up to 10>, a label
+       value of at most 63 bytes. 48 leaves room for groups 0-999. Its name must also differ from the
+       client Service's (fullname): the LWS controller makes its headless Service <lws> only if no
+       Service of that name exists. */}}
+{{- $budget := ternary 48 55 $lws }}
 {{- $w := .Values.weights }}
 {{- $workloads := list }}
 {{- if and (eq $w.source "persistentDisk") (not $w.persistentDisk.existingClaim) }}
@@ -211,16 +218,23 @@ by its volume's node affinity. A list of {name, zone, claim} as JSON.
 {{- range $handle := $disks }}
 {{- $zone := include "vllm-serving.diskZone" $handle }}
 {{- $name := $fullname }}
-{{- if gt (len $disks) 1 }}{{ $name = printf "%s-%s" ($fullname | trunc 37 | trimSuffix "-") $zone }}{{ end }}
+{{- if gt (len $disks) 1 }}{{ $name = printf "%s-%s" ($fullname | trunc (min 37 (sub $budget (add 1 (len $zone))) | int) | trimSuffix "-") $zone }}
+{{- else if $lws }}{{ $name = include "vllm-serving.lwsName" $fullname }}{{ end }}
 {{- $workloads = append $workloads (dict "name" $name "zone" $zone "claim" (include "vllm-serving.weightsClaimName" (list $ $zone))) }}
 {{- end }}
 {{- else }}
 {{- $claim := "" }}
 {{- if eq $w.source "persistentDisk" }}{{ $claim = $w.persistentDisk.existingClaim }}{{ end }}
 {{- if eq $w.source "nfs" }}{{ $claim = $w.nfs.existingClaim | default (include "vllm-serving.weightsClaimName" (list . "")) }}{{ end }}
-{{- $workloads = append $workloads (dict "name" $fullname "zone" "" "claim" $claim) }}
+{{- $name := ternary (include "vllm-serving.lwsName" $fullname) $fullname $lws }}
+{{- $workloads = append $workloads (dict "name" $name "zone" "" "claim" $claim) }}
 {{- end }}
 {{- toJson $workloads }}
+{{- end }}
+
+{{/* The one LeaderWorkerSet's name, from the full name: within the 48-byte budget above, never the Service's. */}}
+{{- define "vllm-serving.lwsName" -}}
+{{- printf "%s-lws" (trunc 44 . | trimSuffix "-") }}
 {{- end }}
 
 {{/* projects/P/zones/Z/disks/D -> Z */}}

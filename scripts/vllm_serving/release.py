@@ -185,7 +185,6 @@ class Release:
 
 LWS = ("leaderworkerset.x-k8s.io", "v1", "leaderworkersets")
 LWS_NAME_LABEL = "leaderworkerset.sigs.k8s.io/name"
-LWS_GROUP_INDEX_LABEL = "leaderworkerset.sigs.k8s.io/group-index"
 
 
 def _groups_lack(lws: dict[str, Any], pods: list[Any]) -> list[str]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import re
+from pathlib import Path
 
 import pytest
 import yaml
@@ -23,12 +25,25 @@ def test_image_tag_app_version_and_parser_pin_agree():
 
 
 @functools.cache
+def objects_of(path: Path) -> list[dict]:
+    return render(values_files=[path])
+
+
+def test_no_container_runs_ray():
+    """The vLLM image has no Ray (vllm 0.33.0's wheel does not require it); nothing may call it."""
+    for path in FILES:
+        for obj in objects_of(path):
+            text = yaml.safe_dump(obj)
+            assert not re.search(r"\bray\b", text, re.IGNORECASE), f"{path.name}: {obj['kind']} mentions ray"
+
+
+@functools.cache
 def argvs_of(command: str) -> dict[str, list[str]]:
     """Every rendered argv for `vllm serve` (Deployments; every pod of a LeaderWorkerSet group, leader and
     headless workers, as the kubelet expands them) or `vllm run-batch` (Jobs)."""
     argvs = {}
     for path in FILES:
-        objects = render(values_files=[path])
+        objects = objects_of(path)
         if command == "run-batch":
             for job in of_kind(objects, "Job"):
                 for c in job["spec"]["template"]["spec"]["containers"]:

@@ -742,7 +742,7 @@ class TestClusterApis:
             delete(kube, f"{path}/{name}")
         assert result.status == "fail"
         assert result.message.startswith("the LeaderWorkerSet controller (webhooks ")
-        assert "refuses LeaderWorkerSet/vllm-vllm-serving (dry run): " in result.message
+        assert "refuses LeaderWorkerSet/vllm-vllm-serving-lws (dry run): " in result.message
         assert 'failed calling webhook "broken.preflight.test"' in result.message
 
     def test_the_metrics_apis_are_absent_on_the_test_cluster(self, preflight, baseline):

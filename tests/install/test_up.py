@@ -95,3 +95,22 @@ def test_a_group_that_never_forms_fails_naming_the_controllers_event(kube_cluste
     finally:
         Release("llama", namespace, kube_cluster.kubeconfig).uninstall()
         delete_namespace(kube_cluster.kubeconfig, namespace)
+
+
+def test_a_group_larger_than_its_zone_fails_naming_the_schedulers_event(kube_cluster, capsys, tmp_path):
+    """Three a3-highgpu-8g pods in one zone of a pool with two per zone: the third is never scheduled."""
+    from vllm_serving.release import Release, delete_namespace
+
+    three = tmp_path / "three.yaml"
+    three.write_text("parallelism: {tensor: 8, pipeline: 3}\n")
+    namespace = f"up-{uuid.uuid4().hex[:6]}"
+    args = ["up", MULTINODE, str(three), "--kubeconfig", str(kube_cluster.kubeconfig), "--namespace", namespace]
+    try:
+        assert cli.main([*args, "--release", "llama", "--timeout", "20"]) == 4
+        err = capsys.readouterr().err
+        assert "LeaderWorkerSet/llama-vllm-serving-lws group 0: 2 of 3 pods Ready (not Ready: " in err
+        assert ": FailedScheduling: 0/" in err
+        assert "didn't match pod affinity rules" in err or "Insufficient nvidia.com/gpu" in err
+    finally:
+        Release("llama", namespace, kube_cluster.kubeconfig).uninstall()
+        delete_namespace(kube_cluster.kubeconfig, namespace)

@@ -1,0 +1,5 @@
+"""`vllm-serving pipeline`: batch and streaming inference as an Apache Beam pipeline (the `[pipeline]` extra).
+
+Modules without Beam: ``records`` (input and output line formats), ``client`` (requests to an
+endpoint), ``dataflow`` (GPU submission options), ``cli``. With Beam: ``transforms``, ``run``.
+"""

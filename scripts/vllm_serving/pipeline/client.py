@@ -1,0 +1,162 @@
+"""Sending a pipeline's requests to a served release: bounded concurrency, retries with backoff.
+
+No Beam here: ``EndpointClient.run(requests)`` is what the RunInference model handler calls per batch,
+and it is tested on its own against the project's OpenAI stub.
+
+- Concurrency: at most ``concurrency`` requests in flight. In ``continuous`` mode a new request
+  starts the moment one finishes, so the server's continuous batching always has work; in ``fixed``
+  mode the batch goes out in groups of ``concurrency`` and each group waits for its slowest request
+  (what a framework that batches by itself does; the benchmark compares the two).
+- Retries: 429, 5xx (500, 502, 503, 504) and failures to connect or read are retried up to
+  ``max_retries`` times, waiting ``backoff * 2**attempt`` seconds capped at ``max_backoff``, with
+  full jitter, or what the server's ``Retry-After`` asks for when it says so. Other statuses are final.
+- Every request ends as exactly one ``Outcome``; nothing raises for a single request's failure.
+- The API key is read from the environment variable named ``api_key_env`` in the process that sends,
+  never stored in the client (a pipeline graph is pickled and, on Dataflow, uploaded).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from vllm_serving.loadtest.client import Target
+from vllm_serving.pipeline.records import Outcome, Request
+
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+MODES = ("continuous", "fixed")
+_MAX_BODY = 64 << 20  # a batch answer larger than 64 MiB is not one completion
+
+
+@dataclass(frozen=True)
+class EndpointSettings:
+    """Where and how to send; picklable, and without the key itself."""
+
+    url: str
+    concurrency: int = 32
+    timeout: float = 600.0
+    max_retries: int = 5
+    backoff: float = 0.5
+    max_backoff: float = 30.0
+    api_key_env: str = "VLLM_API_KEY"
+    mode: str = "continuous"
+
+    def __post_init__(self) -> None:
+        Target.parse(self.url)  # a UsageError naming the URL's problem
+        if self.concurrency < 1:
+            raise ValueError("concurrency must be 1 or more")
+        if self.max_retries < 0:
+            raise ValueError("max_retries must be 0 or more")
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}")
+
+
+class EndpointClient:
+    """Sends requests to one endpoint from a pool of ``concurrency`` threads, one kept-alive connection each."""
+
+    def __init__(self, settings: EndpointSettings, *, sleep: Callable[[float], None] = time.sleep):
+        self.settings = settings
+        self.target = Target.parse(settings.url)
+        self._api_key = os.environ.get(settings.api_key_env, "") if settings.api_key_env else ""
+        self._sleep = sleep
+        self._local = threading.local()
+        self._pool = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="vllm-serving-request")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+    def run(self, requests: Sequence[Request]) -> list[Outcome]:
+        """One Outcome per request, in the order given."""
+        if self.settings.mode == "continuous":
+            return list(self._pool.map(self.send, requests))
+        outcomes: list[Outcome] = []
+        size = self.settings.concurrency
+        for start in range(0, len(requests), size):
+            outcomes += self._pool.map(self.send, requests[start : start + size])
+        return outcomes
+
+    def send(self, request: Request) -> Outcome:
+        """POST one request, retrying what is worth retrying; never raises for the request's own failure."""
+        settings = self.settings
+        attempt = 0
+        while True:
+            status, body, reason, retry_after = self._post(request)
+            retryable = status is None or status in RETRYABLE_STATUSES
+            if not retryable or attempt >= settings.max_retries:
+                if retryable and attempt:
+                    reason = f"{reason} (after {attempt + 1} attempts)"
+                return Outcome(request, status, body, reason, attempts=attempt + 1)
+            self._sleep(self._delay(attempt, retry_after))
+            attempt += 1
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        settings = self.settings
+        if retry_after is not None:
+            return min(retry_after, settings.max_backoff)
+        return random.uniform(0, min(settings.max_backoff, settings.backoff * 2**attempt))
+
+    def _connection(self) -> http.client.HTTPConnection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self.target.connect(self.settings.timeout)
+        return conn
+
+    def _drop_connection(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def _post(self, request: Request) -> tuple[int | None, object, str, float | None]:
+        """(status, parsed body, reason, Retry-After seconds); status None when no HTTP answer came."""
+        payload = json.dumps(request.body).encode()
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        where = f"POST {self.target.url}{request.url}"
+        try:
+            conn = self._connection()
+            conn.request("POST", self.target.prefix + request.url, body=payload, headers=headers)
+            response = conn.getresponse()
+            raw = response.read(_MAX_BODY)
+            if response.will_close:
+                self._drop_connection()
+        except TimeoutError:
+            self._drop_connection()
+            return None, None, f"{where}: no answer within {self.settings.timeout:g}s", None
+        except (OSError, http.client.HTTPException) as err:
+            self._drop_connection()
+            return None, None, f"{where}: {type(err).__name__}: {err or 'connection lost'}", None
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        status = response.status
+        if 200 <= status < 300:
+            if not isinstance(body, dict):
+                # A 200 whose body is not a completion is not an answer: retry it like a broken stream.
+                return None, None, f"{where}: HTTP {status} with a body that is not a JSON object", None
+            return status, body, "", None
+        message = _error_message(body) or raw[:200].decode(errors="replace")
+        return status, body, f"{where}: HTTP {status}: {message}", _retry_after(response.getheader("Retry-After"))
+
+
+def _error_message(body: object) -> str:
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        return str(body["error"].get("message", ""))
+    return ""
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After in seconds (the HTTP-date form is not used by vLLM or the GKE gateway: ignored)."""
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None

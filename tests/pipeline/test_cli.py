@@ -1,0 +1,181 @@
+"""`vllm-serving pipeline run`: its command line, the missing extra, and the Dataflow submission it prints.
+
+The Dataflow options are checked by Beam's own PipelineOptions parser (the consumer of every flag
+--dry-run prints), at the pinned apache-beam; GPU option formats follow
+https://cloud.google.com/dataflow/docs/gpu/use-gpus and .../gpu/use-l4-gpus.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from vllm_serving import cli
+from vllm_serving.pipeline import cli as pipeline_cli
+from vllm_serving.pipeline import dataflow
+
+BATCH = ["run", "--input", "in/*.jsonl", "--output", "out/results"]
+WORKER = [*BATCH, "--vllm-in-worker", "--model", "google/gemma-2-9b-it"]
+DATAFLOW = ["--runner", "DataflowRunner", "--project=p", "--region=us-central1", "--temp_location=gs://b/tmp"]
+IMAGE = "us-docker.pkg.dev/p/r/vllm-beam-worker:v0.33.0"
+
+
+def python(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120)
+
+
+class TestMissingExtra:
+    def test_a_missing_apache_beam_names_the_extra(self):
+        # apache_beam made unimportable in a child process, as on an install without [pipeline].
+        proc = python(
+            """
+            import sys
+            sys.modules["apache_beam"] = None
+            import importlib.util
+            real = importlib.util.find_spec
+            importlib.util.find_spec = lambda name, *a: None if name.split(".")[0] == "apache_beam" else real(name, *a)
+            from vllm_serving.cli import main
+            sys.exit(main(["pipeline", "run", "--input", "x.jsonl", "--output", "o", "--endpoint", "http://127.0.0.1:1"]))
+            """
+        )
+        assert proc.returncode == 3, proc.stderr
+        assert "error: vllm-serving pipeline needs the apache_beam package: pip install 'vllm-serving[pipeline]'" in (
+            proc.stderr
+        )
+
+    def test_dataflow_without_beam_gcp_names_the_dataflow_extra(self, monkeypatch):
+        import importlib.util
+
+        real = importlib.util.find_spec
+        monkeypatch.setattr(
+            importlib.util, "find_spec", lambda name, *a: None if name == "apitools" else real(name, *a)
+        )
+        code = cli.main(["pipeline", *BATCH, "--endpoint", "http://10.0.0.1:8000", *DATAFLOW])
+        assert code == 3
+
+    def test_other_commands_and_the_dry_run_never_import_beam(self):
+        proc = python(
+            f"""
+            import sys
+            from vllm_serving.cli import main
+            main(["pipeline", *{WORKER!r}, *{DATAFLOW!r}, "--worker-image", "{IMAGE}", "--dry-run"])
+            assert "apache_beam" not in sys.modules, "apache_beam imported"
+            """
+        )
+        assert proc.returncode == 0, proc.stderr
+
+
+class TestUsage:
+    @pytest.mark.parametrize(
+        ("argv", "message"),
+        [
+            (["run", "--endpoint", "http://h:1"], "--input is required: a file pattern such as 'requests*.jsonl'"),
+            (["run", "--input", "x", "--endpoint", "http://h:1"], "--output is required: an output prefix"),
+            ([*BATCH, "--vllm-in-worker"], "--vllm-in-worker needs --model"),
+            ([*WORKER, *DATAFLOW], "--worker-image is required with --vllm-in-worker on DataflowRunner"),
+            ([*WORKER, "--vllm-arg", "port=9000"], "--vllm-arg port: set by Beam's handler; remove it"),
+            ([*WORKER, "--vllm-arg", "tensor-parallel-size=2"], "set by --gpus-per-worker"),
+            ([*BATCH, "--endpoint", "http://h:1", "--vllm-arg", "x=1"], "--vllm-arg configures the worker's vLLM"),
+            ([*BATCH, "--endpoint", "h:1"], "'h:1' is not an http:// or https:// URL"),
+            ([*BATCH, "--endpoint", "http://h:1", "stray"], "unexpected argument(s) stray"),
+            ([*BATCH, "--endpoint", "http://h:1", "--streaming"], "--input reads files; with --streaming use"),
+            (["run", "--streaming", "--endpoint", "http://h:1"], "give one of --input-subscription or --input-topic"),
+            ([*BATCH, "--endpoint", "http://h:1", "--output-topic", "t"], "--output-topic needs --streaming"),
+            ([*BATCH, "--endpoint", "http://h:1", "--concurrency", "0"], "'0' must be 1 or more"),
+            (BATCH, "one of the arguments --endpoint --vllm-in-worker is required"),
+        ],
+    )
+    def test_bad_command_lines_say_what_to_fix(self, argv, message, capsys):
+        assert cli.main(["pipeline", *argv]) == 2
+        assert message in capsys.readouterr().err
+
+
+def dry_run(argv, capsys) -> str:
+    assert cli.main(["pipeline", *argv, "--dry-run"]) == 0
+    return capsys.readouterr().out
+
+
+def beam_options(flags):
+    from apache_beam.options.pipeline_options import (
+        DebugOptions,
+        GoogleCloudOptions,
+        PipelineOptions,
+        StandardOptions,
+        WorkerOptions,
+    )
+
+    options = PipelineOptions(flags)
+    return (
+        options.view_as(StandardOptions),
+        options.view_as(GoogleCloudOptions),
+        options.view_as(WorkerOptions),
+        options.view_as(DebugOptions),
+    )
+
+
+class TestDataflowDryRun:
+    def test_gpu_workers_as_beam_reads_them(self, capsys):
+        out = dry_run([*WORKER, *DATAFLOW, "--worker-image", IMAGE, "--vllm-arg", "max-model-len=8192"], capsys)
+        command = out.splitlines()[1]
+        argv = shlex.split(command)
+        assert argv[:3] == ["vllm-serving", "pipeline", "run"]
+        assert "--dry-run" not in argv
+        # The printed command is what this CLI parses again: the same plan, no dry run.
+        plan = pipeline_cli.plan(argv[2:])
+        standard, gcp, worker, debug = beam_options(pipeline_cli.beam_options(plan))
+        assert standard.runner == "DataflowRunner"
+        assert (gcp.project, gcp.region, gcp.temp_location) == ("p", "us-central1", "gs://b/tmp")
+        assert gcp.dataflow_service_options == ["worker_accelerator=type:nvidia-l4;count:1;install-nvidia-driver"]
+        assert worker.machine_type == "g2-standard-8"
+        assert worker.sdk_container_image == IMAGE
+        assert "use_runner_v2" in debug.experiments
+        assert "# vLLM server in each worker: google/gemma-2-9b-it --max-model-len 8192" in out
+
+    def test_more_gpus_pick_the_machine_and_the_tensor_size(self, capsys):
+        out = dry_run([*WORKER, *DATAFLOW, "--worker-image", IMAGE, "--gpus-per-worker", "4"], capsys)
+        assert "--machine_type=g2-standard-48" in out
+        assert "worker_accelerator=type:nvidia-l4;count:4;install-nvidia-driver" in out
+        assert "--tensor-parallel-size 4" in out
+
+    def test_a100(self, capsys):
+        argv = [
+            *WORKER,
+            *DATAFLOW,
+            "--worker-image",
+            IMAGE,
+            "--accelerator",
+            "nvidia-a100-80gb",
+            "--gpus-per-worker",
+            "2",
+        ]
+        out = dry_run(argv, capsys)
+        assert "--machine_type=a2-ultragpu-2g" in out
+
+    @pytest.mark.parametrize(
+        ("extra", "message"),
+        [
+            (["--accelerator", "nvidia-tesla-k80"], "--accelerator: 'nvidia-tesla-k80' is not a Dataflow GPU"),
+            (["--gpus-per-worker", "3"], "--gpus-per-worker: nvidia-l4 comes 1, 2, 4, 8 per machine, not 3"),
+            (["--machine-type", "n1-standard-8"], "--machine-type: n1-standard-8 cannot carry nvidia-l4 GPUs"),
+        ],
+    )
+    def test_impossible_gpu_workers_are_refused(self, extra, message, capsys):
+        assert cli.main(["pipeline", *WORKER, *DATAFLOW, "--worker-image", IMAGE, *extra, "--dry-run"]) == 2
+        assert message in capsys.readouterr().err
+
+    def test_the_python_version_must_match_the_image(self, monkeypatch):
+        here = f"{sys.version_info.major}.{sys.version_info.minor}"
+        assert dataflow.python_version_note(here) is None
+        assert "Dataflow needs the same minor version" in dataflow.python_version_note("2.7")
+
+    def test_an_endpoint_pipeline_on_dataflow_gets_no_gpus(self, capsys):
+        out = dry_run([*BATCH, "--endpoint", "http://10.0.0.5:8000", *DATAFLOW], capsys)
+        assert "worker_accelerator" not in out and "--runner=DataflowRunner" in out
+
+    def test_a_beam_option_given_by_hand_wins(self, capsys):
+        out = dry_run([*WORKER, *DATAFLOW, "--worker-image", IMAGE, "--machine_type=g2-standard-12"], capsys)
+        assert "--machine_type=g2-standard-12" in out and "g2-standard-8" not in out

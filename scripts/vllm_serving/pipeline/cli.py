@@ -111,7 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
     stream.add_argument("--input-topic", help="projects/P/topics/T to read (a temporary subscription)")
     stream.add_argument("--output-topic", help="projects/P/topics/T to write results to (else files at --output)")
     stream.add_argument("--dead-letter-topic", help="projects/P/topics/T for the dead-letter output")
-    stream.add_argument("--window-seconds", type=_positive_int, default=60, help="file output window")
+    stream.add_argument(
+        "--window-seconds",
+        type=_positive_int,
+        default=60,
+        help="window of the output files and longest a request waits for its batch, seconds",
+    )
     gpu = p.add_argument_group("vLLM in Dataflow workers (--vllm-in-worker)")
     gpu.add_argument("--worker-image", default="", help="the worker image built from pipeline/worker.Dockerfile")
     gpu.add_argument("--accelerator", default="nvidia-l4", help="Dataflow GPU type")

@@ -9,7 +9,7 @@ import apache_beam as beam
 from apache_beam.io import fileio
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
-from apache_beam.transforms import window
+from apache_beam.transforms import trigger, window
 
 from vllm_serving.pipeline import transforms
 from vllm_serving.pipeline.transforms import NAMESPACE, EndpointModelHandler, Serve, WorkerVLLMHandler
@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 COUNTERS = ("lines", "succeeded", "failed", "malformed", "retries")
 # RunInference's batching waits this long at most in streaming before it sends a partial batch.
 _STREAMING_BATCH_SECONDS = 1
+# Answers can come back after the watermark passed their window (RunInference's batching holds no
+# watermark): the file sinks take them this long after the window, in a late pane (another file of
+# the same window), instead of dropping them.
+_ALLOWED_LATENESS = 3600
 
 
 def handler(p: Plan, streaming: bool):
@@ -56,7 +60,21 @@ def build_streaming(pipeline: beam.Pipeline, p: Plan, messages: Any = None) -> d
         messages = pipeline | "ReadPubSub" >> ReadFromPubSub(
             topic=p.args.input_topic, subscription=p.args.input_subscription, with_attributes=True
         )
-    keyed = messages | "Key" >> beam.Map(transforms.pubsub_message_key)
+    # Fixed windows before RunInference: its batching sends a partial batch at the end of a window
+    # by the watermark (besides after _STREAMING_BATCH_SECONDS of processing time), and the file sinks
+    # write one file per window. Nothing re-windows later: a batch flushed at the window's end carries
+    # the end as its timestamp, which a second FixedWindows would put in the next window.
+    keyed = (
+        messages
+        | "Key" >> beam.Map(transforms.pubsub_message_key)
+        | "Window"
+        >> beam.WindowInto(
+            window.FixedWindows(p.args.window_seconds),
+            trigger=trigger.AfterWatermark(late=trigger.AfterCount(1)),
+            allowed_lateness=_ALLOWED_LATENESS,
+            accumulation_mode=trigger.AccumulationMode.DISCARDING,
+        )
+    )
     result = keyed | "Serve" >> serve(p, streaming=True)
     if p.args.output_topic:
         from apache_beam.io.gcp.pubsub import WriteToPubSub
@@ -72,7 +90,6 @@ def build_streaming(pipeline: beam.Pipeline, p: Plan, messages: Any = None) -> d
         for name, prefix in (("output", p.args.output), ("dead_letter", f"{p.args.output}.dead-letter")):
             (
                 result[name]
-                | f"{name}Window" >> beam.WindowInto(window.FixedWindows(p.args.window_seconds))
                 | f"{name}Write"
                 >> fileio.WriteToFiles(
                     path=prefix.rsplit("/", 1)[0] if "/" in prefix else ".",

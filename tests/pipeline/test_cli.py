@@ -85,6 +85,10 @@ class TestUsage:
             ([*BATCH, "--endpoint", "http://h:1", "--streaming"], "--input reads files; with --streaming use"),
             (["run", "--streaming", "--endpoint", "http://h:1"], "give one of --input-subscription or --input-topic"),
             ([*BATCH, "--endpoint", "http://h:1", "--output-topic", "t"], "--output-topic needs --streaming"),
+            (
+                ["run", "--streaming", "--input-topic", "t", "--endpoint", "http://h:1", "--output-topic", "o"],
+                "--output-topic needs --dead-letter-topic: where failed requests and malformed messages go",
+            ),
             ([*BATCH, "--endpoint", "http://h:1", "--concurrency", "0"], "'0' must be 1 or more"),
             (BATCH, "one of the arguments --endpoint --vllm-in-worker is required"),
         ],
@@ -179,3 +183,19 @@ class TestDataflowDryRun:
     def test_a_beam_option_given_by_hand_wins(self, capsys):
         out = dry_run([*WORKER, *DATAFLOW, "--worker-image", IMAGE, "--machine_type=g2-standard-12"], capsys)
         assert "--machine_type=g2-standard-12" in out and "g2-standard-8" not in out
+
+
+def readme_pipeline_commands() -> list[list[str]]:
+    from paths import REPO
+
+    text = (REPO / "README.md").read_text().replace("\\\n", " ")
+    return [shlex.split(line)[1:] for line in text.splitlines() if line.startswith("vllm-serving pipeline run ")]
+
+
+def test_the_readme_commands_parse(capsys):
+    local, on_dataflow = readme_pipeline_commands()
+    assert pipeline_cli.plan(local[1:]).args.runner == "DirectRunner"
+    assert cli.main(on_dataflow) == 0
+    assert "--dataflow_service_options=worker_accelerator=type:nvidia-l4;count:1;install-nvidia-driver" in (
+        capsys.readouterr().out
+    )

@@ -66,7 +66,7 @@ class TestBatchLines:
             ("[1, 2]", "a request line is a JSON object, not list", None),
             ('{"method": "POST"}', "custom_id is missing or not a string", None),
             (batch_line(custom_id=7), "custom_id is missing or not a string", None),
-            (batch_line(method="GET"), "method must be POST, not 'GET'", "a"),
+            ('{"custom_id": "a", "url": "/v1/chat/completions", "body": {}}', "method is missing or not a string", "a"),
             (batch_line(url="/v1/completions"), "URL '/v1/completions' is not a supported endpoint; supported: ", "a"),
             (batch_line(url="/v1/audio/transcriptions"), "is not a supported endpoint", "a"),
             (batch_line(body=[1]), "body must be a JSON object", "a"),

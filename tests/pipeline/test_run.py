@@ -16,7 +16,7 @@ from vllm_serving import cli
 from vllm_serving.testing.openai_stub import Failure, OpenAIStub
 
 GOOD = 30  # well-formed requests in requests.jsonl
-MALFORMED_WITH_ID = ["wrong-method", "wrong-url"]
+MALFORMED_WITH_ID = ["no-messages", "wrong-url"]
 PROMPTS = ["What is GKE?", "", "Why vLLM?", "Explain continuous batching."]  # the blank line is skipped
 
 
@@ -31,7 +31,7 @@ def write_inputs(directory: Path) -> None:
     lines.insert(5, "this is not json")
     lines.insert(9, "")
     lines.insert(12, json.dumps({"method": "POST", "url": "/v1/chat/completions", "body": {}}))
-    lines.insert(15, request_line("wrong-method").replace('"POST"', '"GET"'))
+    lines.insert(15, request_line("no-messages").replace('"messages"', '"prompt"'))
     lines.insert(20, request_line("wrong-url").replace("/v1/chat/completions", "/v1/completions"))
     (directory / "requests.jsonl").write_text("\n".join(lines) + "\n")
     (directory / "prompts.txt").write_text("\n".join(PROMPTS) + "\n")
@@ -109,14 +109,14 @@ class TestFlakyEndpoint:
         reasons = {d["source"].rsplit(":", 1)[-1]: d["reason"] for d in dead}
         assert reasons["6"].startswith("not JSON")
         assert reasons["13"] == "custom_id is missing or not a string"
-        assert reasons["16"] == "method must be POST, not 'GET'"
+        assert reasons["16"] == "body.messages must be a list of chat messages"
         assert reasons["21"].startswith("URL '/v1/completions' is not a supported endpoint")
 
     def test_malformed_lines_with_an_id_get_a_400_line(self, flaky_run):
         _, prefix, _ = flaky_run
         by_id = {line["custom_id"]: line for line in read_jsonl(prefix)}
-        assert by_id["wrong-method"]["response"]["status_code"] == 400
-        assert by_id["wrong-method"]["error"] == "method must be POST, not 'GET'"
+        assert by_id["no-messages"]["response"]["status_code"] == 400
+        assert by_id["no-messages"]["error"] == "body.messages must be a list of chat messages"
 
 
 @pytest.fixture(scope="module")
@@ -162,3 +162,19 @@ def test_the_summary_counts(tmp_path, capsys):
     assert code == 0
     assert "2 lines read: 1 succeeded, 0 failed, 1 malformed (0 retries)" in out
     assert "some lines failed: see the dead-letter output" in err
+
+
+@pytest.mark.prism
+def test_prism_runner_built_from_its_go_module(tmp_path):
+    """The same pipeline on Beam's Prism runner: the binary comes from `go install` of Beam's Go module at
+    the installed apache-beam's version (never a release download) and serves the job on loopback."""
+    (tmp_path / "requests.jsonl").write_text("\n".join(request_line(f"p{i}") for i in range(4)) + "\nnot json\n")
+    with OpenAIStub(failure=Failure("status", every=3)) as stub:
+        code = pipeline_run(
+            tmp_path / "requests.jsonl", tmp_path / "out", stub.url, "--runner", "PrismRunner", "--retry-backoff", "0"
+        )
+        sent = len(stub.chat_requests)
+    assert code == 0
+    assert sorted(line["custom_id"] for line in read_jsonl(tmp_path / "out")) == ["p0", "p1", "p2", "p3"]
+    assert [d["stage"] for d in read_jsonl(tmp_path / "out.dead-letter")] == ["parse"]
+    assert sent == 5  # the third request failed once

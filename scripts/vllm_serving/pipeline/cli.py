@@ -110,7 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     stream.add_argument("--input-subscription", help="projects/P/subscriptions/S to read")
     stream.add_argument("--input-topic", help="projects/P/topics/T to read (a temporary subscription)")
     stream.add_argument("--output-topic", help="projects/P/topics/T to write results to (else files at --output)")
-    stream.add_argument("--dead-letter-topic", help="projects/P/topics/T for the dead-letter output")
+    stream.add_argument(
+        "--dead-letter-topic", help="projects/P/topics/T for the dead-letter output (with --output-topic)"
+    )
     stream.add_argument(
         "--window-seconds",
         type=_positive_int,
@@ -159,6 +161,8 @@ def plan(argv: Sequence[str]) -> Plan:
             problems.append("--input reads files; with --streaming use --input-subscription or --input-topic")
         if not args.output_topic and not args.output:
             problems.append("--streaming writes to --output-topic or to files at --output; give one")
+        if args.output_topic and not args.dead_letter_topic:
+            problems.append("--output-topic needs --dead-letter-topic: where failed requests and malformed messages go")
     else:
         for flag in ("input_subscription", "input_topic", "output_topic", "dead_letter_topic"):
             if getattr(args, flag):
@@ -262,6 +266,10 @@ def main(argv: Sequence[str]) -> int:
         _require("google.cloud.pubsub", "--streaming (Pub/Sub)", DATAFLOW_EXTRA)
     if p.args.vllm_in_worker:
         _require("openai", "--vllm-in-worker (Beam's vLLM model handler)", DATAFLOW_EXTRA)
+    if p.args.runner == "PrismRunner":
+        from vllm_serving.pipeline import prism
+
+        prism.ensure_built()
     from vllm_serving.pipeline import run
 
     return run.run(p, beam_options(p))

@@ -17,10 +17,13 @@ A request the server refused keeps its status code and the server's OpenAI error
 as run-batch writes an ``ErrorResponse``; one that never got an HTTP answer has ``response: null``
 and the reason in ``error``.
 
-Where the formats differ on purpose: run-batch refuses the whole file on one malformed line; here a
-line without a usable ``custom_id`` goes to the dead-letter output only, and a line with one but an
-invalid request gets a 400 output line (as run-batch writes for an unsupported URL) and a dead-letter
-record, and every other line is still served.
+Where the formats differ on purpose: run-batch refuses the whole file on one line its
+``BatchRequestInput`` model refuses; here a line without a usable ``custom_id`` goes to the dead-letter
+output only, and a line with one but an invalid request gets a 400 output line (as run-batch writes
+for an unsupported URL) and a dead-letter record, and every other line is still served. Lines that
+run-batch accepts and then answers with an error line (an unsupported URL, ``"stream": true``) are
+answered the same way here, without sending them. tests/pipeline/test_vllm_formats.py holds this
+against vLLM's own models.
 """
 
 from __future__ import annotations
@@ -123,8 +126,9 @@ def _parse_batch_line(text: str, *, source: str, model: str | None, max_tokens: 
     def refuse(reason: str) -> Rejected:
         return Rejected(source, text, reason, custom_id)
 
-    if data.get("method") != "POST":
-        return refuse(f"method must be POST, not {data.get('method')!r}")
+    if not isinstance(data.get("method"), str):
+        # run-batch requires the field and ignores its value (every request is a POST): so do we.
+        return refuse("method is missing or not a string (use POST)")
     url = data.get("url")
     if not isinstance(url, str) or not (url in _EXACT_URLS or url.endswith(_SUFFIX_URLS)):
         supported = ", ".join([*_EXACT_URLS, *(f"*{s}" for s in _SUFFIX_URLS)])

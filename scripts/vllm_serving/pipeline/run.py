@@ -79,8 +79,7 @@ def build_streaming(pipeline: beam.Pipeline, p: Plan, messages: Any = None) -> d
     if p.args.output_topic:
         from apache_beam.io.gcp.pubsub import WriteToPubSub
 
-        dead_topic = p.args.dead_letter_topic or p.args.output_topic
-        for name, topic in (("output", p.args.output_topic), ("dead_letter", dead_topic)):
+        for name, topic in (("output", p.args.output_topic), ("dead_letter", p.args.dead_letter_topic)):
             (
                 result[name]
                 | f"{name}Message" >> beam.Map(transforms.to_pubsub_message)

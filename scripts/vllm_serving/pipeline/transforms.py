@@ -65,6 +65,8 @@ class _WorkerServer:
     def run(self, batch: Sequence[Request]) -> list[Outcome]:
         port = self.server.get_server_port()  # restarts vLLM if Beam found it dead
         if self._client is None or port != self._port:
+            if self._client is not None:
+                self._client.close()
             self._client = EndpointClient(
                 EndpointSettings(**{**vars(self._settings), "url": f"http://127.0.0.1:{port}"})
             )

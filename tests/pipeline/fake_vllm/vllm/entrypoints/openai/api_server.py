@@ -1,0 +1,23 @@
+"""`python -m vllm.entrypoints.openai.api_server --model M --port P [flags]`, as Beam's handler starts it.
+
+Writes its argv to $FAKE_VLLM_ARGV (for the test to read, and to check with vLLM's real parser) and
+serves model M on 127.0.0.1:P with the project's OpenAI stub until it is terminated.
+"""
+
+import json
+import os
+import signal
+import sys
+import threading
+
+from vllm_serving.testing.openai_stub import OpenAIStub
+
+argv = sys.argv[1:]
+with open(os.environ["FAKE_VLLM_ARGV"], "a") as out:
+    out.write(json.dumps(argv) + "\n")
+model = argv[argv.index("--model") + 1]
+port = int(argv[argv.index("--port") + 1])
+stopped = threading.Event()
+signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+with OpenAIStub(models=[model], port=port, tokens=4):
+    stopped.wait()

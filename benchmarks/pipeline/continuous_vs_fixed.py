@@ -6,10 +6,11 @@ length go through `vllm-serving pipeline run --runner DirectRunner` to the proje
 latency model answers a request of T tokens in first-token-delay + (T - 1) x token-delay seconds,
 independently of other requests (an idealised continuously batching server). `--mode continuous` keeps
 --concurrency requests in flight at all times; `--mode fixed` sends groups of --concurrency and waits
-for each group's slowest answer, as a framework that batches by itself does. Prints both throughputs,
-their ratio, and the commands.
+for each group's slowest answer, as a framework that batches by itself does. Prints both throughputs
+(whole pipeline, and without the pipeline's own start-up and I/O, measured against an instant stub),
+their ratios, and the commands.
 
-    .venv/bin/python benchmarks/pipeline/continuous_vs_fixed.py --prompts 400 --concurrency 16
+    .venv/bin/python benchmarks/pipeline/continuous_vs_fixed.py --prompts 200 --concurrency 16
 """
 
 from __future__ import annotations
@@ -39,46 +40,71 @@ def write_prompts(path: Path, count: int, max_tokens: int, seed: int) -> None:
             out.write("\n")
 
 
+def run_pipeline(requests: Path, out: str, url: str, concurrency: int, batch: int, mode: str) -> tuple[float, str]:
+    argv = ["pipeline", "run", "--input", str(requests), "--output", out, "--endpoint", url, "--model", "stub-model"]
+    argv += ["--concurrency", str(concurrency), "--batch-size", str(batch), "--mode", mode, "--runner", "DirectRunner"]
+    started = time.monotonic()
+    if cli.main(argv) != 0:
+        raise SystemExit(f"{mode}: the pipeline failed")
+    return time.monotonic() - started, shlex.join(["vllm-serving", *argv])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--prompts", type=int, default=400)
+    parser.add_argument("--prompts", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--max-tokens", type=int, default=256)
-    parser.add_argument("--token-delay", type=float, default=0.004, help="stub seconds per token")
-    parser.add_argument("--first-token-delay", type=float, default=0.02, help="stub seconds to the first token")
+    parser.add_argument("--token-delay", type=float, default=0.01, help="stub seconds per token")
+    parser.add_argument("--first-token-delay", type=float, default=0.05, help="stub seconds to the first token")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
-    with (
-        tempfile.TemporaryDirectory(prefix="pipeline-bench-") as tmp,
-        OpenAIStub(
-            first_token_delay=args.first_token_delay, token_delay=args.token_delay, tokens=args.max_tokens
-        ) as stub,
-    ):
+    with tempfile.TemporaryDirectory(prefix="pipeline-bench-") as tmp:
         requests = Path(tmp) / "requests.jsonl"
         write_prompts(requests, args.prompts, args.max_tokens, args.seed)
+        requests_text = requests.read_text()
+        # The pipeline's own cost (Beam start-up, reading, writing): the same run against an instant stub.
+        with OpenAIStub(tokens=args.max_tokens) as instant:
+            overhead, _ = run_pipeline(
+                requests, f"{tmp}/o/r", instant.url, args.concurrency, args.prompts, "continuous"
+            )
         results = {}
-        for mode in ("continuous", "fixed"):
-            argv_ = ["pipeline", "run", "--input", str(requests), "--output", f"{tmp}/{mode}/results"]
-            argv_ += ["--endpoint", stub.url, "--model", "stub-model", "--concurrency", str(args.concurrency)]
-            argv_ += ["--batch-size", str(args.prompts), "--mode", mode, "--runner", "DirectRunner"]
-            before = len(stub.chat_requests)
-            started = time.monotonic()
-            code = cli.main(argv_)
-            seconds = time.monotonic() - started
-            sent = len(stub.chat_requests) - before
-            if code != 0 or sent != args.prompts:
-                print(f"{mode}: exit {code}, {sent} of {args.prompts} requests sent", file=sys.stderr)
-                return 1
-            results[mode] = (seconds, args.prompts / seconds, shlex.join(["vllm-serving", *argv_]))
+        with OpenAIStub(
+            first_token_delay=args.first_token_delay, token_delay=args.token_delay, tokens=args.max_tokens
+        ) as stub:
+            for mode in ("continuous", "fixed"):
+                before = len(stub.chat_requests)
+                seconds, command = run_pipeline(
+                    requests, f"{tmp}/{mode}/r", stub.url, args.concurrency, args.prompts, mode
+                )
+                assert len(stub.chat_requests) - before == args.prompts
+                results[mode] = (seconds, command)
+    # What the stub's latency model predicts: fixed groups last as long as their slowest request;
+    # continuous concurrency at best spreads the total evenly over the slots.
+    latency = [
+        args.first_token_delay + args.token_delay * (json.loads(line)["body"]["max_tokens"] - 1)
+        for line in requests_text.splitlines()
+    ]
+    c = args.concurrency
+    fixed_model = sum(max(latency[i : i + c]) for i in range(0, len(latency), c))
+    continuous_model = max(sum(latency) / c, max(latency))
     print()
-    for mode, (seconds, rate, command) in results.items():
-        print(f"{mode:>10}: {rate:7.1f} prompts/s ({args.prompts} prompts in {seconds:.1f} s, whole pipeline)")
-        print(f"            {command}")
-    ratio = results["continuous"][1] / results["fixed"][1]
-    print(f"     ratio: continuous / fixed = {ratio:.2f}x at concurrency {args.concurrency}")
     print(
-        f"   command: .venv/bin/python benchmarks/pipeline/continuous_vs_fixed.py {shlex.join(sys.argv[1:])}".rstrip()
+        f"     model: {continuous_model:.1f} s continuous (at best), {fixed_model:.1f} s fixed: "
+        f"{fixed_model / continuous_model:.2f}x from the latency model alone"
     )
+    print(f"  overhead: {overhead:.1f} s for the pipeline itself (instant stub)")
+    for mode, (seconds, command) in results.items():
+        serving = max(seconds - overhead, 1e-9)
+        print(
+            f"{mode:>10}: {args.prompts / seconds:6.1f} prompts/s whole pipeline ({seconds:.1f} s), "
+            f"{args.prompts / serving:6.1f} prompts/s serving ({serving:.1f} s)"
+        )
+        print(f"            {command}")
+    whole = results["fixed"][0] / results["continuous"][0]
+    serving = (results["fixed"][0] - overhead) / max(results["continuous"][0] - overhead, 1e-9)
+    print(f"     ratio: continuous / fixed throughput = {whole:.2f}x whole pipeline, {serving:.2f}x serving time")
+    this = shlex.join([".venv/bin/python", "benchmarks/pipeline/continuous_vs_fixed.py", *sys.argv[1:]])
+    print(f"   command: {this}")
     return 0
 
 

@@ -7,8 +7,8 @@ latency model answers a request of T tokens in first-token-delay + (T - 1) x tok
 independently of other requests (an idealised continuously batching server). `--mode continuous` keeps
 --concurrency requests in flight at all times; `--mode fixed` sends groups of --concurrency and waits
 for each group's slowest answer, as a framework that batches by itself does. Prints both throughputs
-(whole pipeline, and without the pipeline's own start-up and I/O, measured against an instant stub),
-their ratios, and the commands.
+(the whole pipeline, and the serving span the stub saw, without Beam's start-up and I/O), what the
+latency model predicts, the ratios, and the commands.
 
     .venv/bin/python benchmarks/pipeline/continuous_vs_fixed.py --prompts 200 --concurrency 16
 """
@@ -40,6 +40,11 @@ def write_prompts(path: Path, count: int, max_tokens: int, seed: int) -> None:
             out.write("\n")
 
 
+def delay(args: argparse.Namespace, tokens: int) -> float:
+    """The stub's latency model: seconds to answer a request of ``tokens`` tokens."""
+    return args.first_token_delay + args.token_delay * (min(tokens, args.max_tokens) - 1)
+
+
 def run_pipeline(requests: Path, out: str, url: str, concurrency: int, batch: int, mode: str) -> tuple[float, str]:
     argv = ["pipeline", "run", "--input", str(requests), "--output", out, "--endpoint", url, "--model", "stub-model"]
     argv += ["--concurrency", str(concurrency), "--batch-size", str(batch), "--mode", mode, "--runner", "DirectRunner"]
@@ -62,11 +67,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         requests = Path(tmp) / "requests.jsonl"
         write_prompts(requests, args.prompts, args.max_tokens, args.seed)
         requests_text = requests.read_text()
-        # The pipeline's own cost (Beam start-up, reading, writing): the same run against an instant stub.
-        with OpenAIStub(tokens=args.max_tokens) as instant:
-            overhead, _ = run_pipeline(
-                requests, f"{tmp}/o/r", instant.url, args.concurrency, args.prompts, "continuous"
-            )
         results = {}
         with OpenAIStub(
             first_token_delay=args.first_token_delay, token_delay=args.token_delay, tokens=args.max_tokens
@@ -76,14 +76,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 seconds, command = run_pipeline(
                     requests, f"{tmp}/{mode}/r", stub.url, args.concurrency, args.prompts, mode
                 )
-                assert len(stub.chat_requests) - before == args.prompts
-                results[mode] = (seconds, command)
+                sent = stub.chat_requests[before:]
+                assert len(sent) == args.prompts
+                # The serving span, without Beam's start-up and I/O: from the first request's arrival at
+                # the stub to the end of the last answer, whose length the latency model fixes.
+                ends = [r.received_at + delay(args, r.body["max_tokens"]) for r in sent]
+                serving = max(ends) - min(r.received_at for r in sent)
+                results[mode] = (seconds, serving, command)
     # What the stub's latency model predicts: fixed groups last as long as their slowest request;
     # continuous concurrency at best spreads the total evenly over the slots.
-    latency = [
-        args.first_token_delay + args.token_delay * (json.loads(line)["body"]["max_tokens"] - 1)
-        for line in requests_text.splitlines()
-    ]
+    latency = [delay(args, json.loads(line)["body"]["max_tokens"]) for line in requests_text.splitlines()]
     c = args.concurrency
     fixed_model = sum(max(latency[i : i + c]) for i in range(0, len(latency), c))
     continuous_model = max(sum(latency) / c, max(latency))
@@ -92,17 +94,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"     model: {continuous_model:.1f} s continuous (at best), {fixed_model:.1f} s fixed: "
         f"{fixed_model / continuous_model:.2f}x from the latency model alone"
     )
-    print(f"  overhead: {overhead:.1f} s for the pipeline itself (instant stub)")
-    for mode, (seconds, command) in results.items():
-        serving = max(seconds - overhead, 1e-9)
+    for mode, (seconds, serving, command) in results.items():
         print(
             f"{mode:>10}: {args.prompts / seconds:6.1f} prompts/s whole pipeline ({seconds:.1f} s), "
-            f"{args.prompts / serving:6.1f} prompts/s serving ({serving:.1f} s)"
+            f"{args.prompts / serving:6.1f} prompts/s serving ({serving:.1f} s at the stub)"
         )
         print(f"            {command}")
     whole = results["fixed"][0] / results["continuous"][0]
-    serving = (results["fixed"][0] - overhead) / max(results["continuous"][0] - overhead, 1e-9)
-    print(f"     ratio: continuous / fixed throughput = {whole:.2f}x whole pipeline, {serving:.2f}x serving time")
+    serving = results["fixed"][1] / results["continuous"][1]
+    print(f"     ratio: continuous / fixed throughput = {whole:.2f}x whole pipeline, {serving:.2f}x serving")
     this = shlex.join([".venv/bin/python", "benchmarks/pipeline/continuous_vs_fixed.py", *sys.argv[1:]])
     print(f"   command: {this}")
     return 0

@@ -91,6 +91,10 @@ class TestUsage:
             ),
             ([*BATCH, "--endpoint", "http://h:1", "--concurrency", "0"], "'0' must be 1 or more"),
             (BATCH, "one of the arguments --endpoint --vllm-in-worker is required"),
+            (
+                [*BATCH, "--endpoint", "http://h:1", "--api-key-secret", "vllm-key"],
+                "--api-key-secret: 'vllm-key' is not a secret version; use projects/PROJECT/secrets/NAME/versions/",
+            ),
         ],
     )
     def test_bad_command_lines_say_what_to_fix(self, argv, message, capsys):

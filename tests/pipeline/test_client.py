@@ -165,3 +165,43 @@ class TestConcurrency:
 def test_a_bad_endpoint_url_is_named(url, message):
     with pytest.raises(UsageError, match=message):
         EndpointSettings(url)
+
+
+class TestSecretManagerKey:
+    SECRET = "projects/my-project/secrets/vllm-api-key/versions/latest"
+
+    def test_the_key_comes_from_the_secret_version_where_requests_are_sent(self, stub, monkeypatch):
+        server = stub()
+        monkeypatch.setenv("VLLM_API_KEY", "from-env")
+        settings = EndpointSettings(server.url, api_key_secret=self.SECRET)
+        read: list[str] = []
+        EndpointClient(settings, read_secret=lambda name: read.append(name) or "sk-from-secret").send(chat("x"))
+        assert read == [self.SECRET]
+        assert server.chat_requests[0].headers["Authorization"] == "Bearer sk-from-secret"
+
+    def test_the_secret_manager_call(self, monkeypatch):
+        """The call shape of google-cloud-secret-manager's client (not installed here: apache-beam[gcp])."""
+        import sys
+        import types
+
+        import google.cloud
+
+        calls = []
+
+        class Client:
+            def access_secret_version(self, request):
+                calls.append(request)
+                return types.SimpleNamespace(payload=types.SimpleNamespace(data=b"sk-123\n"))
+
+        module = types.ModuleType("google.cloud.secretmanager")
+        module.SecretManagerServiceClient = Client
+        monkeypatch.setitem(sys.modules, "google.cloud.secretmanager", module)
+        monkeypatch.setattr(google.cloud, "secretmanager", module, raising=False)
+        from vllm_serving.pipeline.client import read_secret_version
+
+        assert read_secret_version(self.SECRET) == "sk-123"
+        assert calls == [{"name": self.SECRET}]
+
+    def test_a_name_that_is_not_a_version_is_refused(self):
+        with pytest.raises(ValueError, match="use projects/PROJECT/secrets/NAME/versions/VERSION"):
+            EndpointSettings("http://h:1", api_key_secret="projects/p/secrets/s")

@@ -98,3 +98,28 @@ def test_message_keys():
     path, source, text_id, line = transforms.pubsub_message_key(message(b"hello", "42"))
     assert (path, source, text_id, line) == ("message", "pubsub:42", "42", "hello")
     assert transforms.pubsub_message_key(message(b"{}", "43", format="jsonl"))[0] == "message.jsonl"
+
+
+def streaming_plan(subscription: str):
+    return pipeline_cli.plan(
+        [
+            *("run", "--streaming", "--input-subscription", subscription, "--endpoint", "http://10.0.0.5:8000"),
+            *("--output-topic", "projects/my-project/topics/results"),
+            *("--dead-letter-topic", "projects/my-project/topics/results-dead-letter"),
+        ]
+    )
+
+
+def test_the_pubsub_transforms_take_the_names():
+    """Beam's own ReadFromPubSub/WriteToPubSub parse the names when the graph is built (no network)."""
+    with_pubsub = beam.Pipeline()
+    result = run.build_streaming(with_pubsub, streaming_plan("projects/my-project/subscriptions/requests"))
+    assert set(result) == {"output", "dead_letter"}
+    labels = [t.full_label for t in with_pubsub.transforms_stack[0].parts]
+    assert labels[0] == "ReadPubSub"
+    assert {"outputPublish", "dead_letterPublish"} <= {label.split("/")[0] for label in labels}
+
+
+def test_a_subscription_name_beam_refuses():
+    with pytest.raises(ValueError, match='PubSub subscription must be in the form "projects/<project>/subscriptions/'):
+        run.build_streaming(beam.Pipeline(), streaming_plan("requests"))

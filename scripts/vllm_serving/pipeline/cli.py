@@ -100,6 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
         default="VLLM_API_KEY",
         help="environment variable holding the API key (read where requests are sent; empty: none)",
     )
+    serve.add_argument(
+        "--api-key-secret",
+        help="Secret Manager version holding the API key, read where requests are sent (Dataflow workers)",
+    )
     runner = p.add_argument_group("runner")
     runner.add_argument("--runner", choices=RUNNERS, default="DirectRunner")
     runner.add_argument(
@@ -200,6 +204,7 @@ def plan(argv: Sequence[str]) -> Plan:
             max_retries=args.max_retries,
             backoff=args.retry_backoff,
             api_key_env=args.api_key_env,
+            api_key_secret=args.api_key_secret or "",
             mode=args.mode,
         )
     except ValueError as err:
@@ -264,6 +269,8 @@ def main(argv: Sequence[str]) -> int:
         _require("apitools", "--runner DataflowRunner", DATAFLOW_EXTRA)
     if p.args.streaming:
         _require("google.cloud.pubsub", "--streaming (Pub/Sub)", DATAFLOW_EXTRA)
+    if p.args.api_key_secret:
+        _require("google.cloud.secretmanager", "--api-key-secret", DATAFLOW_EXTRA)
     if p.args.vllm_in_worker:
         _require("openai", "--vllm-in-worker (Beam's vLLM model handler)", DATAFLOW_EXTRA)
     if p.args.runner == "PrismRunner":

@@ -11,8 +11,10 @@ and it is tested on its own against the project's OpenAI stub.
   ``max_retries`` times, waiting ``backoff * 2**attempt`` seconds capped at ``max_backoff``, with
   full jitter, or what the server's ``Retry-After`` asks for when it says so. Other statuses are final.
 - Every request ends as exactly one ``Outcome``; nothing raises for a single request's failure.
-- The API key is read from the environment variable named ``api_key_env`` in the process that sends,
-  never stored in the client (a pipeline graph is pickled and, on Dataflow, uploaded).
+- The API key is read where the requests are sent, never stored in the settings (a pipeline graph is
+  pickled and, on Dataflow, uploaded): from Secret Manager when ``api_key_secret`` names a secret
+  version (on Dataflow the workers' service account reads it), else from the environment variable
+  ``api_key_env``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import http.client
 import json
 import os
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -31,6 +34,7 @@ from vllm_serving.loadtest.client import Target
 from vllm_serving.pipeline.records import Outcome, Request
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+_SECRET_VERSION = re.compile(r"projects/[^/]+/secrets/[^/]+/versions/[^/]+")
 MODES = ("continuous", "fixed")
 _MAX_BODY = 64 << 20  # a batch answer larger than 64 MiB is not one completion
 
@@ -46,6 +50,7 @@ class EndpointSettings:
     backoff: float = 0.5
     max_backoff: float = 30.0
     api_key_env: str = "VLLM_API_KEY"
+    api_key_secret: str = ""  # projects/P/secrets/S/versions/V
     mode: str = "continuous"
 
     def __post_init__(self) -> None:
@@ -56,15 +61,29 @@ class EndpointSettings:
             raise ValueError("max_retries must be 0 or more")
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}")
+        if self.api_key_secret and not _SECRET_VERSION.fullmatch(self.api_key_secret):
+            raise ValueError(
+                f"--api-key-secret: {self.api_key_secret!r} is not a secret version; "
+                "use projects/PROJECT/secrets/NAME/versions/VERSION (VERSION may be latest)"
+            )
 
 
 class EndpointClient:
     """Sends requests to one endpoint from a pool of ``concurrency`` threads, one kept-alive connection each."""
 
-    def __init__(self, settings: EndpointSettings, *, sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        settings: EndpointSettings,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        read_secret: Callable[[str], str] | None = None,
+    ):
         self.settings = settings
         self.target = Target.parse(settings.url)
-        self._api_key = os.environ.get(settings.api_key_env, "") if settings.api_key_env else ""
+        if settings.api_key_secret:
+            self._api_key = (read_secret or read_secret_version)(settings.api_key_secret)
+        else:
+            self._api_key = os.environ.get(settings.api_key_env, "") if settings.api_key_env else ""
         self._sleep = sleep
         self._local = threading.local()
         self._pool = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="vllm-serving-request")
@@ -146,6 +165,15 @@ class EndpointClient:
             return status, body, "", None
         message = _error_message(body) or raw[:200].decode(errors="replace")
         return status, body, f"{where}: HTTP {status}: {message}", _retry_after(response.getheader("Retry-After"))
+
+
+def read_secret_version(name: str) -> str:
+    """A Secret Manager secret version's payload (google-cloud-secret-manager, in apache-beam[gcp]):
+    ``access_secret_version`` and ``payload.data``, https://cloud.google.com/secret-manager/docs/access-secret-version."""
+    from google.cloud import secretmanager
+
+    response = secretmanager.SecretManagerServiceClient().access_secret_version(request={"name": name})
+    return response.payload.data.decode("utf-8").strip()
 
 
 def _error_message(body: object) -> str:

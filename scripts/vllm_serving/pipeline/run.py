@@ -11,6 +11,7 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.transforms import trigger, window
 
+from vllm_serving.errors import UsageError
 from vllm_serving.pipeline import transforms
 from vllm_serving.pipeline.transforms import NAMESPACE, EndpointModelHandler, Serve, WorkerVLLMHandler
 
@@ -124,10 +125,13 @@ def run(p: Plan, flags: list[str]) -> int:
         runner = local_runner(p)
     with_counts = p.args.runner != "DataflowRunner" and not p.args.streaming
     pipeline = beam.Pipeline(runner=runner, options=options)
-    if p.args.streaming:
-        build_streaming(pipeline, p)
-    else:
-        build_batch(pipeline, p)
+    try:
+        if p.args.streaming:
+            build_streaming(pipeline, p)
+        else:
+            build_batch(pipeline, p)
+    except ValueError as err:  # Beam refuses a Pub/Sub topic or subscription name when it builds the read
+        raise UsageError(f"pipeline run: {err}") from None
     result = pipeline.run()
     if p.args.runner == "DataflowRunner":
         print(f"submitted Dataflow job {getattr(result, 'job_id', lambda: '?')()}; follow it in the console")

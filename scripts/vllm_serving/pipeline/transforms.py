@@ -67,9 +67,9 @@ class _WorkerServer:
         if self._client is None or port != self._port:
             if self._client is not None:
                 self._client.close()
-            self._client = EndpointClient(
-                EndpointSettings(**{**vars(self._settings), "url": f"http://127.0.0.1:{port}"})
-            )
+            # The worker's own server needs no key.
+            local = {"url": f"http://127.0.0.1:{port}", "api_key_env": "", "api_key_secret": ""}
+            self._client = EndpointClient(EndpointSettings(**{**vars(self._settings), **local}))
             self._port = port
         return self._client.run(batch)
 

@@ -178,3 +178,15 @@ def test_prism_runner_built_from_its_go_module(tmp_path):
     assert sorted(line["custom_id"] for line in read_jsonl(tmp_path / "out")) == ["p0", "p1", "p2", "p3"]
     assert [d["stage"] for d in read_jsonl(tmp_path / "out.dead-letter")] == ["parse"]
     assert sent == 5  # the third request failed once
+
+
+def test_batches_are_full_from_the_first():
+    """Beam's BatchElements starts at min_batch_size and grows; from 1, the first batches would be tiny and
+    leave the request pool idle (measured: 26.8 s instead of 14.9 s of serving in the benchmark)."""
+    from vllm_serving.pipeline.client import EndpointSettings
+    from vllm_serving.pipeline.transforms import EndpointModelHandler
+
+    handler = EndpointModelHandler(EndpointSettings("http://h:1"), batch_size=512)
+    assert handler.batch_elements_kwargs() == {"min_batch_size": 512, "max_batch_size": 512}
+    streaming = EndpointModelHandler(EndpointSettings("http://h:1"), batch_size=64, max_batch_duration_secs=1)
+    assert streaming.batch_elements_kwargs()["max_batch_duration_secs"] == 1

@@ -47,12 +47,15 @@ def test_pubsub_messages_in_two_bursts(tmp_path):
         .add_elements([TimestampedValue(message(request(f"a{i}"), f"m{i}", format="jsonl"), 1) for i in range(4)])
         .add_elements([TimestampedValue(message(b"What is GKE?", "m10", custom_id="prompt-1"), 2)])
         .add_elements([TimestampedValue(message(b"Why vLLM?", "m11"), 3)])
-        # RunInference sends a partial batch after 1 s of processing time, which TestStream keeps.
         .advance_processing_time(5)
         .advance_watermark_to(70)
         .add_elements([TimestampedValue(message(request("b0"), "m20", format="jsonl"), 71)])
         .add_elements([TimestampedValue(message(b"{not json", "m21", format="jsonl"), 72)])
         .advance_processing_time(5)
+        # Past the second window's end: its partial batch is flushed by the window timer before the
+        # watermark reaches the end of time (TestStream's processing time does not drive Beam's
+        # wall-clock buffering timer, so here windows end the batches).
+        .advance_watermark_to(130)
         .advance_watermark_to_infinity()
     )
     with OpenAIStub(failure=Failure("status", every=3)) as stub:

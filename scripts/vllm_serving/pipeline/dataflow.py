@@ -72,12 +72,8 @@ class GpuWorkers:
 
 
 def beam_flags(gpu: GpuWorkers) -> list[str]:
-    """The Beam pipeline options (flag form) that put the pipeline's workers on GPUs in the worker image."""
-    if not gpu.image:
-        raise UsageError(
-            "--worker-image is required with --vllm-in-worker on DataflowRunner: build "
-            "scripts/vllm_serving/pipeline/worker.Dockerfile and push it to Artifact Registry"
-        )
+    """The Beam pipeline options (flag form) that put the pipeline's workers on GPUs in the worker image
+    (``gpu.image`` is required: `pipeline run` checks it with the other command-line problems)."""
     return [
         f"--machine_type={gpu.machine()}",
         f"--dataflow_service_options={gpu.service_option()}",

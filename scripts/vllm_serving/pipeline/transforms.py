@@ -38,7 +38,11 @@ class EndpointModelHandler(ModelHandler[Request, Outcome, EndpointClient]):
     """
 
     def __init__(self, settings: EndpointSettings, *, batch_size: int, max_batch_duration_secs: int | None = None):
-        super().__init__(min_batch_size=1, max_batch_size=batch_size, max_batch_duration_secs=max_batch_duration_secs)
+        # min = max: Beam's BatchElements would otherwise start at batches of 1 and grow them, and a
+        # small batch leaves the pool idle while its last requests finish.
+        super().__init__(
+            min_batch_size=batch_size, max_batch_size=batch_size, max_batch_duration_secs=max_batch_duration_secs
+        )
         self._settings = settings
 
     def load_model(self) -> EndpointClient:
@@ -95,7 +99,9 @@ class WorkerVLLMHandler(ModelHandler[Request, Outcome, _WorkerServer]):
         batch_size: int,
         max_batch_duration_secs: int | None = None,
     ):
-        super().__init__(min_batch_size=1, max_batch_size=batch_size, max_batch_duration_secs=max_batch_duration_secs)
+        super().__init__(
+            min_batch_size=batch_size, max_batch_size=batch_size, max_batch_duration_secs=max_batch_duration_secs
+        )
         from apache_beam.ml.inference.vllm_inference import VLLMChatModelHandler
 
         self._beam_handler = VLLMChatModelHandler(model, vllm_server_kwargs=dict(vllm_server_kwargs))

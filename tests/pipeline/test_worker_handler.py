@@ -10,8 +10,10 @@ vLLM's own parser in test_vllm_formats.py.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -23,8 +25,17 @@ pytest.importorskip("openai")  # Beam's vLLM handler imports it (the vLLM image 
 FAKE_VLLM = Path(__file__).with_name("fake_vllm")
 
 
-def test_beam_starts_the_worker_server_and_the_requests_go_to_it(tmp_path, monkeypatch):
-    argv_file = tmp_path / "argv.jsonl"
+@pytest.fixture
+def argv_file(tmp_path):
+    """Where the stand-in records each start; every server it started is stopped at the end."""
+    path = tmp_path / "argv.jsonl"
+    yield path
+    for record in path.read_text().splitlines() if path.exists() else []:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(json.loads(record)["pid"], signal.SIGTERM)
+
+
+def test_beam_starts_the_worker_server_and_the_requests_go_to_it(tmp_path, monkeypatch, argv_file):
     monkeypatch.setenv("FAKE_VLLM_ARGV", str(argv_file))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(FAKE_VLLM), os.environ.get("PYTHONPATH")])))
     requests = tmp_path / "requests.jsonl"
@@ -46,7 +57,7 @@ def test_beam_starts_the_worker_server_and_the_requests_go_to_it(tmp_path, monke
     assert {line["response"]["body"]["model"] for line in out} == {"stub-model"}  # --model filled the bodies
     started = [json.loads(line) for line in argv_file.read_text().splitlines()]
     assert len(started) == 1  # one server for the pipeline, shared
-    argv = started[0]
+    argv = started[0]["argv"]
     assert argv[:2] == ["--model", "stub-model"]
     assert argv[2] == "--port" and argv[3].isdigit()
     assert argv[4:] == ["--max-model-len", "8192", "--enable-prefix-caching"]

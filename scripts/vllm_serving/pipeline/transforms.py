@@ -88,6 +88,10 @@ class WorkerVLLMHandler(ModelHandler[Request, Outcome, _WorkerServer]):
     element; this one sends each request's whole body (sampling parameters, max_tokens) through
     the same client as the endpoint mode, so retries, the dead-letter output and the output format
     are the same in both modes.
+
+    Beam ends the process that holds the shared server with SIGTERM, or with os._exit when its parent
+    dies, and neither stops the vLLM process Beam started: on Dataflow the worker VM goes with it, but
+    a local run leaves vLLM running (tests/pipeline/test_worker_handler.py stops its stand-in itself).
     """
 
     def __init__(

@@ -8,7 +8,8 @@ import re
 import pytest
 
 from paths import CHART
-from vllm_serving.manifests import of_kind, one, render
+from vllm_serving.errors import InvalidValues
+from vllm_serving.manifests import of_kind, one, render, serving_pod_spec, vllm_container
 from vllm_serving.vllm_parser import parser_env, pinned_vllm_version
 
 DASHBOARD = json.loads((CHART / "dashboards" / "vllm.json").read_text())
@@ -82,3 +83,40 @@ def test_every_vllm_series_exists_in_the_pinned_vllm():
     bases = {re.sub(r"_(total|bucket|sum|count)$", "", series) for series in vllm_series()}
     assert len(bases) >= 10
     assert sorted(b for b in bases if f'"{b}"' not in source) == []
+
+
+class TestChatTemplate:
+    TEMPLATE = "{% for m in messages %}{{ m.content }}{% endfor %}"
+
+    def test_inline_template_is_a_configmap_mounted_read_only_and_named_by_the_flag(self):
+        objects = render({"vllm": {"chatTemplate": {"inline": self.TEMPLATE}}})
+        config_map = one(objects, "ConfigMap")
+        assert config_map["metadata"]["name"] == "vllm-vllm-serving-chat-template"
+        assert config_map["data"] == {"chat-template.jinja": self.TEMPLATE}
+        container = vllm_container(objects)
+        args = container["args"]
+        assert args[args.index("--chat-template") + 1] == "/etc/vllm/chat-template/chat-template.jinja"
+        assert {"name": "chat-template", "mountPath": "/etc/vllm/chat-template", "readOnly": True} in container[
+            "volumeMounts"
+        ]
+        volume = next(v for v in serving_pod_spec(objects)["volumes"] if v["name"] == "chat-template")
+        assert volume["configMap"]["name"] == config_map["metadata"]["name"]
+
+    def test_existing_configmap_is_mounted_and_none_is_made(self):
+        values = {"vllm": {"chatTemplate": {"existingConfigMap": "templates", "key": "llama.jinja"}}}
+        objects = render(values)
+        assert of_kind(objects, "ConfigMap") == []
+        args = vllm_container(objects)["args"]
+        assert args[args.index("--chat-template") + 1] == "/etc/vllm/chat-template/llama.jinja"
+        volume = next(v for v in serving_pod_spec(objects)["volumes"] if v["name"] == "chat-template")
+        assert volume["configMap"] == {"name": "templates", "items": [{"key": "llama.jinja", "path": "llama.jinja"}]}
+
+    def test_no_template_no_flag(self):
+        assert "--chat-template" not in vllm_container(render({}))["args"]
+
+    def test_both_sources_refused(self):
+        with pytest.raises(InvalidValues) as refused:
+            render({"vllm": {"chatTemplate": {"inline": "x", "existingConfigMap": "cm"}}})
+        assert "vllm.chatTemplate.existingConfigMap: set together with vllm.chatTemplate.inline; use one of them" in (
+            refused.value.problems
+        )

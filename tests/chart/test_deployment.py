@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from typing import ClassVar
+
 import pytest
 
+from vllm_serving.errors import InvalidValues
 from vllm_serving.manifests import one, render, serving_pod_spec, vllm_container
 
 DEPLOYMENT = "templates/deployment.yaml"
@@ -15,6 +19,13 @@ def args_of(values: dict) -> list[str]:
 
 def flag_value(args: list[str], flag: str) -> str | None:
     return args[args.index(flag) + 1] if flag in args else None
+
+
+def refusal(values: dict) -> str:
+    """The problems the chart lists when it refuses values."""
+    with pytest.raises(InvalidValues) as refused:
+        render(values)
+    return "\n".join(refused.value.problems)
 
 
 class TestArgs:
@@ -210,6 +221,37 @@ class TestSecurity:
         assert not any("hostPath" in v for v in spec["volumes"])
 
 
+class TestApiKey:
+    def test_key_comes_from_the_secret(self):
+        env = vllm_container(render({"vllm": {"apiKey": {"secretName": "k", "key": "token"}}}, DEPLOYMENT))["env"]
+        assert {"name": "VLLM_API_KEY", "valueFrom": {"secretKeyRef": {"name": "k", "key": "token"}}} in env
+
+    def test_no_key_without_a_secret(self):
+        env = vllm_container(render({}, DEPLOYMENT))["env"]
+        assert "VLLM_API_KEY" not in {e["name"] for e in env}
+
+    @pytest.mark.parametrize(
+        "values, message",
+        [
+            (
+                {"vllm": {"extraArgs": ["--api-key=abc"]}},
+                "vllm.extraArgs: --api-key is set by the chart from vllm.apiKey.secretName",
+            ),
+            (
+                {"env": [{"name": "VLLM_API_KEY", "value": "abc"}]},
+                "env: VLLM_API_KEY is set by the chart from vllm.apiKey; remove it from env and set "
+                "vllm.apiKey.secretName",
+            ),
+            (
+                {"vllm": {"apiKey": {"secretName": "k"}}, "chatUI": {"enabled": True}},
+                "chatUI.enabled: the chat UI (GKE's Gradio sample app) sends no Authorization header",
+            ),
+        ],
+    )
+    def test_refused_with_the_fix(self, values, message):
+        assert message in refusal(values)
+
+
 class TestHuggingFaceWeights:
     def test_default_cache_is_size_limited_emptydir_and_hf_home(self):
         objects = render({}, DEPLOYMENT)
@@ -269,3 +311,132 @@ class TestNames:
         objects = render({}, release="qwen.v2")
         assert {o["metadata"]["name"] for o in objects} >= {"qwen-v2-vllm-serving"}
         assert all("." not in o["metadata"]["name"] for o in objects)
+
+
+ADAPTERS = [
+    {"name": "sql", "gcs": "gs://my-adapters/gemma/sql/"},
+    {"name": "fr", "huggingface": "org/french-lora"},
+    {"name": "support", "path": "adapters/support"},
+]
+LORA = {"model": {"servedName": "gemma"}, "weights": {"source": "gcsfuse", "gcsfuse": {"bucket": "models"}}}
+
+
+class TestLora:
+    def test_adapters_become_lora_modules_on_the_served_model(self):
+        args = args_of({**LORA, "lora": {"adapters": ADAPTERS, "maxLoras": 2, "maxRank": 64, "maxCpuLoras": 4}})
+        assert "--enable-lora" in args
+        start = args.index("--lora-modules") + 1
+        modules = [json.loads(a) for a in args[start : start + 3]]
+        assert modules == [
+            {"name": "sql", "path": "/adapters/sql", "base_model_name": "gemma"},
+            {"name": "fr", "path": "org/french-lora", "base_model_name": "gemma"},
+            {"name": "support", "path": "/models/adapters/support", "base_model_name": "gemma"},
+        ]
+        assert [flag_value(args, f) for f in ("--max-loras", "--max-lora-rank", "--max-cpu-loras")] == ["2", "64", "4"]
+
+    def test_bucket_adapter_is_mounted_read_only_through_gcsfuse(self):
+        objects = render({**LORA, "lora": {"adapters": ADAPTERS}}, DEPLOYMENT)
+        spec = serving_pod_spec(objects)
+        volume = next(v for v in spec["volumes"] if v["name"] == "lora-0")
+        assert volume["csi"] == {
+            "driver": "gcsfuse.csi.storage.gke.io",
+            "readOnly": True,
+            "volumeAttributes": {"bucketName": "my-adapters", "mountOptions": "implicit-dirs,only-dir=gemma/sql"},
+        }
+        assert {"name": "lora-0", "mountPath": "/adapters/sql", "readOnly": True} in vllm_container(objects)[
+            "volumeMounts"
+        ]
+        assert not any(v["name"].startswith("lora-") and v["name"] != "lora-0" for v in spec["volumes"])
+
+    def test_bucket_adapter_alone_asks_for_the_gcsfuse_sidecar(self):
+        objects = render({"lora": {"adapters": ADAPTERS[:1]}}, DEPLOYMENT)
+        annotations = one(objects, "Deployment")["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["gke-gcsfuse/volumes"] == "true"
+
+    def test_multinode_workers_mount_the_adapters_too(self):
+        values = {"parallelism": {"pipeline": 2}, "lora": {"adapters": ADAPTERS[:1]}}
+        lws = one(render(values), "LeaderWorkerSet")
+        worker = lws["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"]
+        assert any(v["name"] == "lora-0" for v in worker["volumes"])
+
+    def test_no_lora_flags_without_adapters(self):
+        args = args_of({})
+        assert not [a for a in args if "lora" in a]
+
+    def test_runtime_updates_are_an_opt_in_env(self):
+        values = {"lora": {"runtimeUpdates": True}, "vllm": {"apiKey": {"secretName": "k"}}}
+        container = vllm_container(render(values, DEPLOYMENT))
+        assert {"name": "VLLM_ALLOW_RUNTIME_LORA_UPDATING", "value": "true"} in container["env"]
+        assert "--enable-lora" in container["args"]
+        default_env = vllm_container(render({}, DEPLOYMENT))["env"]
+        assert "VLLM_ALLOW_RUNTIME_LORA_UPDATING" not in {e["name"] for e in default_env}
+
+    @pytest.mark.parametrize(
+        "values, message",
+        [
+            (
+                {"lora": {"runtimeUpdates": True}},
+                "lora.runtimeUpdates: lets every caller make vLLM load any path or Hugging Face repository; "
+                "set vllm.apiKey.secretName too",
+            ),
+            (
+                {"lora": {"adapters": [{"name": "a", "path": "x"}]}},
+                "lora.adapters[0].path: a path on the weights volume needs a mounted weights.source",
+            ),
+            (
+                {
+                    "model": {"servedName": "sql"},
+                    "lora": {"adapters": [*ADAPTERS[1:2], {"name": "sql", "huggingface": "o/s"}]},
+                },
+                "lora.adapters[1].name: sql is already the name of the model or of another adapter",
+            ),
+            ({"lora": {"maxRank": 64}}, "lora.maxLoras: LoRA limits are set but no adapter is"),
+            (
+                {"vllm": {"extraArgs": ["--enable-lora"]}},
+                "vllm.extraArgs: --enable-lora is set by the chart from lora.adapters",
+            ),
+        ],
+    )
+    def test_refused_with_the_fix(self, values, message):
+        assert message in refusal(values)
+
+
+class TestExtensionPoints:
+    VALUES: ClassVar[dict] = {
+        "extraVolumes": [{"name": "scratch", "emptyDir": {}}],
+        "extraVolumeMounts": [{"name": "scratch", "mountPath": "/scratch"}],
+        "extraInitContainers": [{"name": "prepare", "image": "busybox:1.37"}],
+        "extraContainers": [{"name": "shipper", "image": "fluent/fluent-bit:4.0.3"}],
+    }
+
+    def test_land_in_the_serving_pod(self):
+        spec = serving_pod_spec(render(self.VALUES, DEPLOYMENT))
+        assert {"name": "scratch", "emptyDir": {}} in spec["volumes"]
+        assert {"name": "scratch", "mountPath": "/scratch"} in spec["containers"][0]["volumeMounts"]
+        assert [c["name"] for c in spec["initContainers"]] == ["prepare"]
+        assert [c["name"] for c in spec["containers"]] == ["vllm", "shipper"]
+
+    def test_after_the_charts_own_init_containers(self):
+        values = {
+            **self.VALUES,
+            "weights": {"source": "gcsfuse", "gcsfuse": {"bucket": "models", "warmup": {"enabled": True}}},
+        }
+        spec = serving_pod_spec(render(values, DEPLOYMENT))
+        assert [c["name"] for c in spec["initContainers"]] == ["warm-file-cache", "prepare"]
+
+    def test_land_in_multinode_workers_and_batch_pods(self):
+        lws = one(render({**self.VALUES, "parallelism": {"pipeline": 2}}), "LeaderWorkerSet")
+        worker = lws["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"]
+        assert [c["name"] for c in worker["containers"]] == ["vllm", "shipper"]
+        batch = {**self.VALUES, "batch": {"enabled": True, "bucket": "batches"}}
+        job = next(
+            o
+            for o in render(batch)
+            if o["kind"] == "Job" and "helm.sh/hook" not in o["metadata"].get("annotations", {})
+        )
+        assert {"name": "scratch", "emptyDir": {}} in job["spec"]["template"]["spec"]["volumes"]
+
+    def test_a_chart_volume_name_is_refused(self):
+        assert "extraVolumes[0].name: dshm is a volume the chart makes" in refusal(
+            {"extraVolumes": [{"name": "dshm", "emptyDir": {}}]}
+        )

@@ -53,7 +53,8 @@ class TestHelmTestHook:
 
         class Models(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
-                body = json.dumps({"object": "list", "data": [{"id": "chat", "object": "model"}]}).encode()
+                ids = ["chat", "sql"]  # the model and one LoRA adapter
+                body = json.dumps({"object": "list", "data": [{"id": i, "object": "model"} for i in ids]}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
@@ -68,17 +69,32 @@ class TestHelmTestHook:
             container = hook_pod({})["spec"]["containers"][0]
             script = container["args"][0]
             url = f"http://127.0.0.1:{server.server_address[1]}/v1/models"
-            run = lambda want: subprocess.run(  # noqa: E731
+            run = lambda want, adapters="": subprocess.run(  # noqa: E731
                 [sys.executable, "-c", script],
-                env={"MODELS_URL": url, "SERVED_MODEL_NAME": want, "TIMEOUT_SECONDS": "5"},
+                env={"MODELS_URL": url, "SERVED_MODEL_NAME": want, "LORA_ADAPTERS": adapters, "TIMEOUT_SECONDS": "5"},
                 capture_output=True,
                 text=True,
                 timeout=30,
             )
-            ok, wrong = run("chat"), run("other")
+            ok, wrong, adapters, missing = run("chat"), run("other"), run("chat", "sql"), run("chat", "sql,fr")
         finally:
             server.shutdown()
         assert ok.returncode == 0, ok.stderr
-        assert "serves 'chat'" in ok.stdout
+        assert "serves ['chat']" in ok.stdout
         assert wrong.returncode == 1
-        assert "serves ['chat'], not 'other'" in wrong.stderr
+        assert "serves ['chat', 'sql'], not ['other']" in wrong.stderr
+        assert adapters.returncode == 0, adapters.stderr
+        assert missing.returncode == 1
+        assert "serves ['chat', 'sql'], not ['fr']" in missing.stderr
+
+    def test_lists_every_lora_adapter(self):
+        values = {
+            "lora": {"adapters": [{"name": "sql", "huggingface": "o/sql"}, {"name": "fr", "huggingface": "o/fr"}]}
+        }
+        env = {e["name"]: e.get("value") for e in hook_pod(values)["spec"]["containers"][0]["env"]}
+        assert env["LORA_ADAPTERS"] == "sql,fr"
+        assert "LORA_ADAPTERS" not in {e["name"] for e in hook_pod({})["spec"]["containers"][0]["env"]}
+
+    def test_sends_the_api_key_from_the_secret(self):
+        env = hook_pod({"vllm": {"apiKey": {"secretName": "k"}}})["spec"]["containers"][0]["env"]
+        assert {"name": "VLLM_API_KEY", "valueFrom": {"secretKeyRef": {"name": "k", "key": "api-key"}}} in env

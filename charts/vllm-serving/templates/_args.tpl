@@ -63,6 +63,10 @@ so that _validate.tpl and `vllm-serving validate` refuse them in extraArgs.
 {{- end }}
 {{- $args = concat $args (list "--model-loader-extra-config" (toJson $streamer)) }}
 {{- end }}
+{{- $args = concat $args (include "vllm-serving.lora.args" . | fromJsonArray) }}
+{{- with include "vllm-serving.chatTemplate.file" . }}
+{{- $args = concat $args (list "--chat-template" .) }}
+{{- end }}
 {{- $args = concat $args $v.extraArgs }}
 {{- toJson $args }}
 {{- end }}

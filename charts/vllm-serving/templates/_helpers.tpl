@@ -79,3 +79,15 @@ app.kubernetes.io/component: server
 {{- define "vllm-serving.workloadApiVersion" -}}
 {{- if gt (.Values.parallelism.pipeline | int) 1 }}leaderworkerset.x-k8s.io/v1{{ else }}apps/v1{{ end }}
 {{- end }}
+
+{{/* VLLM_API_KEY from vllm.apiKey's Secret, for the server and every client the chart runs; nothing
+     without a Secret. */}}
+{{- define "vllm-serving.apiKeyEnv" -}}
+{{- with .Values.vllm.apiKey.secretName }}
+- name: VLLM_API_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $.Values.vllm.apiKey.key }}
+{{- end }}
+{{- end }}

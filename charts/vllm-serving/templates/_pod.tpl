@@ -25,9 +25,15 @@ securityContext:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- include "vllm-serving.gpuScheduling" . }}
-{{- with include "vllm-serving.weights.initContainers" . | trim }}
+{{- $inits := include "vllm-serving.weights.initContainers" . | trim }}
+{{- if or $inits .Values.extraInitContainers }}
 initContainers:
+  {{- with $inits }}
   {{- . | nindent 2 }}
+  {{- end }}
+  {{- with .Values.extraInitContainers }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
 {{- end }}
 {{- if $multiNode }}
 affinity:
@@ -76,6 +82,15 @@ containers:
       {{- with .Values.env }}
       {{- toYaml . | nindent 6 }}
       {{- end }}
+    {{- if .Values.lora.runtimeUpdates }}
+      - name: VLLM_ALLOW_RUNTIME_LORA_UPDATING
+        value: "true"
+    {{- end }}
+    {{- if eq .role "server" }}
+      {{- with include "vllm-serving.apiKeyEnv" . | trim }}
+      {{- . | nindent 6 }}
+      {{- end }}
+    {{- end }}
     {{- if eq .role "batch" }}
       - name: BATCH_DIR
         value: /batch
@@ -140,7 +155,7 @@ containers:
     securityContext:
       {{- toYaml . | nindent 6 }}
     {{- end }}
-    {{- $mounts := include "vllm-serving.weights.volumeMounts" . | trim }}
+    {{- $mounts := printf "%s\n%s" (include "vllm-serving.weights.volumeMounts" . | trim) (include "vllm-serving.extensions.volumeMounts" . | trim) | trim }}
     {{- if or $mounts (gt $tensor 1) (eq .role "batch") }}
     volumeMounts:
       {{- with $mounts }}
@@ -159,7 +174,10 @@ containers:
         mountPath: /dev/shm
       {{- end }}
     {{- end }}
-{{- $volumes := include "vllm-serving.weights.volumes" . | trim }}
+  {{- with .Values.extraContainers }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- $volumes := printf "%s\n%s" (include "vllm-serving.weights.volumes" . | trim) (include "vllm-serving.extensions.volumes" . | trim) | trim }}
 {{- if or $volumes (gt $tensor 1) (eq .role "batch") }}
 volumes:
   {{- with $volumes }}

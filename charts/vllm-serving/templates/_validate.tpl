@@ -237,6 +237,44 @@ asks Helm (templates/validate.yaml) and prints these messages unchanged. Data co
 {{- $errors = append $errors "chatUI.enabled: the chat UI talks to the serving Service, which a batch release does not have; deploy it with a serving release" }}
 {{- end }}
 
+{{- /* Traffic: the API key, ... */}}
+{{- range $e := .Values.env }}
+{{- if eq $e.name "VLLM_API_KEY" }}
+{{- $errors = append $errors "env: VLLM_API_KEY is set by the chart from vllm.apiKey; remove it from env and set vllm.apiKey.secretName (and vllm.apiKey.key)" }}
+{{- end }}
+{{- end }}
+{{- if and .Values.chatUI.enabled .Values.vllm.apiKey.secretName }}
+{{- $errors = append $errors "chatUI.enabled: the chat UI (GKE's Gradio sample app) sends no Authorization header, so vLLM would answer it 401 with vllm.apiKey set; disable the chat UI or leave vllm.apiKey.secretName empty" }}
+{{- end }}
+
+{{- /* LoRA adapters and the extension points. */}}
+{{- $l := .Values.lora }}
+{{- $names := list (include "vllm-serving.servedModelName" .) }}
+{{- range $i, $a := $l.adapters }}
+{{- if has $a.name $names }}
+{{- $errors = append $errors (printf "lora.adapters[%d].name: %s is already the name of the model or of another adapter; clients pick by name, so give each a name of its own" $i $a.name) }}
+{{- end }}
+{{- $names = append $names $a.name }}
+{{- if and $a.path (not (include "vllm-serving.weights.isMounted" $)) }}
+{{- $errors = append $errors (printf "lora.adapters[%d].path: a path on the weights volume needs a mounted weights.source (gcsfuse, persistentDisk or nfs), not %s; use gcs or huggingface for this adapter" $i $.Values.weights.source) }}
+{{- end }}
+{{- end }}
+{{- if and $l.runtimeUpdates (not .Values.vllm.apiKey.secretName) }}
+{{- $errors = append $errors "lora.runtimeUpdates: lets every caller make vLLM load any path or Hugging Face repository; set vllm.apiKey.secretName too, so that only key holders can" }}
+{{- end }}
+{{- if and (not $l.adapters) (not $l.runtimeUpdates) (or (not (kindIs "invalid" $l.maxLoras)) (not (kindIs "invalid" $l.maxRank)) (not (kindIs "invalid" $l.maxCpuLoras))) }}
+{{- $errors = append $errors "lora.maxLoras: LoRA limits are set but no adapter is; list lora.adapters (or set lora.runtimeUpdates), or remove the limits" }}
+{{- end }}
+{{- if and .Values.vllm.chatTemplate.inline .Values.vllm.chatTemplate.existingConfigMap }}
+{{- $errors = append $errors "vllm.chatTemplate.existingConfigMap: set together with vllm.chatTemplate.inline; use one of them" }}
+{{- end }}
+{{- $chartVolumes := list "weights" "hf-cache" "dshm" "batch" "chat-template" }}
+{{- range $i, $v := .Values.extraVolumes }}
+{{- if or (has $v.name $chartVolumes) (hasPrefix "lora-" $v.name) }}
+{{- $errors = append $errors (printf "extraVolumes[%d].name: %s is a volume the chart makes (%s, lora-N); pick another name" $i $v.name (join ", " $chartVolumes)) }}
+{{- end }}
+{{- end }}
+
 {{- /* Monitoring. */}}
 {{- $timeout := include "vllm-serving.seconds" .Values.monitoring.timeout | float64 }}
 {{- $interval := include "vllm-serving.seconds" .Values.monitoring.interval | float64 }}

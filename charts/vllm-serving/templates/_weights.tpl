@@ -120,10 +120,12 @@ environment, init containers and annotations. Only the block named by weights.so
 {{- end }}
 {{- end }}
 
-{{/* Pod annotations GCSFuse volumes need (weights or batch files): the GCSFuse webhook injects its
-     sidecar on these. */}}
+{{/* Pod annotations GCSFuse volumes need (weights, batch files or LoRA adapters): the GCSFuse webhook
+     injects its sidecar on these. */}}
 {{- define "vllm-serving.weights.podAnnotations" -}}
-{{- if or (eq .Values.weights.source "gcsfuse") (and .Values.batch.enabled .Values.batch.bucket) }}
+{{- $loraInBucket := false }}
+{{- range .Values.lora.adapters }}{{ if .gcs }}{{ $loraInBucket = true }}{{ end }}{{ end }}
+{{- if or (eq .Values.weights.source "gcsfuse") (and .Values.batch.enabled .Values.batch.bucket) $loraInBucket }}
 {{- $s := .Values.weights.gcsfuse.sidecar }}
 gke-gcsfuse/volumes: "true"
 gke-gcsfuse/cpu-limit: {{ $s.cpuLimit | quote }}

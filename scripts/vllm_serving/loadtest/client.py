@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -21,6 +22,14 @@ CHAT_PATH = "/v1/chat/completions"
 MODELS_PATH = "/v1/models"
 _MAX_LINE = 1 << 20  # an SSE line longer than 1 MiB is not a chat-completion chunk
 _MAX_ERROR_BODY = 64 * 1024
+# The variable vLLM reads its API key from (vllm.apiKey in the chart); the load test sends the same one.
+API_KEY_ENV = "VLLM_API_KEY"
+
+
+def auth_headers() -> dict[str, str]:
+    """The Authorization header for a server started with an API key, from $VLLM_API_KEY; none without it."""
+    key = os.environ.get(API_KEY_ENV, "")
+    return {"Authorization": f"Bearer {key}"} if key else {}
 
 
 @dataclass(frozen=True)
@@ -69,7 +78,7 @@ def list_models(target: Target, timeout: float = 10.0) -> list[str]:
         hint = "; the URL should be the server's base, without the trailing /v1"
     conn = target.connect(timeout)
     try:
-        conn.request("GET", target.prefix + MODELS_PATH, headers={"Accept": "application/json"})
+        conn.request("GET", target.prefix + MODELS_PATH, headers={"Accept": "application/json", **auth_headers()})
         response = conn.getresponse()
         body = response.read(_MAX_ERROR_BODY)
     except TimeoutError:
@@ -78,6 +87,8 @@ def list_models(target: Target, timeout: float = 10.0) -> list[str]:
         raise UsageError(f"{where}: cannot reach the server ({_describe_exception(err)}); check the URL") from None
     finally:
         conn.close()
+    if response.status == 401:
+        hint += f"; the server wants an API key: set {API_KEY_ENV} to the key in the release's vllm.apiKey Secret"
     if response.status != 200:
         raise UsageError(f"{where}: HTTP {response.status}{_error_message(body, ': ')}{hint}")
     try:
@@ -122,6 +133,7 @@ class ChatClient:
     def __init__(self, target: Target, timeout: float):
         self.target = target
         self.timeout = timeout
+        self._auth = auth_headers()
         self._conn: http.client.HTTPConnection | None = None
 
     def close(self) -> None:
@@ -149,7 +161,7 @@ class ChatClient:
                 "POST",
                 self.target.prefix + CHAT_PATH,
                 body=body,
-                headers={"Content-Type": "application/json", "Accept": "text/event-stream"},
+                headers={"Content-Type": "application/json", "Accept": "text/event-stream", **self._auth},
             )
             response = self._conn.getresponse()
             if response.status != 200:

@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="vllm-serving loadtest",
         description="Load-test an OpenAI-compatible chat-completions server (vLLM) with Locust, headless and "
         "bounded: streamed requests from a prompts file, for --duration seconds or --max-requests requests.",
-        epilog="Exit status: 0 pass, 1 error rate above --max-error-rate or no completed request, 2 bad input.",
+        epilog="A server started with an API key (vllm.apiKey) gets $VLLM_API_KEY as a bearer token. "
+        "Exit status: 0 pass, 1 error rate above --max-error-rate or no completed request, 2 bad input.",
     )
     parser.add_argument("url", metavar="URL", help="the server's base URL, e.g. http://127.0.0.1:8000 (no /v1)")
     parser.add_argument("--model", help="model name to request; default: the first id of GET URL/v1/models")

@@ -235,7 +235,7 @@ class TestApiKey:
         [
             (
                 {"vllm": {"extraArgs": ["--api-key=abc"]}},
-                "vllm.extraArgs: --api-key is set by the chart from vllm.apiKey.secretName",
+                "vllm.extraArgs: --api-key puts a secret in the pod spec",
             ),
             (
                 {"env": [{"name": "VLLM_API_KEY", "value": "abc"}]},

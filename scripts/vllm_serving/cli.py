@@ -6,6 +6,7 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 
+from vllm_serving import extras
 from vllm_serving.errors import VllmServingError
 
 # sub-command -> (module, one-line help). Modules are imported lazily so that
@@ -65,8 +66,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"error: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
-    module = importlib.import_module(COMMANDS[name][0])
-    return run(module.main, rest)
+    return run(lambda args: _load(name).main(args), rest)
+
+
+def _load(name: str):
+    extras.require_for_command(name)  # before the import, which would fail with a bare ModuleNotFoundError
+    return importlib.import_module(COMMANDS[name][0])
 
 
 if __name__ == "__main__":

@@ -35,6 +35,10 @@ class ToolMissing(VllmServingError):
     exit_code = 3
 
 
+class MissingExtra(ToolMissing):
+    """A command needs an optional part of the package (an extra such as [gcp]) that is not installed."""
+
+
 class ClusterError(VllmServingError):
     """The local test cluster or a live cluster did not do what was asked."""
 

@@ -10,6 +10,7 @@ runs in the command's worker process, and the measuring client is tested here di
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import signal
 import socket
@@ -329,12 +330,15 @@ class TestBadInput:
 
     def test_locust_missing(self, serve, monkeypatch, capsys):
         stub = serve()
-        real_find_spec = runner.importlib.util.find_spec
+        real_find_spec = importlib.util.find_spec
         monkeypatch.setattr(
-            runner.importlib.util, "find_spec", lambda name, *a: None if name == "locust" else real_find_spec(name, *a)
+            importlib.util, "find_spec", lambda name, *a: None if name == "locust" else real_find_spec(name, *a)
         )
         assert cli.run(runner.main, [stub.url]) == 3
-        assert "error: locust is not installed in " in capsys.readouterr().err
+        assert capsys.readouterr().err.splitlines()[-1] == (
+            "error: vllm-serving loadtest needs the package's [loadtest] extra (locust), which is not installed:"
+            " pip install 'vllm-serving[loadtest]'"
+        )
         assert stub.chat_requests == []
 
     @pytest.mark.parametrize(

@@ -13,7 +13,6 @@ Exit status 1 when the error rate exceeds --max-error-rate or no request complet
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import signal
@@ -24,7 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from vllm_serving.errors import ToolMissing, UsageError, VllmServingError
+from vllm_serving import extras
+from vllm_serving.errors import UsageError, VllmServingError
 from vllm_serving.loadtest import report
 from vllm_serving.loadtest.client import Target, list_models
 from vllm_serving.loadtest.prompts import default_prompts_file, load_prompts
@@ -100,8 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_worker(config: dict[str, Any]) -> dict[str, Any]:
     """Run the load in a child process and return its summary."""
-    if importlib.util.find_spec("locust") is None:  # looked up, not imported: this process stays unpatched
-        raise ToolMissing(f"locust is not installed in {sys.prefix}; install the vllm-serving package's dependencies")
+    extras.require("loadtest", "loadtest")  # also when called as a library, not through the CLI
     package_root = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)

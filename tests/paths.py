@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from vllm_serving import chart as chart_mod
+from pathlib import Path
 
-REPO = chart_mod.REPO_ROOT
+REPO = Path(__file__).resolve().parents[1]
 CHART = REPO / "charts" / "vllm-serving"
 VALUES_FILES = sorted((REPO / "values").glob("*.yaml"))
 CI_FILES = sorted((CHART / "ci").glob("*.yaml"))

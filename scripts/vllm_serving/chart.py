@@ -12,9 +12,8 @@ from typing import Any
 
 import yaml
 
+from vllm_serving import bundle
 from vllm_serving.errors import UsageError
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # Kubernetes minor versions GKE offers as of 2026-11: 1.35 to 1.37 in the release channels with
 # standard support, 1.33 and 1.34 on the Extended channel. Rendered objects are validated against each.
@@ -22,8 +21,8 @@ GKE_MINOR_VERSIONS = ("1.33", "1.34", "1.35", "1.36", "1.37")
 
 
 def chart_dir(override: str | os.PathLike[str] | None = None) -> Path:
-    """The chart to work on: --chart, then $VLLM_SERVING_CHART, then the repository's own chart."""
-    path = Path(override or os.environ.get("VLLM_SERVING_CHART") or REPO_ROOT / "charts" / "vllm-serving")
+    """The chart to work on: --chart, then $VLLM_SERVING_CHART, then the one this package carries."""
+    path = Path(override or os.environ.get("VLLM_SERVING_CHART") or bundle.chart())
     if not (path / "Chart.yaml").is_file():
         raise UsageError(f"{path} is not a Helm chart (no Chart.yaml); pass --chart or set VLLM_SERVING_CHART")
     return path

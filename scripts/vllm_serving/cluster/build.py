@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from vllm_serving import bundle
 from vllm_serving.errors import ClusterError, ToolMissing
 
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "lws-controller")
@@ -46,11 +47,10 @@ def cache_root() -> Path:
 
 
 def source_dir() -> Path:
-    """``hack/cluster`` of the checkout this package runs from (or ``$VLLM_SERVING_CLUSTER_SRC``)."""
+    """The Go module ``hack/cluster`` this package carries (or ``$VLLM_SERVING_CLUSTER_SRC``)."""
     if os.environ.get("VLLM_SERVING_CLUSTER_SRC"):
         return Path(os.environ["VLLM_SERVING_CLUSTER_SRC"]).expanduser()
-    # scripts/vllm_serving/cluster/build.py -> repository root
-    return Path(__file__).resolve().parents[3] / "hack" / "cluster"
+    return bundle.cluster_module()
 
 
 def _source_files(src: Path) -> list[Path]:
@@ -59,7 +59,7 @@ def _source_files(src: Path) -> list[Path]:
     if missing:
         raise ToolMissing(
             f"the cluster's Go module is not at {src} (missing {', '.join(f.name for f in missing)}); "
-            "run from a checkout of the repository or set VLLM_SERVING_CLUSTER_SRC to its hack/cluster"
+            "reinstall the vllm-serving package, or set VLLM_SERVING_CLUSTER_SRC to a checkout's hack/cluster"
         )
     return files
 

@@ -16,9 +16,9 @@ import urllib.request
 import pytest
 
 from paths import CHART
+from support.manifests import one, render, vllm_container
+from support.vllm_auth import VllmAuthGate
 from vllm_serving import cli
-from vllm_serving.manifests import one, render, vllm_container
-from vllm_serving.testing.vllm_auth import VllmAuthGate
 from vllm_serving.vllm_parser import pinned_vllm_version
 
 KEY = "s3cret-key"

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from paths import REPO, VALUES_FILES
-from vllm_serving.manifests import render
+from support.manifests import render
 
 APPSET = yaml.safe_load((REPO / "examples" / "argocd" / "applicationset.yaml").read_text())
 TEMPLATE = APPSET["spec"]["template"]

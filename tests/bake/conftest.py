@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from support.clock import FakeClock
+from support.console import script_args, startup_console
+from support.fakegcp import FakeGcp
 from vllm_serving import cli
 from vllm_serving.bake.clients import Clients
 from vllm_serving.bake.content import RUN_LABEL
 from vllm_serving.bake.runtime import Runtime
-from vllm_serving.testing.clock import FakeClock
-from vllm_serving.testing.console import script_args, startup_console
-from vllm_serving.testing.fakegcp import FakeGcp
 
 PROJECT = "test-project"
 ZONE = "us-central1-a"
@@ -63,7 +63,7 @@ class Harness:
         return Outcome(code, runtime.stdout.getvalue(), runtime.stderr.getvalue() + captured.err)
 
     def console(self, behaviour: str, **kwargs) -> None:
-        """What the build VMs' consoles print: see vllm_serving.testing.console.startup_console."""
+        """What the build VMs' consoles print: see support.console.startup_console."""
         self.fake.compute.serial_source = startup_console(behaviour, **kwargs)
 
     # -- what is left in the fake -----------------------------------------------------------------

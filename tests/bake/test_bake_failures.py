@@ -12,12 +12,12 @@ from collections import Counter
 
 import pytest
 
+from support.clock import FakeClock
+from support.console import startup_console
+from support.fakegcp import FakeGcp
 from vllm_serving.bake import image_cache, weights_disk
 from vllm_serving.bake.clients import Clients
 from vllm_serving.bake.runtime import Runtime
-from vllm_serving.testing.clock import FakeClock
-from vllm_serving.testing.console import startup_console
-from vllm_serving.testing.fakegcp import FakeGcp
 
 PROJECT, ZONE = "test-project", "us-central1-a"
 COMMANDS = {

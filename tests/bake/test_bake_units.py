@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from support.clock import FakeClock
 from vllm_serving.bake import chart, content, validate
 from vllm_serving.bake.clients import Clients
 from vllm_serving.bake.ledger import Ledger, State
 from vllm_serving.bake.progress import Progress
 from vllm_serving.bake.serial import ScriptFailed, ScriptTimeout, SerialWatcher, marker_line
 from vllm_serving.errors import UsageError
-from vllm_serving.testing.clock import FakeClock
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from google.api_core import exceptions as gexc
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import compute_v1, container_v1
 
-from vllm_serving.testing.fakegcp import filters
+from support.fakegcp import filters
 
 P, Z = "p-1234", "us-central1-a"
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from support.clock import FakeClock
 from vllm_serving.bake import startup
 from vllm_serving.bake.serial import ScriptFailed, SerialWatcher
-from vllm_serving.testing.clock import FakeClock
 
 SCRIPT = Path(startup.__file__).with_name("startup.sh")
 RUN = ["--run-id", "r-1", "--content", "abc123"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vllm_serving.manifests import of_kind, render
+from support.manifests import of_kind, render
 
 UI = {"chatUI": {"enabled": True}, "model": {"servedName": "qwen"}, "service": {"port": 8000}}
 

@@ -8,8 +8,8 @@ import re
 import pytest
 
 from paths import CHART
+from support.manifests import of_kind, one, render, serving_pod_spec, vllm_container
 from vllm_serving.errors import InvalidValues
-from vllm_serving.manifests import of_kind, one, render, serving_pod_spec, vllm_container
 from vllm_serving.vllm_parser import parser_env, pinned_vllm_version
 
 DASHBOARD = json.loads((CHART / "dashboards" / "vllm.json").read_text())

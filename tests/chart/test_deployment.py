@@ -7,8 +7,8 @@ from typing import ClassVar
 
 import pytest
 
+from support.manifests import one, render, serving_pod_spec, vllm_container
 from vllm_serving.errors import InvalidValues
-from vllm_serving.manifests import one, render, serving_pod_spec, vllm_container
 
 DEPLOYMENT = "templates/deployment.yaml"
 

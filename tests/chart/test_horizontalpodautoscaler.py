@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vllm_serving.manifests import of_kind, one, render
+from support.manifests import of_kind, one, render
 
 HPA = {"monitoring": {"podMonitoring": {"enabled": True}}, "autoscaling": {"enabled": True}}
 

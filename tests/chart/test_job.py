@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 
-from vllm_serving.manifests import of_kind, one, render
+from support.manifests import of_kind, one, render
 
 BATCH = {"batch": {"enabled": True, "bucket": "my-batch", "directory": "2026-11-21", "shards": 4, "parallelism": 2}}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vllm_serving.manifests import group_argvs, kubelet_expand, lws_pod_env, of_kind, one, render
+from support.manifests import group_argvs, kubelet_expand, lws_pod_env, of_kind, one, render
 
 MULTINODE = {"parallelism": {"tensor": 8, "pipeline": 2}, "gke": {"accelerator": "nvidia-h100-80gb"}}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vllm_serving.manifests import notes
+from support.manifests import notes
 
 
 def test_tells_how_to_reach_the_api_and_check_models():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vllm_serving.manifests import of_kind, render
+from support.manifests import of_kind, render
 
 DISK_A = "projects/my-project/zones/us-central1-a/disks/weights"
 DISK_B = "projects/my-project/zones/us-central1-b/disks/weights"

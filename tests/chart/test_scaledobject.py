@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vllm_serving.manifests import of_kind, one, render
+from support.manifests import of_kind, one, render
 
 SERVER = "https://monitoring.googleapis.com/v1/projects/my-project/location/global/prometheus"
 KEDA = {"autoscaling": {"enabled": True, "provider": "keda", "minReplicas": 0, "keda": {"serverAddress": SERVER}}}

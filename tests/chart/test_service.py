@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vllm_serving.manifests import one, render
+from support.manifests import one, render
 
 SERVICE = "templates/service.yaml"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vllm_serving.manifests import of_kind, one, render, serving_pod_spec
+from support.manifests import of_kind, one, render, serving_pod_spec
 
 SERVICE_ACCOUNT = "templates/serviceaccount.yaml"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from vllm_serving.manifests import hooks, one, render, serving_pod_spec
+from support.manifests import hooks, one, render, serving_pod_spec
 
 TEST_POD = "templates/tests/test-models.yaml"
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 import pytest
 
 from paths import CHART, CI_FILES, VALUES_FILES
-from vllm_serving import helm, kubeschemas
+from support import kubeschemas
+from support.manifests import render
+from vllm_serving import helm
 from vllm_serving.chart import GKE_MINOR_VERSIONS
-from vllm_serving.manifests import render
 from vllm_serving.validate import chart_verdict, sizing_warnings
 
 ALL_FILES = VALUES_FILES + CI_FILES

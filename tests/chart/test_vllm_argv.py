@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from paths import CHART, CI_FILES, VALUES_FILES
-from vllm_serving.manifests import group_argvs, of_kind, render
+from support.manifests import group_argvs, of_kind, render
 from vllm_serving.vllm_parser import check_argvs, pinned_vllm_version
 
 FILES = VALUES_FILES + CI_FILES

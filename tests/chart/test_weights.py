@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from vllm_serving.manifests import of_kind, one, render, serving_pod_spec, vllm_container
+from support.manifests import of_kind, one, render, serving_pod_spec, vllm_container
 
 DEPLOYMENT = "templates/deployment.yaml"
 DISK_A = "projects/my-project/zones/us-central1-a/disks/weights"

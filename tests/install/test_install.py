@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from paths import CI_FILES, VALUES_FILES
+from support.manifests import render
 from vllm_serving import chart as chart_mod
 from vllm_serving.errors import ClusterError
-from vllm_serving.manifests import render
 from vllm_serving.validate import chart_verdict
 
 pytestmark = pytest.mark.cluster

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 
 from paths import VALUES_FILES
+from support.manifests import kubelet_expand, lws_pod_env
 from vllm_serving.cluster.testing import wait_for
-from vllm_serving.manifests import kubelet_expand, lws_pod_env
 
 pytestmark = pytest.mark.cluster
 

@@ -9,10 +9,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from support.openai_stub import Failure, OpenAIStub
 from vllm_serving.errors import UsageError
 from vllm_serving.pipeline.client import EndpointClient, EndpointSettings
 from vllm_serving.pipeline.records import Request
-from vllm_serving.testing.openai_stub import Failure, OpenAIStub
 
 
 def chat(custom_id: str, model="stub-model", max_tokens=None) -> Request:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from support.openai_stub import Failure, OpenAIStub
 from vllm_serving import cli
-from vllm_serving.testing.openai_stub import Failure, OpenAIStub
 
 GOOD = 30  # well-formed requests in requests.jsonl
 MALFORMED_WITH_ID = ["no-messages", "wrong-url"]

@@ -12,8 +12,8 @@ import json
 
 import pytest
 
+from support.openai_stub import Failure, OpenAIStub
 from vllm_serving.pipeline import cli as pipeline_cli
-from vllm_serving.testing.openai_stub import Failure, OpenAIStub
 
 beam = pytest.importorskip("apache_beam")
 

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from paths import CHART
+from support.openai_stub import OpenAIStub
 from vllm_serving.pipeline import records
 from vllm_serving.pipeline.client import EndpointClient, EndpointSettings
 from vllm_serving.pipeline.records import Outcome, Rejected, Request
-from vllm_serving.testing.openai_stub import OpenAIStub
 from vllm_serving.vllm_parser import parser_env, pinned_vllm_version
 
 CHILD = Path(__file__).with_name("_vllm_batch_child.py")

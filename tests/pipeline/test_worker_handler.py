@@ -37,7 +37,9 @@ def argv_file(tmp_path):
 
 def test_beam_starts_the_worker_server_and_the_requests_go_to_it(tmp_path, monkeypatch, argv_file):
     monkeypatch.setenv("FAKE_VLLM_ARGV", str(argv_file))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(FAKE_VLLM), os.environ.get("PYTHONPATH")])))
+    # the stand-in vllm, and tests/ for the stub it serves with (tests/support)
+    path = [str(FAKE_VLLM), str(FAKE_VLLM.parents[1]), os.environ.get("PYTHONPATH")]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, path)))
     requests = tmp_path / "requests.jsonl"
     lines = [
         {"custom_id": f"w{i}", "method": "POST", "url": "/v1/chat/completions", "body": {"messages": []}}

@@ -1,6 +1,6 @@
 """`vllm-serving loadtest`: measurements, errors and exit codes, against the local OpenAI stub only.
 
-Every server here is ``vllm_serving.testing.openai_stub`` on 127.0.0.1, started by the test. Loads
+Every server here is ``support.openai_stub`` on 127.0.0.1, started by the test. Loads
 are a few seconds at most and bounded by --max-requests. Timing assertions are one-sided or wide:
 a measured latency is never below what the stub waits, and not far above it even on a busy machine.
 
@@ -22,12 +22,12 @@ from pathlib import Path
 
 import pytest
 
+from support.openai_stub import Failure, OpenAIStub
 from vllm_serving import cli
 from vllm_serving.errors import UsageError
 from vllm_serving.loadtest import report, runner
 from vllm_serving.loadtest.client import ChatClient, Sample, Target, list_models
 from vllm_serving.loadtest.prompts import default_prompts_file, load_prompts, prompt_order
-from vllm_serving.testing.openai_stub import Failure, OpenAIStub
 
 FIRST_TOKEN_DELAY = 0.1  # seconds, what the stub waits before the first content chunk
 TOKEN_DELAY = 0.02  # and between content chunks

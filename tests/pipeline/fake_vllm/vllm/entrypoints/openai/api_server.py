@@ -11,7 +11,7 @@ import signal
 import sys
 import threading
 
-from vllm_serving.testing.openai_stub import OpenAIStub
+from support.openai_stub import OpenAIStub
 
 argv = sys.argv[1:]
 with open(os.environ["FAKE_VLLM_ARGV"], "a") as out:

@@ -11,8 +11,8 @@ import itertools
 import re
 from collections.abc import Callable
 
-from vllm_serving.testing.fakegcp import filters
-from vllm_serving.testing.fakegcp.server import ApiError, Request, Route, route
+from support.fakegcp import filters
+from support.fakegcp.server import ApiError, Request, Route, route
 
 BASE = "https://www.googleapis.com/compute/v1/"
 _NAME = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")

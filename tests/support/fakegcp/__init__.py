@@ -13,9 +13,9 @@ Every call is logged in ``fake.calls`` (its route name, such as ``compute.instan
 
 from __future__ import annotations
 
-from vllm_serving.testing.fakegcp.compute import Compute
-from vllm_serving.testing.fakegcp.container import Container
-from vllm_serving.testing.fakegcp.server import ApiError, Call, Failure, HttpServer, Router
+from support.fakegcp.compute import Compute
+from support.fakegcp.container import Container
+from support.fakegcp.server import ApiError, Call, Failure, HttpServer, Router
 
 __all__ = ["ApiError", "Call", "Compute", "Container", "Failure", "FakeGcp"]
 

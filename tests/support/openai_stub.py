@@ -23,7 +23,7 @@ Failure injection, on every ``every``-th chat request (the every-th, 2*every-th,
 - ``disconnect``: halfway through, the connection closes in the middle of the chunked body;
 - ``stall``: halfway through, the stream stops sending for ``stall_seconds`` (a client timeout).
 
-Run it from a shell for manual tests: ``python -m vllm_serving.testing.openai_stub --port 8000``.
+Run it from a shell for manual tests, in the repository: ``PYTHONPATH=tests python -m support.openai_stub --port 8000``.
 """
 
 from __future__ import annotations
@@ -336,9 +336,7 @@ def _token(index: int) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m vllm_serving.testing.openai_stub", description=__doc__.split("\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m support.openai_stub", description=__doc__.split("\n")[0])
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--model", action="append", dest="models", help="model id to serve (repeatable)")
     parser.add_argument("--first-token-delay", type=float, default=0.05)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 
-from vllm_serving.testing.fakegcp.server import ApiError, Request, Route, route
+from support.fakegcp.server import ApiError, Request, Route, route
 
 BASE = "https://container.googleapis.com/v1/"
 _NAME = re.compile(r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$")

@@ -1,1 +1,0 @@
-"""Test support shipped with the package: fakes of the cloud APIs the tooling talks to."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -25,7 +26,6 @@ from vllm_serving import sizing
 from vllm_serving.errors import InvalidValues, UsageError, VllmServingError
 from vllm_serving.validate import chart_verdict
 
-MODELINE = "# yaml-language-server: $schema=../charts/vllm-serving/values.schema.json"
 SOURCES = ("huggingface", "gcsfuse", "persistentDisk", "nfs", "gcsStream")
 DISK = re.compile(r"^projects/[^/]+/zones/[^/]+/disks/[^/]+$")
 POD_SHARE = 0.75  # of the machine's vCPUs and memory (per GPU share) that the pod requests
@@ -185,8 +185,6 @@ def header(p: sizing.Plan, machine: dict[str, Any], length: int, notes: list[str
     if choice.pipeline > 1:
         where = f"{choice.pipeline} nodes of {choice.tensor} x {acc.name} ({machine['machineType']}, pipeline parallel)"
     lines = [
-        MODELINE,
-        "#",
         f"# {model.name} on {where}.",
         "# Written by `vllm-serving values new`. Sizing (for every tensor size, run",
         f"#   vllm-serving size {model.name} --accelerator {acc.name} --context {length}"
@@ -210,6 +208,14 @@ def header(p: sizing.Plan, machine: dict[str, Any], length: int, notes: list[str
         lines.append("# The model is gated: accept its licence on Hugging Face with the account whose token is used.")
     lines += [f"# {note}" for note in notes]
     return lines
+
+
+def modeline(chart: Path, directory: Path) -> str:
+    """The editor's schema line for a file written into ``directory``. yaml-language-server resolves a relative
+    $schema against the file's own location, so the path is relative to where the file goes, whatever that is
+    (https://github.com/redhat-developer/yaml-language-server#using-inlined-schema)."""
+    schema = (chart / "values.schema.json").resolve()
+    return f"# yaml-language-server: $schema={os.path.relpath(schema, directory.resolve())}"
 
 
 def render(values: dict[str, Any], lines: list[str]) -> str:
@@ -257,16 +263,16 @@ def new(args: argparse.Namespace) -> int:
     problems = chart_verdict(chart, values=values).problems
     if problems:  # an option the chart's schema refuses (a bucket or share of the wrong form): its words
         raise InvalidValues(problems)
-    text = render(values, header(p, machine, length, notes, args.config))
-    if args.output is None:
-        sys.stdout.write(text)
+    lines = header(p, machine, length, notes, args.config)
+    if args.output is None:  # most likely redirected to a file here
+        sys.stdout.write(render(values, [modeline(chart, Path.cwd()), "#", *lines]))
         return 0
     out = Path(args.output)
     if out.exists() and not args.force:
         raise UsageError(f"-o {out}: the file exists; pass --force to overwrite it")
     if not out.parent.is_dir():
         raise UsageError(f"-o {out}: no directory {out.parent}")
-    out.write_text(text)
+    out.write_text(render(values, [modeline(chart, out.parent), "#", *lines]))
     print(
         f"wrote {out}: {model.name} on {acc.name} with {sizing.setting_text(p.choice)}, vllm.maxModelLen: {length}",
         file=sys.stderr,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import yaml
 
-from paths import CHART
+from paths import CHART, VALUES_FILES
 from vllm_serving import chart as chart_mod
 from vllm_serving import helm, sizing, values_new
 from vllm_serving.cli import run
@@ -27,6 +28,29 @@ SOURCE_OPTIONS = {
 def new(argv: list[str]) -> int:
     """`vllm-serving values new ARGV` through the CLI's error mapping."""
     return run(values_new.main, ["new", *argv])
+
+
+def schema_of(path):
+    """Where the file's yaml-language-server modeline points, resolved from the file's directory as the editor does."""
+    first = path.read_text().splitlines()[0]
+    assert first.startswith("# yaml-language-server: $schema=")
+    return (path.parent / first.split("$schema=", 1)[1]).resolve()
+
+
+@pytest.mark.parametrize("where", ["values", "deep/er/dir", "../outside"])
+def test_the_modeline_resolves_from_wherever_the_file_is_written(tmp_path, where):
+    directory = tmp_path / "checkout" / where
+    directory.mkdir(parents=True)
+    path = directory / "v.yaml"
+    assert new(["--model", "Qwen/Qwen2.5-1.5B-Instruct", "--accelerator", "nvidia-l4", "-o", str(path)]) == 0
+    assert schema_of(path) == (CHART / "values.schema.json").resolve()
+
+
+def test_in_the_repositorys_values_directory_the_modeline_matches_the_values_files():
+    assert values_new.modeline(CHART, CHART.parents[1] / "values") == (
+        "# yaml-language-server: $schema=../charts/vllm-serving/values.schema.json"
+    )
+    assert all(p.read_text().startswith(values_new.modeline(CHART, p.parent) + "\n") for p in VALUES_FILES)
 
 
 def write(tmp_path, model, accelerator, source="huggingface", *extra):
@@ -49,7 +73,8 @@ def test_every_written_file_is_valid(tmp_path, model, accelerator, source, capsy
     path = write(tmp_path, model, accelerator, source)
     assert len(asked) == 1, "values new asks the chart before it writes"
     text = path.read_text()
-    assert text.startswith(values_new.MODELINE + "\n#\n")
+    assert text.splitlines()[1] == "#"
+    assert schema_of(path) == CHART / "values.schema.json"
     values = chart_mod.load_values_file(path)
     # Helm's verdict once per shape the chart's rules look at (GPUs per pod and nodes on an accelerator,
     # the weight source and the parallelism strategy), not for all 440 files: each costs a helm process.
@@ -108,8 +133,7 @@ def test_gemma_2_9b_on_l4_is_the_gke_guides_two_gpu_set_up(tmp_path):
 
 def test_the_header_explains_the_sizing(tmp_path):
     lines = write(tmp_path, "google/gemma-2-9b-it", "nvidia-l4").read_text().splitlines()
-    assert lines[:14] == [
-        "# yaml-language-server: $schema=../charts/vllm-serving/values.schema.json",
+    assert lines[1:14] == [
         "#",
         "# google/gemma-2-9b-it on 2 x nvidia-l4 (one g2-standard-24).",
         "# Written by `vllm-serving values new`. Sizing (for every tensor size, run",
@@ -204,7 +228,7 @@ def test_an_ungated_model_needs_no_token(tmp_path):
 def test_without_output_it_prints(capsys):
     assert new(["--model", "Qwen/Qwen2.5-1.5B-Instruct", "--accelerator", "nvidia-l4"]) == 0
     text = capsys.readouterr().out
-    assert text.startswith(values_new.MODELINE)
+    assert text.startswith(f"# yaml-language-server: $schema={os.path.relpath(CHART / 'values.schema.json')}\n")
     assert yaml.safe_load(text)["model"]["name"] == "Qwen/Qwen2.5-1.5B-Instruct"
 
 

@@ -27,18 +27,26 @@ def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("wheel-venv")
     subprocess.run([sys.executable, "-m", "venv", str(root / "venv")], check=True)
     pip = subprocess.run(
-        [str(root / "venv" / "bin" / "pip"), "install", "--quiet", str(wheel)], capture_output=True, text=True
+        [str(root / "venv" / "bin" / "pip"), "install", "--quiet", str(wheel)],
+        env=env_of(root / "venv"),
+        capture_output=True,
+        text=True,
     )
     assert pip.returncode == 0, pip.stderr[-3000:]
     return root / "venv"
 
 
-def run(venv: Path, cwd: Path, *argv: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def env_of(venv: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in SCRUB}
     env["PATH"] = os.pathsep.join([str(venv / "bin"), env.get("PATH", "")])
+    return env
+
+
+def run(venv: Path, cwd: Path, *argv: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(venv / "bin" / "vllm-serving"), *argv], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
-    )
+        [str(venv / "bin" / "vllm-serving"), *argv], cwd=cwd, env=env_of(venv), capture_output=True, text=True,
+        timeout=timeout,
+    )  # fmt: skip
 
 
 def test_commands_run_from_the_installed_wheel(venv, tmp_path):
@@ -48,6 +56,7 @@ def test_commands_run_from_the_installed_wheel(venv, tmp_path):
     site = subprocess.run(
         [str(venv / "bin" / "python"), "-c", "import vllm_serving.chart as c; print(c.chart_dir())"],
         cwd=work,
+        env=env_of(venv),
         capture_output=True,
         text=True,
         check=True,

@@ -18,12 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vllm_serving.bake import api, options, validate
+from vllm_serving import cli_options
+from vllm_serving.bake import options, validate
 from vllm_serving.bake.chart import accelerators
-from vllm_serving.bake.operations import Waiter
-from vllm_serving.bake.progress import Progress
-from vllm_serving.bake.runtime import Runtime
 from vllm_serving.errors import UsageError
+from vllm_serving.gcp import api
+from vllm_serving.gcp.operations import Waiter
+from vllm_serving.gcp.progress import Progress
+from vllm_serving.gcp.runtime import Runtime
 
 API_BASE = "https://container.googleapis.com/v1"
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
@@ -118,12 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create.add_argument("--max-surge", type=int, default=0, help="upgrade surge nodes (default 0)")
     create.add_argument("--max-unavailable", type=int, default=1, help="nodes upgraded at once (default 1)")
-    create.add_argument(
-        "--chart",
-        type=Path,
-        default=None,
-        help="chart whose rules.yaml lists the known GPUs (default: $VLLM_SERVING_CHART or charts/vllm-serving)",
-    )
+    cli_options.add_chart(create, help=f"{cli_options.CHART_HELP}; its rules.yaml lists the known GPUs")
     create.add_argument("--timeout", default="30m", help="how long creation may take (default 30m)")
     create.add_argument("--dry-run", action="store_true", help="print the request and gcloud command only")
     options.add_output(create)

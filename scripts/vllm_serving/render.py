@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from vllm_serving import chart as chart_mod
-from vllm_serving import helm
+from vllm_serving import cli_options, helm
 
 
 def main(argv: Sequence[str]) -> int:
@@ -16,8 +16,8 @@ def main(argv: Sequence[str]) -> int:
         prog="vllm-serving render",
         description="Render the chart with values files (layered in order, as `helm -f`) and print the manifests.",
     )
-    parser.add_argument("values", nargs="+", metavar="VALUES", help="values file(s), later ones override earlier")
-    parser.add_argument("--chart", help="chart directory (default: the repository's charts/vllm-serving)")
+    cli_options.add_values(parser)
+    cli_options.add_chart(parser)
     parser.add_argument("--release", default="vllm", help="release name (default: %(default)s)")
     parser.add_argument("--namespace", default="default", help="namespace (default: %(default)s)")
     parser.add_argument("--kube-version", help="Kubernetes version to render for, e.g. 1.35.0")

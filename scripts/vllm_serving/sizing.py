@@ -43,6 +43,7 @@ from typing import Any
 import yaml
 
 from vllm_serving import chart as chart_mod
+from vllm_serving import cli_options
 from vllm_serving.errors import UsageError, VllmServingError
 
 GIB = 1024**3
@@ -663,7 +664,7 @@ def add_budget_options(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_OVERHEAD_GIB,
         help="GiB per GPU for activations, CUDA graphs and NCCL (default: %(default)s)",
     )
-    parser.add_argument("--chart", help="chart directory whose rules.yaml lists the accelerators")
+    cli_options.add_chart(parser, help=f"{cli_options.CHART_HELP}; its rules.yaml lists the accelerators")
 
 
 def check_budget_options(args: argparse.Namespace) -> None:
@@ -699,7 +700,7 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--dtype", choices=DTYPES, default="auto", help="weight dtype (default: the checkpoint's)")
     parser.add_argument("--kv-cache-dtype", choices=KV_CACHE_DTYPES, default="auto", help="KV cache dtype")
     add_budget_options(parser)
-    parser.add_argument("--output", choices=["text", "json"], default="text", help="report format")
+    cli_options.add_output(parser)
     args = parser.parse_args(argv)
     check_budget_options(args)
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from vllm_serving import chart as chart_mod
+from vllm_serving import cli_options
 from vllm_serving.errors import InvalidValues, UsageError
 from vllm_serving.release import Release, create_namespace
 from vllm_serving.validate import chart_verdict, sizing_warnings
@@ -63,7 +64,7 @@ def main(argv: Sequence[str]) -> int:
         description="Install the chart with a values file on the local test cluster (started, and built the "
         "first time, as needed) or on the cluster --kubeconfig names; wait for the pods and show where they run.",
     )
-    parser.add_argument("values", nargs="+", metavar="VALUES", help="values file(s), later ones override earlier")
+    cli_options.add_values(parser)
     parser.add_argument("--release", help="release name (default: the first values file's name)")
     parser.add_argument("--namespace", default="llm", help="namespace, created if missing (default: %(default)s)")
     parser.add_argument(
@@ -77,7 +78,7 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument(
         "--timeout", type=float, default=300, help="seconds to wait for Ready pods (default: %(default)s)"
     )
-    parser.add_argument("--chart", help="chart directory (default: the repository's charts/vllm-serving)")
+    cli_options.add_chart(parser)
     args = parser.parse_args(argv)
 
     chart = chart_mod.chart_dir(args.chart)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from vllm_serving import chart as chart_mod
+from vllm_serving import cli_options
 from vllm_serving.errors import UsageError, VllmServingError
 
 # templates/validate.yaml prints Helm's computed values only when the caller announces this API.
@@ -189,9 +190,9 @@ def main(argv: Sequence[str]) -> int:
         "rules of templates/_validate.tpl, the checks `helm install` makes), each file on its own, and warn "
         "when a known model leaves too little GPU memory for its KV cache. Exit status 1 if any file is invalid.",
     )
-    parser.add_argument("values", nargs="+", metavar="VALUES", help="values file(s) to check")
-    parser.add_argument("--chart", help="chart directory (default: the repository's charts/vllm-serving)")
-    parser.add_argument("--output", choices=["text", "json"], default="text", help="report format")
+    cli_options.add_values(parser, help="values file(s) to check")
+    cli_options.add_chart(parser)
+    cli_options.add_output(parser)
     args = parser.parse_args(argv)
 
     reports = validate_files(args.values, chart_mod.chart_dir(args.chart))

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import yaml
 
+from vllm_serving import cli_options
 from vllm_serving.chart import chart_dir
 from vllm_serving.errors import InvalidValues, ToolMissing, UsageError
 
@@ -372,8 +373,8 @@ def _arg_parser() -> argparse.ArgumentParser:
     )
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--vllm-version", metavar="X.Y.Z", help="vLLM release (default: the chart's image.tag)")
-    source.add_argument("--chart", help="chart whose image.tag pins the release (default: the repository's chart)")
-    parser.add_argument("--output", choices=("text", "json"), default="text")
+    cli_options.add_chart(source, help=f"{cli_options.CHART_HELP}; its image.tag pins the release")
+    cli_options.add_output(parser)
     parser.add_argument("--show-help", action="store_true", help="print that vLLM's `vllm serve --help=all`")
     return parser
 

@@ -16,8 +16,8 @@ from support.clock import FakeClock
 from support.console import startup_console
 from support.fakegcp import FakeGcp
 from vllm_serving.bake import image_cache, weights_disk
-from vllm_serving.bake.clients import Clients
-from vllm_serving.bake.runtime import Runtime
+from vllm_serving.gcp.clients import Clients
+from vllm_serving.gcp.runtime import Runtime
 
 PROJECT, ZONE = "test-project", "us-central1-a"
 COMMANDS = {

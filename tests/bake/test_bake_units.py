@@ -10,11 +10,11 @@ import pytest
 
 from support.clock import FakeClock
 from vllm_serving.bake import chart, content, validate
-from vllm_serving.bake.clients import Clients
-from vllm_serving.bake.ledger import Ledger, State
-from vllm_serving.bake.progress import Progress
 from vllm_serving.bake.serial import ScriptFailed, ScriptTimeout, SerialWatcher, marker_line
 from vllm_serving.errors import UsageError
+from vllm_serving.gcp.clients import Clients
+from vllm_serving.gcp.ledger import Ledger, State
+from vllm_serving.gcp.progress import Progress
 
 
 @pytest.mark.parametrize(

@@ -24,14 +24,14 @@ from typing import Any
 from google.cloud import compute_v1
 
 from vllm_serving.bake import startup
-from vllm_serving.bake.clock import format_duration
 from vllm_serving.bake.content import CONTENT_LABEL, KIND_LABEL, RUN_LABEL
-from vllm_serving.bake.gce import Gce
-from vllm_serving.bake.ledger import Ledger, Resource, State
-from vllm_serving.bake.progress import Progress
-from vllm_serving.bake.runtime import Runtime
 from vllm_serving.bake.serial import SerialWatcher
 from vllm_serving.errors import CloudError, VllmServingError
+from vllm_serving.gcp.clock import format_duration
+from vllm_serving.gcp.compute import Gce
+from vllm_serving.gcp.ledger import Ledger, Resource, State
+from vllm_serving.gcp.progress import Progress
+from vllm_serving.gcp.runtime import Runtime
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 

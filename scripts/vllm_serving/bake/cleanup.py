@@ -13,11 +13,11 @@ from collections.abc import Sequence
 
 from vllm_serving.bake import options, sweep, validate
 from vllm_serving.bake.content import temporary_filter
-from vllm_serving.bake.gce import Gce
-from vllm_serving.bake.operations import Waiter
-from vllm_serving.bake.progress import Progress
-from vllm_serving.bake.runtime import Runtime
 from vllm_serving.errors import UsageError
+from vllm_serving.gcp.compute import Gce
+from vllm_serving.gcp.operations import Waiter
+from vllm_serving.gcp.progress import Progress
+from vllm_serving.gcp.runtime import Runtime
 
 _RUN_ID = re.compile(r"^[a-z0-9-]{1,63}$")
 

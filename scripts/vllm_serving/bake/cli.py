@@ -5,8 +5,8 @@ from __future__ import annotations
 import importlib
 from collections.abc import Sequence
 
-from vllm_serving.bake.runtime import Runtime
 from vllm_serving.errors import UsageError
+from vllm_serving.gcp.runtime import Runtime
 
 SUBCOMMANDS = {
     "image-cache": ("vllm_serving.bake.image_cache", "bake container images into a secondary-boot-disk image"),

@@ -11,18 +11,18 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 
+from vllm_serving import cli_options
 from vllm_serving.bake import chart, options, snippets, startup, validate
 from vllm_serving.bake.baker import Baker, Run, VmSpec
 from vllm_serving.bake.content import content_hash, new_run_id, temporary_filter
-from vllm_serving.bake.gce import Gce
-from vllm_serving.bake.operations import Waiter
-from vllm_serving.bake.options import BakePlan
-from vllm_serving.bake.progress import Progress
+from vllm_serving.bake.options import BakePlan, run_bake_command
 from vllm_serving.bake.reuse import existing_image
-from vllm_serving.bake.runtime import Runtime, run_bake_command
 from vllm_serving.bake.sweep import sweep
+from vllm_serving.gcp.compute import Gce
+from vllm_serving.gcp.operations import Waiter
+from vllm_serving.gcp.progress import Progress
+from vllm_serving.gcp.runtime import Runtime
 
 KIND = "image-cache"
 
@@ -49,12 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="IMAGE",
         help="container images to cache (default: the chart's image.repository:image.tag)",
     )
-    parser.add_argument(
-        "--chart",
-        type=Path,
-        default=None,
-        help="chart directory to read the default image from (default: $VLLM_SERVING_CHART or charts/vllm-serving)",
-    )
+    cli_options.add_chart(parser, help=f"{cli_options.CHART_HELP}; the default image comes from it")
     parser.add_argument("--disk-size-gb", type=int, default=100, help="size of the disk image (default 100)")
     parser.add_argument(
         "--auth",

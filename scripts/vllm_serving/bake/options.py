@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from vllm_serving import cli_options
 from vllm_serving.bake import validate
 from vllm_serving.bake.baker import VmSpec
 from vllm_serving.bake.content import RESERVED_LABELS
 from vllm_serving.errors import UsageError
+from vllm_serving.gcp.progress import Progress
+from vllm_serving.gcp.runtime import Runtime
 
 
 class Parser(argparse.ArgumentParser):
@@ -59,12 +64,7 @@ def add_project(parser: argparse.ArgumentParser) -> None:
 
 
 def add_output(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--output",
-        choices=("text", "json"),
-        default="text",
-        help="text for people, json (on stdout; progress stays on stderr) for CI",
-    )
+    cli_options.add_output(parser, help="text for people, json (on stdout; progress stays on stderr) for CI")
 
 
 def add_bake(parser: argparse.ArgumentParser, *, timeout: str, disk_type: str) -> None:
@@ -147,3 +147,22 @@ def checked_common(args: argparse.Namespace) -> dict:
         validate.resource_name("--family", args.family)
     validate.resource_name("--build-disk-type", args.build_disk_type)
     return checked
+
+
+def run_bake_command(
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str],
+    plan_from: Callable[[argparse.Namespace], Any],
+    bake: Callable[[Any, Runtime, Any], dict[str, Any]],
+    render_text: Callable[[dict[str, Any]], str],
+    runtime: Runtime | None,
+) -> int:
+    """The shape of every bake sub-command: parse, plan, bake with progress, print text or JSON."""
+    args = parse(parser, argv)
+    if isinstance(args, int):
+        return args
+    plan = plan_from(args)
+    runtime = runtime or Runtime()
+    result = bake(plan, runtime, Progress(runtime.stderr, runtime.clock, tty=runtime.tty))
+    runtime.stdout.write((json.dumps(result, indent=2) if args.output == "json" else render_text(result)) + "\n")
+    return 0

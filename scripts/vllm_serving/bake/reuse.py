@@ -5,9 +5,9 @@ from __future__ import annotations
 from google.cloud import compute_v1
 
 from vllm_serving.bake.content import CONTENT_LABEL
-from vllm_serving.bake.gce import Gce
-from vllm_serving.bake.progress import Progress
 from vllm_serving.errors import CloudError, UsageError
+from vllm_serving.gcp.compute import Gce
+from vllm_serving.gcp.progress import Progress
 
 
 def existing_image(

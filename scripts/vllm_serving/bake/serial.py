@@ -16,9 +16,9 @@ import re
 from collections import deque
 from collections.abc import Callable
 
-from vllm_serving.bake.clock import Clock, format_duration
-from vllm_serving.bake.progress import Progress
 from vllm_serving.errors import CloudError
+from vllm_serving.gcp.clock import Clock, format_duration
+from vllm_serving.gcp.progress import Progress
 
 MARKER = "VLLM-SERVING-BAKE"
 _MARKER = re.compile(rf"{MARKER}\[(?P<run>[a-z0-9-]+)\] (?P<kind>STEP|SUCCESS|FAILURE)(?::\s*(?P<text>.*))?")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from vllm_serving.bake.content import RUN_LABEL
-from vllm_serving.bake.gce import Gce
-from vllm_serving.bake.progress import Progress
 from vllm_serving.errors import CloudError, VllmServingError
+from vllm_serving.gcp.compute import Gce
+from vllm_serving.gcp.progress import Progress
 
 
 def find(gce: Gce, filter_: str) -> list[tuple[str, str, str | None]]:

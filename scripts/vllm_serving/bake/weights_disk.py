@@ -15,15 +15,15 @@ from dataclasses import dataclass
 from vllm_serving.bake import options, snippets, startup, validate
 from vllm_serving.bake.baker import Baker, Run
 from vllm_serving.bake.content import content_hash, new_run_id, temporary_filter
-from vllm_serving.bake.gce import Gce
 from vllm_serving.bake.image_cache import verify_image
-from vllm_serving.bake.operations import Waiter
-from vllm_serving.bake.options import BakePlan
-from vllm_serving.bake.progress import Progress
+from vllm_serving.bake.options import BakePlan, run_bake_command
 from vllm_serving.bake.reuse import existing_disk, existing_image
-from vllm_serving.bake.runtime import Runtime, run_bake_command
 from vllm_serving.bake.sweep import sweep
 from vllm_serving.errors import UsageError
+from vllm_serving.gcp.compute import Gce
+from vllm_serving.gcp.operations import Waiter
+from vllm_serving.gcp.progress import Progress
+from vllm_serving.gcp.runtime import Runtime
 
 KIND = "weights"
 

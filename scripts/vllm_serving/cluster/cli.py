@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from vllm_serving import cli_options
 from vllm_serving.cluster import build
 from vllm_serving.cluster.local import LocalCluster, default_state_dir
 from vllm_serving.errors import ClusterError
@@ -28,7 +29,7 @@ def _state_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--state-dir", type=Path, help="state directory (default: <cache>/clusters/<name>)")
     group.add_argument("--name", default="local", help="names the default state directory (default: %(default)s)")
-    parser.add_argument("--output", choices=("text", "json"), default="text")
+    cli_options.add_output(parser)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -57,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("build", help="build the binaries into the cache (no-op when already built)")
     b.add_argument("--force", action="store_true", help="rebuild even if built")
-    b.add_argument("--output", choices=("text", "json"), default="text")
+    cli_options.add_output(b)
 
     bench = sub.add_parser("bench", help="print cold build time, warm start time and stop time")
     bench.add_argument("--runs", type=int, default=3, help="warm starts to time (default: %(default)s)")
@@ -68,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also time a cold build (empty Go build cache in a temporary directory; many minutes)",
     )
-    bench.add_argument("--output", choices=("text", "json"), default="text")
+    cli_options.add_output(bench)
     return parser
 
 

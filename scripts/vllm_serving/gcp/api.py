@@ -9,8 +9,8 @@ from google.api_core import exceptions as gexc
 from google.auth import exceptions as auth_exc
 from requests import exceptions as req_exc
 
-from vllm_serving.bake.clock import Clock
 from vllm_serving.errors import CloudError
+from vllm_serving.gcp.clock import Clock
 
 T = TypeVar("T")
 

@@ -12,9 +12,9 @@ from typing import Any, TypeVar
 
 from google.cloud import compute_v1
 
-from vllm_serving.bake import api
-from vllm_serving.bake.operations import Waiter
-from vllm_serving.bake.runtime import Runtime
+from vllm_serving.gcp import api
+from vllm_serving.gcp.operations import Waiter
+from vllm_serving.gcp.runtime import Runtime
 
 T = TypeVar("T")
 

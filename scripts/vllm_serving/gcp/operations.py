@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from vllm_serving.bake import api
-from vllm_serving.bake.clock import format_duration
-from vllm_serving.bake.progress import Progress
-from vllm_serving.bake.runtime import Runtime
 from vllm_serving.errors import CloudError
+from vllm_serving.gcp import api
+from vllm_serving.gcp.clock import format_duration
+from vllm_serving.gcp.progress import Progress
+from vllm_serving.gcp.runtime import Runtime
 
 _SHOW_WAIT_AFTER = 15.0  # seconds; shorter waits are not worth a progress line
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
-from vllm_serving.bake.clock import Clock, SystemClock, format_duration
+from vllm_serving.gcp.clock import Clock, SystemClock, format_duration
 
 _BAR_WIDTH = 24
 _QUIET_INTERVAL = 60.0

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from vllm_serving import extras
+from vllm_serving import cli_options, extras
 from vllm_serving.errors import UsageError, VllmServingError
 from vllm_serving.loadtest import report
 from vllm_serving.loadtest.client import Target, list_models
@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.01,
         help="fail when more than this fraction of requests fail (default: %(default)g)",
     )
-    parser.add_argument("--output", choices=("text", "json"), default="text", help="report format (default: text)")
+    cli_options.add_output(parser)
     return parser
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from vllm_serving import chart as chart_mod
+from vllm_serving import cli_options
 from vllm_serving.errors import InvalidValues, UsageError, VllmServingError
 from vllm_serving.preflight import apis, nodes, pods, secrets, storage
 from vllm_serving.preflight.core import FAIL, PASS, WARN, Context, Result
@@ -180,7 +181,7 @@ def main(argv: Sequence[str]) -> int:
         "check with pass, warn or fail and the fix. Exit status 1 if any check fails (0 with warnings). "
         "As a Helm plugin: helm vllm-serving preflight VALUES -n NAMESPACE [--kube-context CONTEXT].",
     )
-    parser.add_argument("values", nargs="+", metavar="VALUES", help="values file(s), later ones override earlier")
+    cli_options.add_values(parser)
     parser.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)")
     parser.add_argument("--context", help="kubeconfig context (default: $HELM_KUBECONTEXT, then the current one)")
     parser.add_argument(
@@ -189,8 +190,8 @@ def main(argv: Sequence[str]) -> int:
         help="namespace of the release (default: $HELM_NAMESPACE, then the context's namespace, then default)",
     )
     parser.add_argument("--release", help="release name (default: the first values file's name)")
-    parser.add_argument("--chart", help="chart directory (default: the repository's charts/vllm-serving)")
-    parser.add_argument("--output", choices=["text", "json"], default="text", help="report format")
+    cli_options.add_chart(parser)
+    cli_options.add_output(parser)
     args = parser.parse_args(argv)
 
     files = [Path(p) for p in args.values]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -64,6 +64,8 @@ class Context:
     release: str
     chart: Path
     rules: dict[str, Any]
+    # what a check works out once for the others (e.g. nodes.fit_of): checks build on this module, not it on them
+    memo: dict[str, Any] = field(default_factory=dict, repr=False)
 
     # ----------------------------------------------------------------- rendered objects
     def of_kind(self, kind: str) -> list[Object]:
@@ -106,13 +108,6 @@ class Context:
     @cached_property
     def namespace_object(self) -> Object | None:
         return self.kube.get(f"/api/v1/namespaces/{self.namespace}")
-
-    @cached_property
-    def fit(self) -> Any:  # -> nodes.GpuFit
-        """Which nodes can hold the GPU pods (vllm_serving.preflight.nodes.gpu_fit), worked out once."""
-        from vllm_serving.preflight.nodes import gpu_fit
-
-        return gpu_fit(self)
 
     @property
     def autopilot(self) -> bool:

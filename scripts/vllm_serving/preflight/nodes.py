@@ -275,8 +275,15 @@ def _no_fit_message(ctx: Context, fit: GpuFit) -> str:
     )
 
 
+def fit_of(ctx: Context) -> GpuFit:
+    """Which nodes can hold the GPU pods (gpu_fit), worked out once per context."""
+    if "gpu_fit" not in ctx.memo:
+        ctx.memo["gpu_fit"] = gpu_fit(ctx)
+    return ctx.memo["gpu_fit"]
+
+
 def gpu_nodes(ctx: Context) -> Result:
-    fit = ctx.fit
+    fit = fit_of(ctx)
     if fit.fits:
         what = f"{gpus(fit.tensor)} {fit.accelerator} per pod"
         if fit.pipeline > 1:

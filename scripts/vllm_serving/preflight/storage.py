@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from vllm_serving.preflight.core import FAIL, PASS, WARN, Context, Result, Status, gpus, listing
 from vllm_serving.preflight.kube import Object
-from vllm_serving.preflight.nodes import GpuFit, term_matches
+from vllm_serving.preflight.nodes import GpuFit, fit_of, term_matches
 
 GCSFUSE_DRIVER = "gcsfuse.csi.storage.gke.io"
 PD_DRIVER = "pd.csi.storage.gke.io"
@@ -283,7 +283,7 @@ def csi_driver_checks(ctx: Context) -> list[Result]:
 
 
 def checks(ctx: Context) -> list[Result]:
-    fit = ctx.fit
+    fit = fit_of(ctx)
     results: list[Result] = []
     if ctx.namespace_object is not None:
         results += [claim_check(ctx, ref, fit) for ref in claim_references(ctx.values)]

@@ -1,19 +1,24 @@
 """pytest plugin (entry point pytest11): fixtures to test the chart, or your own values, on a cluster.
 
-    def test_my_values(helm_release):
-        release = helm_release(values_files=[Path("values/my-model.yaml")])
+    def test_my_values(vllm_release):
+        release = vllm_release(values_files=[Path("values/my-model.yaml")])
         assert all(p.accelerator == "nvidia-l4" for p in release.placements())
 
-kube_cluster   the cluster: the one `--kubeconfig` or KUBECONFIG names, else the local test cluster
-               (a real control plane with fake GKE GPU nodes, built on first use), for the session.
-helm_release   a factory: installs the chart into a fresh namespace (enforcing Pod Security baseline
-               unless told otherwise), waits until its pods are Ready, and uninstalls at teardown.
-preflight      a function: runs `vllm-serving preflight`'s checks of values files on that cluster and
-               returns the results (name, status pass/warn/fail, message):
+vllm_cluster    the cluster, for the session: the local test cluster (a real control plane with fake GKE GPU
+                nodes, built on first use), or the one --vllm-serving-kubeconfig names. $KUBECONFIG's cluster
+                only with --vllm-serving-use-kubeconfig: an exported production kubeconfig is never a test
+                target by accident.
+vllm_release    a factory: installs the chart into a fresh namespace (enforcing Pod Security baseline
+                unless told otherwise), waits until its pods are Ready, and uninstalls at teardown.
+vllm_preflight  a function: runs `vllm-serving preflight`'s checks of values files on that cluster and
+                returns the results (name, status pass/warn/fail, message):
 
-    def test_my_values_can_install(preflight):
-        results = preflight([Path("values/my-model.yaml")], namespace="llm")
+    def test_my_values_can_install(vllm_preflight):
+        results = vllm_preflight([Path("values/my-model.yaml")], namespace="llm")
         assert [r for r in results if r.status == "fail"] == []
+
+Every option and fixture carries the vllm-serving / vllm_ prefix, so the plugin loads beside others that
+name theirs generically (pytest-helm-charts has --kubeconfig and kube_cluster).
 """
 
 from __future__ import annotations
@@ -29,32 +34,47 @@ import pytest
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("vllm-serving")
-    group.addoption("--kubeconfig", help="run cluster tests against this cluster instead of the local one")
-    group.addoption("--vllm-serving-chart", help="chart directory for helm_release (default: the repository's)")
+    group.addoption("--vllm-serving-kubeconfig", help="run cluster tests against this cluster, not the local one")
+    group.addoption(
+        "--vllm-serving-use-kubeconfig",
+        action="store_true",
+        help="run cluster tests against the cluster $KUBECONFIG names (without this, KUBECONFIG is ignored)",
+    )
+    group.addoption(
+        "--vllm-serving-chart", help="chart directory for vllm_release (default: the chart inside the package)"
+    )
+
+
+def target_kubeconfig(config: pytest.Config) -> Path | None:
+    """The cluster the options name, or None for the local test cluster."""
+    if config.getoption("--vllm-serving-kubeconfig"):
+        return Path(config.getoption("--vllm-serving-kubeconfig"))
+    if config.getoption("--vllm-serving-use-kubeconfig"):
+        if not os.environ.get("KUBECONFIG"):
+            raise pytest.UsageError("--vllm-serving-use-kubeconfig: KUBECONFIG is not set")
+        return Path(os.environ["KUBECONFIG"].split(os.pathsep)[0])
+    return None
 
 
 @pytest.fixture(scope="session")
-def kube_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def vllm_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from vllm_serving.cluster import build
-    from vllm_serving.cluster.testing import TestCluster, session_cluster
+    from vllm_serving.cluster.testing import session_cluster
     from vllm_serving.errors import ToolMissing
 
-    kubeconfig = request.config.getoption("--kubeconfig")
-    if kubeconfig:
-        yield TestCluster(Path(kubeconfig))
-        return
-    if not os.environ.get("KUBECONFIG"):
+    kubeconfig = target_kubeconfig(request.config)
+    if kubeconfig is None:
         try:
             build.find_go()
         except ToolMissing as err:
             if not build.binaries().complete:
                 pytest.skip(f"no cluster: {err}")
-    with session_cluster(tmp_path_factory.mktemp("cluster")) as cluster:
+    with session_cluster(tmp_path_factory.mktemp("cluster"), kubeconfig) as cluster:
         yield cluster
 
 
 @pytest.fixture
-def helm_release(request: pytest.FixtureRequest, kube_cluster: Any) -> Iterator[Callable[..., Any]]:
+def vllm_release(request: pytest.FixtureRequest, vllm_cluster: Any) -> Iterator[Callable[..., Any]]:
     from vllm_serving import chart as chart_mod
     from vllm_serving.errors import VllmServingError
     from vllm_serving.release import Release, create_namespace, delete_namespace
@@ -72,8 +92,8 @@ def helm_release(request: pytest.FixtureRequest, kube_cluster: Any) -> Iterator[
         timeout: float = 300,
     ) -> Release:
         namespace = f"vllm-{uuid.uuid4().hex[:8]}"
-        create_namespace(kube_cluster.kubeconfig, namespace, pod_security)
-        release = Release(name, namespace, kube_cluster.kubeconfig, chart)
+        create_namespace(vllm_cluster.kubeconfig, namespace, pod_security)
+        release = Release(name, namespace, vllm_cluster.kubeconfig, chart)
         made.append(release)
         release.install(list(values_files), values)
         if wait:
@@ -91,8 +111,8 @@ def helm_release(request: pytest.FixtureRequest, kube_cluster: Any) -> Iterator[
 
 
 @pytest.fixture
-def preflight(request: pytest.FixtureRequest, kube_cluster: Any) -> Callable[..., list[Any]]:
-    """`preflight(values_files, values=None, *, namespace="default", release="vllm")` -> the checks'
+def vllm_preflight(request: pytest.FixtureRequest, vllm_cluster: Any) -> Callable[..., list[Any]]:
+    """`vllm_preflight(values_files, values=None, *, namespace="default", release="vllm")` -> the checks'
     results (vllm_serving.preflight.Result) for those values on the session's cluster."""
     from vllm_serving import chart as chart_mod
     from vllm_serving.preflight import run_checks
@@ -109,7 +129,7 @@ def preflight(request: pytest.FixtureRequest, kube_cluster: Any) -> Callable[...
         return run_checks(
             values_files,
             values,
-            kubeconfig=kube_cluster.kubeconfig,
+            kubeconfig=vllm_cluster.kubeconfig,
             namespace=namespace,
             release=release,
             chart=chart,

@@ -1,7 +1,7 @@
 """Fixtures for the local test cluster's own tests (``-m cluster``).
 
-The session's cluster is ``KUBECONFIG``'s when set, else a LocalCluster started
-once (binaries built first if the cache has none) and stopped at the end.
+The session's cluster is the plugin's ``vllm_cluster``: a LocalCluster started once (binaries built
+first if the cache has none) and stopped at the end, or the one --vllm-serving-kubeconfig names.
 """
 
 from __future__ import annotations
@@ -15,16 +15,16 @@ from vllm_serving.cluster.testing import TestCluster
 
 
 @pytest.fixture(scope="session")
-def cluster(kube_cluster: TestCluster) -> TestCluster:
+def cluster(vllm_cluster: TestCluster) -> TestCluster:
     """The session's cluster, from the vllm-serving pytest plugin."""
-    return kube_cluster
+    return vllm_cluster
 
 
 @pytest.fixture(scope="session")
 def local_cluster(cluster: TestCluster):
-    """The LocalCluster itself; skips when the tests run against KUBECONFIG's cluster."""
+    """The LocalCluster itself; skips when the tests run against another cluster."""
     if cluster.local is None:
-        pytest.skip("needs the local test cluster (KUBECONFIG names another cluster)")
+        pytest.skip("needs the local test cluster (the session runs against another cluster)")
     return cluster.local
 
 

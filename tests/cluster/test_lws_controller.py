@@ -2,7 +2,7 @@
 
 The controller's admission webhooks label and configure a group's pods; the real
 scheduler places them on the fake GKE nodes and kwok runs them. On a cluster that
-``KUBECONFIG`` names, the tests run when LeaderWorkerSet is installed there.
+--vllm-serving-kubeconfig names, the tests run when LeaderWorkerSet is installed there.
 """
 
 from __future__ import annotations

@@ -56,10 +56,10 @@ def expected_pods(values: dict) -> int:
 
 
 @pytest.mark.parametrize("path", VALUES_FILES, ids=lambda p: p.name)
-def test_values_file_installs_and_lands_on_its_pool(helm_release, path):
+def test_values_file_installs_and_lands_on_its_pool(vllm_release, path):
     values = effective(path)
     level = "privileged" if needs_privilege(path) else "baseline"
-    release = helm_release(values_files=[path], pod_security=level, wait=False)
+    release = vllm_release(values_files=[path], pod_security=level, wait=False)
     pods = release.wait(timeout=180, expect_pods=expected_pods(values))
     gke = values["gke"]
     gpu_pods = [p for p in pods if p.component in ("server", "worker", "batch")]
@@ -83,19 +83,19 @@ def test_values_file_installs_and_lands_on_its_pool(helm_release, path):
         assert len({p.node for p in gpu_pods}) == len(gpu_pods)
 
 
-def test_default_namespace_enforces_pod_security_baseline(helm_release, kube_cluster):
+def test_default_namespace_enforces_pod_security_baseline(vllm_release, vllm_cluster):
     from kubernetes import client
 
-    release = helm_release()
-    with kube_cluster.api_client() as api:
+    release = vllm_release()
+    with vllm_cluster.api_client() as api:
         labels = client.CoreV1Api(api).read_namespace(release.namespace).metadata.labels
     assert labels["pod-security.kubernetes.io/enforce"] == "baseline"
     assert [p.component for p in release.placements()] == ["server"]
 
 
-def test_baseline_refuses_the_privileged_nfs_tuning_with_the_documented_message(helm_release):
+def test_baseline_refuses_the_privileged_nfs_tuning_with_the_documented_message(vllm_release):
     path = next(p for p in VALUES_FILES if needs_privilege(p))
-    release = helm_release(values_files=[path], pod_security="baseline", wait=False)
+    release = vllm_release(values_files=[path], pod_security="baseline", wait=False)
     with pytest.raises(ClusterError) as refused:
         release.wait(timeout=20)
     message = str(refused.value)
@@ -105,12 +105,12 @@ def test_baseline_refuses_the_privileged_nfs_tuning_with_the_documented_message(
     assert "pod-security.kubernetes.io/enforce=privileged" in readme
 
 
-def test_persistent_disk_claims_bind_their_volumes(helm_release, kube_cluster):
+def test_persistent_disk_claims_bind_their_volumes(vllm_release, vllm_cluster):
     from kubernetes import client
 
     path = next(p for p in VALUES_FILES if effective(p)["weights"]["source"] == "persistentDisk")
-    release = helm_release(values_files=[path])
-    with kube_cluster.api_client() as api:
+    release = vllm_release(values_files=[path])
+    with vllm_cluster.api_client() as api:
         claims = client.CoreV1Api(api).list_namespaced_persistent_volume_claim(release.namespace).items
     assert claims
     for claim in claims:
@@ -118,9 +118,9 @@ def test_persistent_disk_claims_bind_their_volumes(helm_release, kube_cluster):
         assert claim.status.access_modes == ["ReadOnlyMany"]
 
 
-def test_a_tensor_size_no_node_can_hold_stays_pending_with_the_schedulers_reason(helm_release):
+def test_a_tensor_size_no_node_can_hold_stays_pending_with_the_schedulers_reason(vllm_release):
     values = {"gke": {"accelerator": "nvidia-tesla-a100", "nodePool": "a100-x8"}, "parallelism": {"tensor": 16}}
-    release = helm_release(values=values, wait=False)
+    release = vllm_release(values=values, wait=False)
     with pytest.raises(ClusterError) as pending:
         release.wait(timeout=15)
     message = str(pending.value)
@@ -129,13 +129,13 @@ def test_a_tensor_size_no_node_can_hold_stays_pending_with_the_schedulers_reason
     assert [p.phase for p in release.placements()] == ["Pending"]
 
 
-def test_upgrade_changes_in_place_rollback_restores_uninstall_leaves_nothing(helm_release, kube_cluster):
+def test_upgrade_changes_in_place_rollback_restores_uninstall_leaves_nothing(vllm_release, vllm_cluster):
     from kubernetes import client
 
     l4 = next(p for p in VALUES_FILES if p.name == "gemma-2-9b-it-l4.yaml")
     a100 = next(p for p in VALUES_FILES if p.name == "gemma-2-9b-it-a100.yaml")
-    release = helm_release(values_files=[l4])
-    with kube_cluster.api_client() as api:
+    release = vllm_release(values_files=[l4])
+    with vllm_cluster.api_client() as api:
         apps = client.AppsV1Api(api)
         uid = apps.read_namespaced_deployment("vllm-vllm-serving", release.namespace).metadata.uid
         assert {p.accelerator for p in release.placements() if p.component == "server"} == {"nvidia-l4"}
@@ -164,18 +164,18 @@ def test_upgrade_changes_in_place_rollback_restores_uninstall_leaves_nothing(hel
         assert leftovers == []
 
 
-def test_helm_test_hook_runs_to_completion(helm_release):
-    release = helm_release(values={"model": {"servedName": "qwen"}})
+def test_helm_test_hook_runs_to_completion(vllm_release):
+    release = vllm_release(values={"model": {"servedName": "qwen"}})
     out = release.test(timeout="2m")
     assert "Phase:          Succeeded" in out
     assert "vllm-vllm-serving-test" in out
 
 
-def test_every_object_of_every_values_file_passes_the_api_servers_dry_run(kube_cluster, tmp_path):
+def test_every_object_of_every_values_file_passes_the_api_servers_dry_run(vllm_cluster, tmp_path):
     """The API server's own validation and admission (with the CRDs installed), beyond the JSON schemas."""
     from kubernetes import client, dynamic
 
-    with kube_cluster.api_client() as api:
+    with vllm_cluster.api_client() as api:
         namespace = f"dry-run-{tmp_path.name[-6:].lower().replace('_', '-')}"
         core = client.CoreV1Api(api)
         core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))

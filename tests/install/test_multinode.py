@@ -32,10 +32,10 @@ def test_the_release_name_is_helms_longest():
     assert len(LONGEST) == 53
 
 
-def test_a_multinode_group_forms_under_the_longest_release_name(helm_release, kube_cluster):
+def test_a_multinode_group_forms_under_the_longest_release_name(vllm_release, vllm_cluster):
     from kubernetes import client
 
-    release = helm_release(
+    release = vllm_release(
         values_files=[MULTINODE], values={"podDisruptionBudget": {"enabled": True}}, name=LONGEST, timeout=180
     )
     pods = release.placements()
@@ -43,7 +43,7 @@ def test_a_multinode_group_forms_under_the_longest_release_name(helm_release, ku
     # One pool, one zone, a node each: the group's pod affinity as the real scheduler read it.
     assert len({(p.pool, p.zone) for p in pods}) == 1 and {p.pool for p in pods} == {"h100-multinode"}
     assert len({p.node for p in pods}) == 2
-    with kube_cluster.api_client() as api:
+    with vllm_cluster.api_client() as api:
         core = client.CoreV1Api(api)
         ns = release.namespace
         (lws,) = client.CustomObjectsApi(api).list_namespaced_custom_object(
@@ -95,23 +95,23 @@ def test_a_multinode_group_forms_under_the_longest_release_name(helm_release, ku
         assert (status.expected_pods, status.current_healthy, status.disruptions_allowed) == (2, 2, 2)
 
 
-def test_a_deployment_and_its_test_hook_under_the_longest_release_name(helm_release):
+def test_a_deployment_and_its_test_hook_under_the_longest_release_name(vllm_release):
     """ReplicaSet <deployment>-<pod-template-hash>, pods from generateName, the hook Job <fullname>-test
     and its pods: all made by the controllers, none refused."""
-    release = helm_release(values_files=[L4], name=LONGEST, timeout=120)
+    release = vllm_release(values_files=[L4], name=LONGEST, timeout=120)
     (server,) = release.placements()
     assert server.pod.startswith(FULLNAME[:40]) and server.component == "server"
     assert f"{FULLNAME}-test" in release.test(timeout="2m")
 
 
-def test_a_batch_job_under_the_longest_release_name(helm_release, kube_cluster):
+def test_a_batch_job_under_the_longest_release_name(vllm_release, vllm_cluster):
     """The Indexed Job's name (job-name labels) and its pods' hostnames <job>-<index> fit."""
     from kubernetes import client
 
-    release = helm_release(values_files=[BATCH], name=LONGEST, wait=False)
+    release = vllm_release(values_files=[BATCH], name=LONGEST, wait=False)
     pods = release.wait(timeout=120)
     assert pods and {p.component for p in pods} == {"batch"}
-    with kube_cluster.api_client() as api:
+    with vllm_cluster.api_client() as api:
         (job,) = client.BatchV1Api(api).list_namespaced_job(release.namespace).items
         for pod in client.CoreV1Api(api).list_namespaced_pod(release.namespace).items:
             index = pod.metadata.labels["batch.kubernetes.io/job-completion-index"]

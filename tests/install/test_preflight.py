@@ -66,8 +66,8 @@ def namespace_body(name: str, enforce: str | None = "baseline", warn: str | None
 
 
 @pytest.fixture(scope="module")
-def kube(kube_cluster: TestCluster) -> Iterator[Kube]:
-    with Kube.connect(kube_cluster.kubeconfig) as client:
+def kube(vllm_cluster: TestCluster) -> Iterator[Kube]:
+    with Kube.connect(vllm_cluster.kubeconfig) as client:
         yield client
 
 
@@ -128,14 +128,16 @@ def on_bare(bare: TestCluster, values: dict, namespace: str = "default") -> list
 
 
 class TestGpuNodes:
-    def test_the_accelerators_pools_pass(self, preflight, baseline):
-        result = check(preflight(namespace=baseline), "gpu-nodes")
+    def test_the_accelerators_pools_pass(self, vllm_preflight, baseline):
+        result = check(vllm_preflight(namespace=baseline), "gpu-nodes")
         assert result.status == "pass", result
         assert "l4-x2 (2 in us-central1-a, us-central1-b, GPUs: 2 each)" in result.message
         assert "l4-x8" in result.message
 
-    def test_an_accelerator_without_nodes_fails_naming_the_gpus_the_cluster_has(self, preflight, baseline):
-        result = check(preflight(values={"gke": {"accelerator": "nvidia-tesla-t4"}}, namespace=baseline), "gpu-nodes")
+    def test_an_accelerator_without_nodes_fails_naming_the_gpus_the_cluster_has(self, vllm_preflight, baseline):
+        result = check(
+            vllm_preflight(values={"gke": {"accelerator": "nvidia-tesla-t4"}}, namespace=baseline), "gpu-nodes"
+        )
         assert result.status == "fail"
         assert result.message.startswith(
             "no node has cloud.google.com/gke-accelerator=nvidia-tesla-t4 (gke.accelerator); GPU nodes here:"
@@ -147,9 +149,9 @@ class TestGpuNodes:
         )
         assert "or set gke.accelerator to a GPU the cluster has" in result.message
 
-    def test_more_gpus_per_pod_than_the_pools_nodes_have_fails(self, preflight, baseline):
+    def test_more_gpus_per_pod_than_the_pools_nodes_have_fails(self, vllm_preflight, baseline):
         values = {"gke": {"accelerator": "nvidia-tesla-a100", "nodePool": "a100-x1"}, "parallelism": {"tensor": 8}}
-        result = check(preflight(values=values, namespace=baseline), "gpu-nodes")
+        result = check(vllm_preflight(values=values, namespace=baseline), "gpu-nodes")
         assert result.status == "fail"
         assert result.message.startswith(
             "parallelism.tensor: 8 GPUs per pod, but the nodes of node pool a100-x1 hold at most 1 allocatable"
@@ -157,9 +159,9 @@ class TestGpuNodes:
             " a2-highgpu-8g machines (8 GPUs each) (gke.nodePool, or empty for any pool with nvidia-tesla-a100)"
         )
 
-    def test_a_multi_node_group_needs_pipeline_nodes_in_one_pool_and_zone(self, preflight, baseline):
+    def test_a_multi_node_group_needs_pipeline_nodes_in_one_pool_and_zone(self, vllm_preflight, baseline):
         values = {"gke": {"nodePool": "l4-x8"}, "parallelism": {"tensor": 8, "pipeline": 2}}
-        result = check(preflight(values=values, namespace=baseline), "gpu-nodes")
+        result = check(vllm_preflight(values=values, namespace=baseline), "gpu-nodes")
         assert result.status == "fail"
         assert "parallelism.pipeline: 2 puts each group's 2 pods on 2 nodes of one node pool and one zone" in (
             result.message
@@ -171,29 +173,33 @@ class TestGpuNodes:
             "gke": {"accelerator": "nvidia-h100-80gb", "nodePool": "h100-multinode"},
             "parallelism": {"tensor": 8, "pipeline": 2},
         }
-        result = check(preflight(values=values, namespace=baseline), "gpu-nodes")
+        result = check(vllm_preflight(values=values, namespace=baseline), "gpu-nodes")
         assert result.status == "pass", result
         assert "h100-multinode in us-central1-a (2 nodes), h100-multinode in us-central1-b (2 nodes)" in (
             result.message
         )
 
-    def test_a_node_pool_of_another_gpu_fails(self, preflight, baseline):
-        result = check(preflight(values={"gke": {"nodePool": "a100-x8"}}, namespace=baseline), "gpu-nodes")
+    def test_a_node_pool_of_another_gpu_fails(self, vllm_preflight, baseline):
+        result = check(vllm_preflight(values={"gke": {"nodePool": "a100-x8"}}, namespace=baseline), "gpu-nodes")
         assert result.status == "fail"
         assert result.message.startswith(
             "node pool a100-x8 (gke.nodePool) has no nvidia-l4 nodes (its nodes have nvidia-tesla-a100);"
             " pools with nvidia-l4: l4-x2, l4-x8. Set gke.nodePool to one of them"
         )
 
-    def test_the_extra_node_selector_is_respected(self, preflight, baseline):
+    def test_the_extra_node_selector_is_respected(self, vllm_preflight, baseline):
         zone = "topology.kubernetes.io/zone"
-        result = check(preflight(values={"nodeSelector": {zone: "us-central1-c"}}, namespace=baseline), "gpu-nodes")
+        result = check(
+            vllm_preflight(values={"nodeSelector": {zone: "us-central1-c"}}, namespace=baseline), "gpu-nodes"
+        )
         assert result.status == "fail"
         assert (
             "none of the 4 nvidia-l4 nodes admits the pods: nodeSelector topology.kubernetes.io/zone=us-central1-c"
             " (4 nodes; from nodeSelector.topology.kubernetes.io/zone)" in result.message
         )
-        result = check(preflight(values={"nodeSelector": {zone: "us-central1-a"}}, namespace=baseline), "gpu-nodes")
+        result = check(
+            vllm_preflight(values={"nodeSelector": {zone: "us-central1-a"}}, namespace=baseline), "gpu-nodes"
+        )
         assert result.status == "pass"
         assert "us-central1-b" not in result.message
 
@@ -213,7 +219,7 @@ class TestGpuNodes:
             result.message
         )
 
-    def test_autopilot_warns_what_it_cannot_see_ahead(self, preflight, baseline):
+    def test_autopilot_warns_what_it_cannot_see_ahead(self, vllm_preflight, baseline):
         values = {
             "gke": {
                 "mode": "autopilot",
@@ -221,7 +227,7 @@ class TestGpuNodes:
                 "secondaryBootDisk": {"enabled": True, "diskImage": "vllm-v0-33-0", "project": "my-project"},
             }
         }
-        results = preflight(values=values, namespace=baseline)
+        results = vllm_preflight(values=values, namespace=baseline)
         assert check(results, "gpu-nodes").status == "warn"
         assert "On Autopilot GKE creates nodes for the pods on demand" in check(results, "gpu-nodes").message
         boot = check(results, "secondary-boot-disk")
@@ -229,15 +235,15 @@ class TestGpuNodes:
         assert "cannot be checked ahead" in boot.message
         assert "gcloud compute images describe vllm-v0-33-0 --project my-project" in boot.message
 
-    def test_the_secondary_boot_disk_pool_must_have_nodes_on_standard(self, preflight, baseline):
+    def test_the_secondary_boot_disk_pool_must_have_nodes_on_standard(self, vllm_preflight, baseline):
         boot = {"secondaryBootDisk": {"enabled": True}}
         result = check(
-            preflight(values={"gke": {"nodePool": "l4-x2", **boot}}, namespace=baseline), "secondary-boot-disk"
+            vllm_preflight(values={"gke": {"nodePool": "l4-x2", **boot}}, namespace=baseline), "secondary-boot-disk"
         )
         assert result.status == "pass"
         assert result.message.startswith("node pool l4-x2 has 2 node(s) in us-central1-a, us-central1-b")
         result = check(
-            preflight(values={"gke": {"nodePool": "l4-cached", **boot}}, namespace=baseline), "secondary-boot-disk"
+            vllm_preflight(values={"gke": {"nodePool": "l4-cached", **boot}}, namespace=baseline), "secondary-boot-disk"
         )
         assert result.status == "fail"
         assert result.message.startswith(
@@ -245,21 +251,21 @@ class TestGpuNodes:
             " with the image cache: vllm-serving nodepool create l4-cached --secondary-boot-disk IMAGE"
         )
 
-    def test_sizing_warnings_become_a_warning(self, preflight, baseline):
-        results = preflight(values={"model": {"name": "meta-llama/Llama-3.1-70B-Instruct"}}, namespace=baseline)
+    def test_sizing_warnings_become_a_warning(self, vllm_preflight, baseline):
+        results = vllm_preflight(values={"model": {"name": "meta-llama/Llama-3.1-70B-Instruct"}}, namespace=baseline)
         sizing = check(results, "sizing")
         assert sizing.status == "warn"
         assert sizing.message.startswith("parallelism.tensor: 1 x nvidia-l4 (24 GiB) cannot hold the 131.4 GiB")
-        assert check(preflight(namespace=baseline), "sizing").status == "pass"
+        assert check(vllm_preflight(namespace=baseline), "sizing").status == "pass"
 
 
 # ----------------------------------------------------------------- namespace and pod admission
 
 
 class TestNamespaceAndAdmission:
-    def test_a_missing_namespace_fails_and_skips_what_lives_in_it(self, preflight):
+    def test_a_missing_namespace_fails_and_skips_what_lives_in_it(self, vllm_preflight):
         values = {"weights": {"huggingface": {"tokenSecret": {"name": "hf-token"}}}}
-        results = preflight(values=values, namespace="preflight-absent")
+        results = vllm_preflight(values=values, namespace="preflight-absent")
         namespace = check(results, "namespace")
         assert namespace.status == "fail"
         assert namespace.message.startswith(
@@ -267,8 +273,8 @@ class TestNamespaceAndAdmission:
         )
         assert not {"pod-admission", "secret/hf-token"} & set(by_name(results))
 
-    def test_baseline_refuses_the_privileged_nfs_read_ahead_with_psas_message(self, preflight, baseline):
-        results = preflight([FILESTORE], namespace=baseline)
+    def test_baseline_refuses_the_privileged_nfs_read_ahead_with_psas_message(self, vllm_preflight, baseline):
+        results = vllm_preflight([FILESTORE], namespace=baseline)
         assert check(results, "namespace").message == (f"namespace {baseline} exists (Pod Security enforce=baseline)")
         result = check(results, "pod-admission")
         assert result.status == "fail"
@@ -284,18 +290,18 @@ class TestNamespaceAndAdmission:
             f" namespace {baseline} pod-security.kubernetes.io/enforce=privileged --overwrite" in result.message
         )
 
-    def test_a_privileged_namespace_admits_it(self, preflight, namespaces):
+    def test_a_privileged_namespace_admits_it(self, vllm_preflight, namespaces):
         namespace = namespaces("privileged")
-        result = check(preflight([FILESTORE], namespace=namespace), "pod-admission")
+        result = check(vllm_preflight([FILESTORE], namespace=namespace), "pod-admission")
         assert result.status == "pass", result
         assert result.message == (
             f"namespace {namespace} admits all 2 pods (dry run): Deployment/vllm-vllm-serving,"
             " Job/vllm-vllm-serving-test"
         )
 
-    def test_restricted_refuses_the_root_vllm_pods(self, preflight, namespaces):
+    def test_restricted_refuses_the_root_vllm_pods(self, vllm_preflight, namespaces):
         namespace = namespaces("restricted")
-        result = check(preflight(namespace=namespace), "pod-admission")
+        result = check(vllm_preflight(namespace=namespace), "pod-admission")
         assert result.status == "fail"
         assert 'violates PodSecurity "restricted:latest": runAsNonRoot != true' in result.message
         assert (
@@ -304,13 +310,13 @@ class TestNamespaceAndAdmission:
             " --overwrite)" in result.message
         )
 
-    def test_a_namespace_that_warns_on_restricted_gives_a_warning(self, preflight, namespaces):
+    def test_a_namespace_that_warns_on_restricted_gives_a_warning(self, vllm_preflight, namespaces):
         namespace = namespaces("baseline", warn="restricted")
-        result = check(preflight(namespace=namespace), "pod-admission")
+        result = check(vllm_preflight(namespace=namespace), "pod-admission")
         assert result.status == "warn"
         assert 'Deployment/vllm-vllm-serving: would violate PodSecurity "restricted:latest"' in result.message
 
-    def test_resource_quota_and_limit_range_refusals(self, preflight, namespaces, kube):
+    def test_resource_quota_and_limit_range_refusals(self, vllm_preflight, namespaces, kube):
         namespace = namespaces("baseline")
         quota = {
             "apiVersion": "v1",
@@ -325,7 +331,7 @@ class TestNamespaceAndAdmission:
                 (kube.get(f"/api/v1/namespaces/{namespace}/resourcequotas/gpus") or {}).get("status", {}).get("hard")
             ),
         )
-        result = check(preflight(namespace=namespace), "pod-admission")
+        result = check(vllm_preflight(namespace=namespace), "pod-admission")
         assert result.status == "fail"
         assert "exceeded quota: gpus, requested: requests.nvidia.com/gpu=1" in result.message
         assert (
@@ -341,15 +347,15 @@ class TestNamespaceAndAdmission:
             "spec": {"limits": [{"type": "Container", "max": {"memory": "1Gi"}}]},
         }
         create(kube, f"/api/v1/namespaces/{namespace}/limitranges", limits)
-        result = check(preflight(namespace=namespace), "pod-admission")
+        result = check(vllm_preflight(namespace=namespace), "pod-admission")
         assert result.status == "fail"
         assert "maximum memory usage per Container is 1Gi, but limit is 24Gi" in result.message
         assert f"fix: a LimitRange in namespace {namespace} refuses the pod's resources" in result.message
 
-    def test_a_service_account_the_chart_does_not_create_must_exist(self, preflight, namespaces, kube):
+    def test_a_service_account_the_chart_does_not_create_must_exist(self, vllm_preflight, namespaces, kube):
         namespace = namespaces("baseline")
         values = {"serviceAccount": {"create": False, "name": "vllm-runner"}}
-        result = check(preflight(values=values, namespace=namespace), "pod-admission")
+        result = check(vllm_preflight(values=values, namespace=namespace), "pod-admission")
         assert result.status == "fail"
         assert 'serviceaccount "vllm-runner" not found' in result.message
         assert (
@@ -358,7 +364,7 @@ class TestNamespaceAndAdmission:
         )
         account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "vllm-runner"}}
         create(kube, f"/api/v1/namespaces/{namespace}/serviceaccounts", account)
-        assert check(preflight(values=values, namespace=namespace), "pod-admission").status == "pass"
+        assert check(vllm_preflight(values=values, namespace=namespace), "pod-admission").status == "pass"
 
 
 # ----------------------------------------------------------------- Secrets
@@ -370,10 +376,10 @@ def secret(name: str, data: dict[str, str], kind: str = "Opaque") -> dict:
 
 
 class TestSecrets:
-    def test_the_hugging_face_token_secret_and_its_key(self, preflight, namespaces, kube):
+    def test_the_hugging_face_token_secret_and_its_key(self, vllm_preflight, namespaces, kube):
         namespace = namespaces("baseline")
         values = {"weights": {"huggingface": {"tokenSecret": {"name": "hf-token", "key": "token"}}}}
-        result = check(preflight(values=values, namespace=namespace), "secret/hf-token")
+        result = check(vllm_preflight(values=values, namespace=namespace), "secret/hf-token")
         assert result.status == "fail"
         assert result.message == (
             f"Secret hf-token (weights.huggingface.tokenSecret) does not exist in namespace {namespace}; create it:"
@@ -381,7 +387,7 @@ class TestSecrets:
         )
         path = f"/api/v1/namespaces/{namespace}/secrets"
         create(kube, path, secret("hf-token", {"hf_api_token": "hf_x"}))
-        result = check(preflight(values=values, namespace=namespace), "secret/hf-token")
+        result = check(vllm_preflight(values=values, namespace=namespace), "secret/hf-token")
         assert result.status == "fail"
         assert result.message.startswith(
             "Secret hf-token (weights.huggingface.tokenSecret) has no key 'token' (keys: hf_api_token); add it"
@@ -389,25 +395,25 @@ class TestSecrets:
         assert result.message.endswith("or set weights.huggingface.tokenSecret.key to the key that holds it")
         delete(kube, f"{path}/hf-token")
         create(kube, path, secret("hf-token", {"token": "hf_x"}))
-        result = check(preflight(values=values, namespace=namespace), "secret/hf-token")
+        result = check(vllm_preflight(values=values, namespace=namespace), "secret/hf-token")
         assert result.status == "pass"
         assert result.message == "Secret hf-token exists (weights.huggingface.tokenSecret key token)"
 
-    def test_image_pull_secrets(self, preflight, namespaces, kube):
+    def test_image_pull_secrets(self, vllm_preflight, namespaces, kube):
         namespace = namespaces("baseline")
         values = {"imagePullSecrets": [{"name": "registry"}]}
-        result = check(preflight(values=values, namespace=namespace), "secret/registry")
+        result = check(vllm_preflight(values=values, namespace=namespace), "secret/registry")
         assert result.status == "fail"
         assert f"kubectl create secret docker-registry registry -n {namespace}" in result.message
         path = f"/api/v1/namespaces/{namespace}/secrets"
         create(kube, path, secret("registry", {"password": "x"}))
-        result = check(preflight(values=values, namespace=namespace), "secret/registry")
+        result = check(vllm_preflight(values=values, namespace=namespace), "secret/registry")
         assert result.status == "fail"
         assert "is of type Opaque; the kubelet pulls with kubernetes.io/dockerconfigjson Secrets only" in result.message
         delete(kube, f"{path}/registry")
         config = json.dumps({"auths": {"us-docker.pkg.dev": {"auth": "eDp5"}}})
         create(kube, path, secret("registry", {".dockerconfigjson": config}, "kubernetes.io/dockerconfigjson"))
-        assert check(preflight(values=values, namespace=namespace), "secret/registry").status == "pass"
+        assert check(vllm_preflight(values=values, namespace=namespace), "secret/registry").status == "pass"
 
 
 # ----------------------------------------------------------------- claims and disks
@@ -457,11 +463,11 @@ class TestClaimsAndDisks:
         for path in made:
             delete(kube, path)
 
-    def test_weights_claim_missing_not_read_only_pending_then_bound(self, preflight, namespaces, kube, volumes):
+    def test_weights_claim_missing_not_read_only_pending_then_bound(self, vllm_preflight, namespaces, kube, volumes):
         namespace = namespaces("baseline")
         claims = f"/api/v1/namespaces/{namespace}/persistentvolumeclaims"
 
-        result = check(preflight(values=nfs_claim_values("models"), namespace=namespace), "claim/models")
+        result = check(vllm_preflight(values=nfs_claim_values("models"), namespace=namespace), "claim/models")
         assert result.status == "fail"
         assert result.message == (
             f"PersistentVolumeClaim models (weights.nfs.existingClaim) does not exist in namespace {namespace};"
@@ -470,7 +476,7 @@ class TestClaimsAndDisks:
         )
 
         create(kube, claims, claim("models", ["ReadWriteOnce"]))
-        result = check(preflight(values=nfs_claim_values("models"), namespace=namespace), "claim/models")
+        result = check(vllm_preflight(values=nfs_claim_values("models"), namespace=namespace), "claim/models")
         assert result.status == "fail"
         assert result.message.startswith(
             "PersistentVolumeClaim models (weights.nfs.existingClaim) is ReadWriteOnce, not ReadOnlyMany: weights"
@@ -487,13 +493,13 @@ class TestClaimsAndDisks:
             "claim shared Bound",
             lambda: (kube.get(f"{claims}/shared") or {}).get("status", {}).get("phase") == "Bound",
         )
-        result = check(preflight(values=nfs_claim_values("shared"), namespace=namespace), "claim/shared")
+        result = check(vllm_preflight(values=nfs_claim_values("shared"), namespace=namespace), "claim/shared")
         assert result.status == "pass", result
         assert result.message == (
             "PersistentVolumeClaim shared (weights.nfs.existingClaim) exists (Bound, ReadOnlyMany)"
         )
 
-    def test_a_claim_waiting_for_its_first_consumer_is_a_warning(self, preflight, namespaces, kube, volumes):
+    def test_a_claim_waiting_for_its_first_consumer_is_a_warning(self, vllm_preflight, namespaces, kube, volumes):
         namespace = namespaces("baseline")
         storage_class = f"{namespace}-late"
         volumes(
@@ -511,7 +517,7 @@ class TestClaimsAndDisks:
             f"/api/v1/namespaces/{namespace}/persistentvolumeclaims",
             claim("late", ["ReadOnlyMany"], storage_class),
         )
-        result = check(preflight(values=nfs_claim_values("late"), namespace=namespace), "claim/late")
+        result = check(vllm_preflight(values=nfs_claim_values("late"), namespace=namespace), "claim/late")
         assert result.status == "warn"
         assert result.message == (
             f"PersistentVolumeClaim late (weights.nfs.existingClaim) is Pending: its storage class {storage_class}"
@@ -519,7 +525,7 @@ class TestClaimsAndDisks:
             " pod using it is scheduled"
         )
 
-    def test_a_bound_volume_in_a_zone_without_gpu_nodes_fails(self, preflight, namespaces, kube, volumes):
+    def test_a_bound_volume_in_a_zone_without_gpu_nodes_fails(self, vllm_preflight, namespaces, kube, volumes):
         namespace = namespaces("baseline")
         volumes("/api/v1/persistentvolumes", nfs_volume(f"{namespace}-zonal", namespace, "zonal", "us-central1-c"))
         claims = f"/api/v1/namespaces/{namespace}/persistentvolumeclaims"
@@ -528,37 +534,37 @@ class TestClaimsAndDisks:
             "claim zonal Bound",
             lambda: (kube.get(f"{claims}/zonal") or {}).get("status", {}).get("phase") == "Bound",
         )
-        result = check(preflight(values=nfs_claim_values("zonal"), namespace=namespace), "claim/zonal")
+        result = check(vllm_preflight(values=nfs_claim_values("zonal"), namespace=namespace), "claim/zonal")
         assert result.status == "fail"
         assert (
             f"is bound to volume {namespace}-zonal in us-central1-c, which no node that can hold the GPU pods"
             " reaches (they are in us-central1-a, us-central1-b)" in result.message
         )
 
-    def test_written_claims_cache_and_batch(self, preflight, namespaces, kube):
+    def test_written_claims_cache_and_batch(self, vllm_preflight, namespaces, kube):
         namespace = namespaces("baseline")
         create(kube, f"/api/v1/namespaces/{namespace}/persistentvolumeclaims", claim("hf-cache", ["ReadWriteOnce"]))
         values = {"replicaCount": 2, "weights": {"huggingface": {"cache": {"existingClaim": "hf-cache"}}}}
-        result = check(preflight(values=values, namespace=namespace), "claim/hf-cache")
+        result = check(vllm_preflight(values=values, namespace=namespace), "claim/hf-cache")
         assert result.status == "fail"  # Pending, no volume: the worst finding wins
         assert (
             "is ReadWriteOnce: only pods on one node can mount it (ReadWriteOncePod: one pod), and up to 2 pods"
             " use it; use a ReadWriteMany claim (e.g. Filestore)" in result.message
         )
         batch = {"batch": {"enabled": True, "existingClaim": "requests", "input": "requests.jsonl"}}
-        result = check(preflight(values=batch, namespace=namespace), "claim/requests")
+        result = check(vllm_preflight(values=batch, namespace=namespace), "claim/requests")
         assert result.status == "fail"
         assert result.message.startswith(
             f"PersistentVolumeClaim requests (batch.existingClaim) does not exist in namespace {namespace}"
         )
 
-    def test_a_disk_in_a_zone_without_gpu_nodes_fails(self, preflight, baseline):
+    def test_a_disk_in_a_zone_without_gpu_nodes_fails(self, vllm_preflight, baseline):
         disks = [
             "projects/my-project/zones/us-central1-a/disks/weights",
             "projects/my-project/zones/us-central1-c/disks/weights",
         ]
         values = {"weights": {"source": "persistentDisk", "persistentDisk": {"disks": disks}}}
-        results = preflight(values=values, namespace=baseline)
+        results = vllm_preflight(values=values, namespace=baseline)
         assert check(results, "disk/us-central1-a/weights").status == "pass"
         result = check(results, "disk/us-central1-c/weights")
         assert result.status == "fail"
@@ -569,7 +575,7 @@ class TestClaimsAndDisks:
             " us-central1-c"
         )
 
-    def test_a_disk_another_releases_volume_already_uses_fails(self, preflight, baseline, volumes):
+    def test_a_disk_another_releases_volume_already_uses_fails(self, vllm_preflight, baseline, volumes):
         handle = "projects/my-project/zones/us-central1-a/disks/shared-weights"
         other = {
             "apiVersion": "v1",
@@ -588,7 +594,7 @@ class TestClaimsAndDisks:
         }
         volumes("/api/v1/persistentvolumes", other)
         values = {"weights": {"source": "persistentDisk", "persistentDisk": {"disks": [handle]}}}
-        result = check(preflight(values=values, namespace=baseline), "disk/us-central1-a/shared-weights")
+        result = check(vllm_preflight(values=values, namespace=baseline), "disk/us-central1-a/shared-weights")
         assert result.status == "fail"
         assert result.message.startswith(
             f"disk {handle} is already the volume of PersistentVolume other-{baseline} (claim"
@@ -713,8 +719,8 @@ class TestClusterApis:
         assert lws.status == "warn"
         assert lws.message.startswith("no LeaderWorkerSet controller found (no admission webhook for")
 
-    def test_the_crds_are_established_on_the_test_cluster(self, preflight, baseline):
-        results = preflight(values=EVERY_CRD, namespace=baseline)
+    def test_the_crds_are_established_on_the_test_cluster(self, vllm_preflight, baseline):
+        results = vllm_preflight(values=EVERY_CRD, namespace=baseline)
         for kind in ("PodMonitoring", "ServiceMonitor", "LeaderWorkerSet", "ScaledObject", "TriggerAuthentication"):
             assert check(results, f"crd/{kind}").status == "pass", check(results, f"crd/{kind}")
         assert check(results, "crd/LeaderWorkerSet").message == (
@@ -731,13 +737,13 @@ class TestClusterApis:
         assert result.status == "pass"
         assert result.message == "the LeaderWorkerSet controller is installed (webhooks preflight-lws)"
 
-    def test_an_lws_webhook_that_does_not_answer_fails(self, preflight, namespaces, kube):
+    def test_an_lws_webhook_that_does_not_answer_fails(self, vllm_preflight, namespaces, kube):
         namespace = namespaces("baseline")
         path = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations"
         name = f"preflight-broken-{namespace}"
         create(kube, path, lws_webhook(name, failure_policy="Fail", namespace=namespace))
         try:
-            result = check(preflight(values=MULTINODE, namespace=namespace), "lws-controller")
+            result = check(vllm_preflight(values=MULTINODE, namespace=namespace), "lws-controller")
         finally:
             delete(kube, f"{path}/{name}")
         assert result.status == "fail"
@@ -745,8 +751,8 @@ class TestClusterApis:
         assert "refuses LeaderWorkerSet/vllm-vllm-serving-lws (dry run): " in result.message
         assert 'failed calling webhook "broken.preflight.test"' in result.message
 
-    def test_the_metrics_apis_are_absent_on_the_test_cluster(self, preflight, baseline):
-        results = preflight(values=HPA, namespace=baseline)
+    def test_the_metrics_apis_are_absent_on_the_test_cluster(self, vllm_preflight, baseline):
+        results = vllm_preflight(values=HPA, namespace=baseline)
         custom = check(results, "custom-metrics-api")
         assert custom.status == "fail"
         assert custom.message.startswith(
@@ -902,9 +908,9 @@ def write_values(tmp_path: Path, name: str, text: str) -> str:
 
 
 class TestCommand:
-    def test_table_exits_zero_with_warnings(self, kube_cluster, baseline, tmp_path, capsys):
+    def test_table_exits_zero_with_warnings(self, vllm_cluster, baseline, tmp_path, capsys):
         values = write_values(tmp_path, "llama-70b.yaml", "model:\n  name: meta-llama/Llama-3.1-70B-Instruct\n")
-        code = cli.main(["preflight", values, "--kubeconfig", str(kube_cluster.kubeconfig), "-n", baseline])
+        code = cli.main(["preflight", values, "--kubeconfig", str(vllm_cluster.kubeconfig), "-n", baseline])
         out = capsys.readouterr().out
         assert code == 0, out
         lines = out.splitlines()
@@ -914,9 +920,9 @@ class TestCommand:
         assert lines[3].split()[:3] == ["sizing", "warn", "parallelism.tensor:"]
         assert lines[-1] == "4 passed, 1 warning"
 
-    def test_a_failed_check_exits_one_and_json_is_for_machines(self, kube_cluster, baseline, tmp_path, capsys):
+    def test_a_failed_check_exits_one_and_json_is_for_machines(self, vllm_cluster, baseline, tmp_path, capsys):
         values = write_values(tmp_path, "t4.yaml", "gke:\n  accelerator: nvidia-tesla-t4\n")
-        args = [values, "--kubeconfig", str(kube_cluster.kubeconfig), "-n", baseline, "--release", "t4"]
+        args = [values, "--kubeconfig", str(vllm_cluster.kubeconfig), "-n", baseline, "--release", "t4"]
         assert cli.main(["preflight", *args]) == 1
         assert "gpu-nodes      fail    no node has cloud.google.com/gke-accelerator" in capsys.readouterr().out
 
@@ -930,9 +936,9 @@ class TestCommand:
         assert report["checks"][2]["status"] == "fail"
         assert set(report["checks"][2]) == {"name", "status", "message"}
 
-    def test_invalid_values_are_one_failed_check(self, kube_cluster, tmp_path, capsys):
+    def test_invalid_values_are_one_failed_check(self, vllm_cluster, tmp_path, capsys):
         values = write_values(tmp_path, "bad.yaml", "parallelism:\n  tensor: 3\n")
-        assert cli.main(["preflight", values, "--kubeconfig", str(kube_cluster.kubeconfig), "--output", "json"]) == 1
+        assert cli.main(["preflight", values, "--kubeconfig", str(vllm_cluster.kubeconfig), "--output", "json"]) == 1
         report = json.loads(capsys.readouterr().out)
         assert report["checks"] == [
             {
@@ -942,9 +948,9 @@ class TestCommand:
             }
         ]
 
-    def test_helm_environment_and_an_unreachable_cluster(self, kube_cluster, baseline, tmp_path, capsys, monkeypatch):
+    def test_helm_environment_and_an_unreachable_cluster(self, vllm_cluster, baseline, tmp_path, capsys, monkeypatch):
         values = write_values(tmp_path, "default.yaml", "{}\n")
-        monkeypatch.setenv("KUBECONFIG", str(kube_cluster.kubeconfig))
+        monkeypatch.setenv("KUBECONFIG", str(vllm_cluster.kubeconfig))
         monkeypatch.setenv("HELM_NAMESPACE", baseline)
         monkeypatch.setenv("HELM_KUBECONTEXT", "vllm-serving-local")
         assert cli.main(["preflight", values]) == 0
@@ -957,14 +963,14 @@ class TestCommand:
         assert "error: cannot load the kubeconfig" in capsys.readouterr().err
 
         monkeypatch.delenv("HELM_KUBECONTEXT")
-        config = json.loads(json.dumps(__import__("yaml").safe_load(Path(kube_cluster.kubeconfig).read_text())))
+        config = json.loads(json.dumps(__import__("yaml").safe_load(Path(vllm_cluster.kubeconfig).read_text())))
         config["clusters"][0]["cluster"]["server"] = "https://127.0.0.1:1"
         unreachable = tmp_path / "unreachable.kubeconfig"
         unreachable.write_text(json.dumps(config))
         assert cli.main(["preflight", values, "--kubeconfig", str(unreachable)]) == 4
         assert "error: cannot reach the cluster of" in capsys.readouterr().err
 
-    def test_the_helm_plugin(self, kube_cluster, baseline, tmp_path):
+    def test_the_helm_plugin(self, vllm_cluster, baseline, tmp_path):
         helm = Path(sys.executable).parent / "helm"
         home = tmp_path / "helm"
         env = {
@@ -987,7 +993,7 @@ class TestCommand:
         assert listed.stdout.split("\n")[1].split()[:2] == ["vllm-serving", "0.1.0"]
 
         gemma = next(p for p in VALUES_FILES if p.name == "gemma-2-9b-it-a100.yaml")
-        kubeconfig = str(kube_cluster.kubeconfig)
+        kubeconfig = str(vllm_cluster.kubeconfig)
         run = helm_run(
             "vllm-serving", "preflight", str(gemma), "-n", baseline, "--kubeconfig", kubeconfig,
             "--kube-context", "vllm-serving-local",
@@ -1011,10 +1017,10 @@ class TestCommand:
         assert report["ok"] is True
 
 
-def test_the_preflight_fixture_checks_a_users_values_file(preflight, baseline):
+def test_the_preflight_fixture_checks_a_users_values_file(vllm_preflight, baseline):
     """How a user tests their own values before installing them (the plugin's `preflight` fixture)."""
     gemma = next(p for p in VALUES_FILES if p.name == "gemma-2-9b-it-gcsfuse.yaml")
-    results = preflight([gemma], namespace=baseline, release="gemma")
+    results = vllm_preflight([gemma], namespace=baseline, release="gemma")
     assert all(isinstance(r, Result) for r in results)
     assert {r.name: r.status for r in results if r.status != "pass"} == {
         "csi-driver/gcsfuse.csi.storage.gke.io": "fail"  # the local cluster runs no GCSFuse CSI driver

@@ -15,9 +15,9 @@ L4 = next(str(p) for p in VALUES_FILES if p.name == "gemma-2-9b-it-l4.yaml")
 MULTINODE = next(str(p) for p in VALUES_FILES if p.name == "llama-3.1-405b-instruct-h100-multinode.yaml")
 
 
-def test_installs_waits_and_shows_where_pods_run(kube_cluster, capsys):
+def test_installs_waits_and_shows_where_pods_run(vllm_cluster, capsys):
     namespace = f"up-{uuid.uuid4().hex[:6]}"
-    args = ["up", L4, "--kubeconfig", str(kube_cluster.kubeconfig), "--namespace", namespace, "--release", "gemma"]
+    args = ["up", L4, "--kubeconfig", str(vllm_cluster.kubeconfig), "--namespace", namespace, "--release", "gemma"]
     try:
         assert cli.main(args) == 0
         out = capsys.readouterr().out
@@ -33,8 +33,8 @@ def test_installs_waits_and_shows_where_pods_run(kube_cluster, capsys):
     finally:
         from vllm_serving.release import Release, delete_namespace
 
-        Release("gemma", namespace, kube_cluster.kubeconfig).uninstall()
-        delete_namespace(kube_cluster.kubeconfig, namespace)
+        Release("gemma", namespace, vllm_cluster.kubeconfig).uninstall()
+        delete_namespace(vllm_cluster.kubeconfig, namespace)
 
 
 def test_starts_the_local_cluster_when_none_runs_and_reuses_it(local_cluster_name, capsys):
@@ -60,13 +60,13 @@ def test_invalid_values_stop_before_any_cluster_work(tmp_path, capsys):
 
 
 @pytest.fixture
-def local_cluster_name(kube_cluster):
-    if kube_cluster.local is None:
+def local_cluster_name(vllm_cluster):
+    if vllm_cluster.local is None:
         pytest.skip("starts a local cluster; the session runs against another one")
     return f"up-test-{uuid.uuid4().hex[:6]}"
 
 
-def test_a_group_that_never_forms_fails_naming_the_controllers_event(kube_cluster, capsys):
+def test_a_group_that_never_forms_fails_naming_the_controllers_event(vllm_cluster, capsys):
     """A quota that admits the leader but not its worker: the worker StatefulSet can never create the
     pod. `up` used to wait for the leader only and report the release as up."""
     from kubernetes import client
@@ -75,8 +75,8 @@ def test_a_group_that_never_forms_fails_naming_the_controllers_event(kube_cluste
     from vllm_serving.release import Release, create_namespace, delete_namespace
 
     namespace = f"up-{uuid.uuid4().hex[:6]}"
-    create_namespace(kube_cluster.kubeconfig, namespace)
-    with kube_cluster.api_client() as api:
+    create_namespace(vllm_cluster.kubeconfig, namespace)
+    with vllm_cluster.api_client() as api:
         quota = client.V1ResourceQuota(
             metadata=client.V1ObjectMeta(name="one-pod"), spec=client.V1ResourceQuotaSpec(hard={"pods": "1"})
         )
@@ -84,7 +84,7 @@ def test_a_group_that_never_forms_fails_naming_the_controllers_event(kube_cluste
         core.create_namespaced_resource_quota(namespace, quota)
         # Until the quota controller has counted, admission refuses every pod ("status unknown").
         wait_for("the quota's status", lambda: core.read_namespaced_resource_quota("one-pod", namespace).status.hard)
-    args = ["up", MULTINODE, "--kubeconfig", str(kube_cluster.kubeconfig), "--namespace", namespace]
+    args = ["up", MULTINODE, "--kubeconfig", str(vllm_cluster.kubeconfig), "--namespace", namespace]
     try:
         assert cli.main([*args, "--release", "llama", "--timeout", "20"]) == 4
         err = capsys.readouterr().err
@@ -93,18 +93,18 @@ def test_a_group_that_never_forms_fails_naming_the_controllers_event(kube_cluste
         assert f"StatefulSet/{lws}-0: FailedCreate:" in err
         assert "exceeded quota: one-pod" in err
     finally:
-        Release("llama", namespace, kube_cluster.kubeconfig).uninstall()
-        delete_namespace(kube_cluster.kubeconfig, namespace)
+        Release("llama", namespace, vllm_cluster.kubeconfig).uninstall()
+        delete_namespace(vllm_cluster.kubeconfig, namespace)
 
 
-def test_a_group_larger_than_its_zone_fails_naming_the_schedulers_event(kube_cluster, capsys, tmp_path):
+def test_a_group_larger_than_its_zone_fails_naming_the_schedulers_event(vllm_cluster, capsys, tmp_path):
     """Three a3-highgpu-8g pods in one zone of a pool with two per zone: the third is never scheduled."""
     from vllm_serving.release import Release, delete_namespace
 
     three = tmp_path / "three.yaml"
     three.write_text("parallelism: {tensor: 8, pipeline: 3}\n")
     namespace = f"up-{uuid.uuid4().hex[:6]}"
-    args = ["up", MULTINODE, str(three), "--kubeconfig", str(kube_cluster.kubeconfig), "--namespace", namespace]
+    args = ["up", MULTINODE, str(three), "--kubeconfig", str(vllm_cluster.kubeconfig), "--namespace", namespace]
     try:
         assert cli.main([*args, "--release", "llama", "--timeout", "20"]) == 4
         err = capsys.readouterr().err
@@ -112,5 +112,5 @@ def test_a_group_larger_than_its_zone_fails_naming_the_schedulers_event(kube_clu
         assert ": FailedScheduling: 0/" in err
         assert "didn't match pod affinity rules" in err or "Insufficient nvidia.com/gpu" in err
     finally:
-        Release("llama", namespace, kube_cluster.kubeconfig).uninstall()
-        delete_namespace(kube_cluster.kubeconfig, namespace)
+        Release("llama", namespace, vllm_cluster.kubeconfig).uninstall()
+        delete_namespace(vllm_cluster.kubeconfig, namespace)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import subprocess
 
+import pytest
+
 from paths import REPO
+
+pytestmark = pytest.mark.packaging
 
 BUNDLE = "vllm_serving/_bundled/"
 

@@ -1,19 +1,14 @@
 """Pytest helpers for tests that need a cluster (``@pytest.mark.cluster``).
 
-``session_cluster`` yields the cluster the tests should use: the one ``KUBECONFIG``
-names when it is set (kind, GKE: the same tests run there), else a fresh
-``LocalCluster`` that is stopped when the session ends. Use it from a conftest::
-
-    @pytest.fixture(scope="session")
-    def cluster(tmp_path_factory):
-        with session_cluster(tmp_path_factory.mktemp("cluster")) as c:
-            yield c
+``session_cluster`` yields the cluster the tests should use: the one a kubeconfig names when one
+is given (kind, GKE: the same tests run there), else a fresh ``LocalCluster`` that is stopped when
+the session ends. The pytest plugin's ``vllm_cluster`` fixture decides which (never $KUBECONFIG
+without an explicit opt-in).
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -41,10 +36,10 @@ class TestCluster:
 
 
 @contextlib.contextmanager
-def session_cluster(state_dir: Path, **options: Any) -> Iterator[TestCluster]:
-    """``KUBECONFIG``'s cluster if set, else a LocalCluster in ``state_dir`` (``options`` go to it)."""
-    if os.environ.get("KUBECONFIG"):
-        yield TestCluster(Path(os.environ["KUBECONFIG"].split(os.pathsep)[0]))
+def session_cluster(state_dir: Path, kubeconfig: Path | None = None, **options: Any) -> Iterator[TestCluster]:
+    """``kubeconfig``'s cluster if given, else a LocalCluster in ``state_dir`` (``options`` go to it)."""
+    if kubeconfig is not None:
+        yield TestCluster(kubeconfig)
         return
     with LocalCluster(state_dir, **options) as cluster:
         yield TestCluster(cluster.kubeconfig, cluster)

@@ -275,6 +275,13 @@ asks Helm (templates/validate.yaml) and prints these messages unchanged. Data co
 {{- end }}
 {{- end }}
 
+{{- if and .Values.networkPolicy.enabled .Values.gateway.enabled (not .Values.networkPolicy.proxyOnlySubnet) }}
+{{- $errors = append $errors "networkPolicy.proxyOnlySubnet: the gateway's proxies reach the pods from the region's proxy-only subnet; give its CIDR (gcloud compute networks subnets list --filter=purpose=REGIONAL_MANAGED_PROXY)" }}
+{{- end }}
+{{- if and .Values.gateway.enabled .Values.batch.enabled }}
+{{- $errors = append $errors "gateway.enabled: a batch release serves nothing to route to; deploy the gateway with a serving release" }}
+{{- end }}
+
 {{- /* Monitoring. */}}
 {{- $timeout := include "vllm-serving.seconds" .Values.monitoring.timeout | float64 }}
 {{- $interval := include "vllm-serving.seconds" .Values.monitoring.interval | float64 }}

@@ -32,20 +32,24 @@ class CrdSource:
     files: tuple[str, ...]
 
 
+PACKAGE_DIR = Path(str(resources.files("vllm_serving.cluster")))
+
+
 def sources(path: Path | None = None) -> list[CrdSource]:
-    path = path or Path(str(resources.files("vllm_serving.cluster") / "crds.yaml"))
+    """crds.yaml's entries; one without a module names files of this package (GKE's, written from its docs)."""
+    path = path or PACKAGE_DIR / "crds.yaml"
     entries = yaml.safe_load(path.read_text()) or []
-    return [CrdSource(e["name"], e["module"], e["version"], tuple(e["files"])) for e in entries]
+    return [CrdSource(e["name"], e.get("module", ""), e.get("version", ""), tuple(e["files"])) for e in entries]
 
 
 def load(srcs: list[CrdSource] | None = None) -> list[dict[str, Any]]:
     """The CRD objects of every source, in order."""
     srcs = sources() if srcs is None else srcs
-    dirs = go_mod_download([(s.module, s.version) for s in srcs])
+    dirs = go_mod_download([(s.module, s.version) for s in srcs if s.module])
     crds: list[dict[str, Any]] = []
     for src in srcs:
         for rel in src.files:
-            path = dirs[src.module] / rel
+            path = dirs[src.module] / rel if src.module else PACKAGE_DIR / rel
             if not path.is_file():
                 raise ClusterError(f"{src.module}@{src.version} has no {rel}; fix crds.yaml")
             for doc in yaml.load_all(path.read_text(), Loader=_Loader):

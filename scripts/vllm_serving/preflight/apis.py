@@ -49,6 +49,34 @@ CRDS: dict[tuple[str, str], Crd] = {
         " https://github.com/kubernetes-sigs/lws/releases/download/VERSION/manifests.yaml)",
         "set parallelism.pipeline: 1 to serve from one node",
     ),
+    ("inference.networking.k8s.io", "InferencePool"): Crd(
+        "inferencepools.inference.networking.k8s.io",
+        "gateway.enabled",
+        "install the Gateway API Inference Extension v1.3.0 CRDs (kubectl apply -f https://github.com/"
+        "kubernetes-sigs/gateway-api-inference-extension/releases/download/v1.3.0/manifests.yaml)",
+        "set gateway.enabled: false and use the Service",
+    ),
+    ("gateway.networking.k8s.io", "HTTPRoute"): Crd(
+        "httproutes.gateway.networking.k8s.io",
+        "gateway.enabled",
+        "enable the Gateway API on the cluster (gcloud container clusters update CLUSTER --location LOCATION"
+        " --gateway-api=standard)",
+        "set gateway.enabled: false and use the Service",
+    ),
+    ("networking.gke.io", "HealthCheckPolicy"): Crd(
+        "healthcheckpolicies.networking.gke.io",
+        "gateway.gke.policies",
+        "enable the Gateway API on the GKE cluster (gcloud container clusters update CLUSTER --location LOCATION"
+        " --gateway-api=standard), which installs GKE's policy CRDs",
+        "set gateway.gke.policies: false outside GKE",
+    ),
+    ("networking.gke.io", "GCPBackendPolicy"): Crd(
+        "gcpbackendpolicies.networking.gke.io",
+        "gateway.gke.policies",
+        "enable the Gateway API on the GKE cluster (gcloud container clusters update CLUSTER --location LOCATION"
+        " --gateway-api=standard), which installs GKE's policy CRDs",
+        "set gateway.gke.policies: false outside GKE",
+    ),
     ("keda.sh", "ScaledObject"): Crd(
         "scaledobjects.keda.sh", "autoscaling.provider: keda", _KEDA, "set autoscaling.provider: hpa"
     ),
@@ -215,5 +243,40 @@ def metrics_api_checks(ctx: Context) -> list[Result]:
     return results
 
 
+def gateway_checks(ctx: Context) -> list[Result]:
+    """The Gateway each HTTPRoute parentRef names exists, and so does its GatewayClass (GKE's classes exist
+    once the Gateway API is enabled; the Gateway is created once per cluster, not by the chart)."""
+    results = []
+    for route in ctx.of_kind("HTTPRoute"):
+        for ref in route["spec"]["parentRefs"]:
+            namespace = ref.get("namespace", ctx.namespace)
+            where = f"Gateway {namespace}/{ref['name']}"
+            gateway = ctx.kube.get(f"/apis/gateway.networking.k8s.io/v1/namespaces/{namespace}/gateways/{ref['name']}")
+            if gateway is None:
+                results.append(
+                    Result(
+                        f"gateway/{ref['name']}",
+                        FAIL,
+                        f"{where}, which gateway.parentRefs names, does not exist; create it once for the cluster"
+                        " (gatewayClassName gke-l7-regional-external-managed or gke-l7-rilb, in a region with a"
+                        " proxy-only subnet), or name an existing one",
+                    )
+                )
+                continue
+            klass = gateway["spec"]["gatewayClassName"]
+            if ctx.kube.get(f"/apis/gateway.networking.k8s.io/v1/gatewayclasses/{klass}") is None:
+                results.append(
+                    Result(
+                        f"gateway/{ref['name']}",
+                        FAIL,
+                        f"{where} uses GatewayClass {klass}, which the cluster does not have; enable the Gateway API"
+                        " (gcloud container clusters update CLUSTER --location LOCATION --gateway-api=standard)",
+                    )
+                )
+                continue
+            results.append(Result(f"gateway/{ref['name']}", PASS, f"{where} exists (class {klass})"))
+    return results
+
+
 def checks(ctx: Context) -> list[Result]:
-    return [*crd_checks(ctx), *lws_controller_check(ctx), *metrics_api_checks(ctx)]
+    return [*crd_checks(ctx), *lws_controller_check(ctx), *gateway_checks(ctx), *metrics_api_checks(ctx)]

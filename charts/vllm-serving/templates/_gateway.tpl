@@ -1,0 +1,51 @@
+{{/* The endpoint picker's ports (the pinned release's defaults, named in its args so that they are
+     stated once) and argv. */}}
+{{- define "vllm-serving.epp.grpcPort" -}}9002{{- end }}
+{{- define "vllm-serving.epp.healthPort" -}}9003{{- end }}
+{{- define "vllm-serving.epp.metricsPort" -}}9090{{- end }}
+
+{{- define "vllm-serving.epp.args" -}}
+{{- $epp := .Values.gateway.endpointPicker }}
+{{- $args := list
+  "--pool-name" (include "vllm-serving.fullname" .)
+  "--pool-namespace" .Release.Namespace
+  "--config-file" "/config/config.yaml"
+  "--grpc-port" (include "vllm-serving.epp.grpcPort" .)
+  "--grpc-health-port" (include "vllm-serving.epp.healthPort" .)
+  "--metrics-port" (include "vllm-serving.epp.metricsPort" .)
+  "--zap-encoder" "json"
+  "--v" ($epp.verbosity | toString)
+  "--tracing=false" }}
+{{- /* Scrapers (GMP, Prometheus) read the picker's metrics without a ServiceAccount token; the
+       NetworkPolicy limits who reaches the port. */}}
+{{- $args = append $args "--metrics-endpoint-auth=false" }}
+{{- $args = concat $args $epp.extraArgs }}
+{{- toJson $args }}
+{{- end }}
+
+{{/* The EndpointPickerConfig: score pods on queue length, KV-cache use and prefix-cache hits, and
+     with LoRA adapters on which pods already hold the requested adapter. */}}
+{{- define "vllm-serving.epp.config" -}}
+apiVersion: inference.networking.x-k8s.io/v1alpha1
+kind: EndpointPickerConfig
+plugins:
+  - type: queue-scorer
+  - type: kv-cache-utilization-scorer
+  - type: prefix-cache-scorer
+  {{- if or .Values.lora.adapters .Values.lora.runtimeUpdates }}
+  - type: lora-affinity-scorer
+  {{- end }}
+schedulingProfiles:
+  - name: default
+    plugins:
+      - pluginRef: queue-scorer
+        weight: 2
+      - pluginRef: kv-cache-utilization-scorer
+        weight: 2
+      - pluginRef: prefix-cache-scorer
+        weight: 3
+      {{- if or .Values.lora.adapters .Values.lora.runtimeUpdates }}
+      - pluginRef: lora-affinity-scorer
+        weight: 1
+      {{- end }}
+{{- end }}

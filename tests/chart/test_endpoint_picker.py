@@ -1,0 +1,115 @@
+"""templates/endpoint-picker/: the Inference Extension's endpoint picker (EPP), its Service, RBAC and config.
+
+The EPP's container args are checked with the EPP's own flag set (vllm_serving.eppflags: the Options of
+sigs.k8s.io/gateway-api-inference-extension v1.3.0's pkg/epp/server, built from the Go module).
+"""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from vllm_serving.manifests import of_kind, one, render
+
+from paths import CI_FILES, VALUES_FILES
+from vllm_serving import eppflags
+
+GATEWAY = {"gateway": {"enabled": True}}
+
+
+def picker(objects: list[dict]) -> dict:
+    return next(o for o in of_kind(objects, "Deployment") if o["metadata"]["name"].endswith("-epp"))
+
+
+class TestEndpointPicker:
+    def test_nothing_without_the_gateway(self):
+        objects = render({})
+        assert not [o for o in objects if o["metadata"]["name"].endswith("-epp")]
+
+    def test_runs_on_cpu_nodes(self):
+        spec = picker(render(GATEWAY))["spec"]["template"]["spec"]
+        # GPU nodes carry the nvidia.com/gpu NoSchedule taint: without a toleration the pod cannot land there.
+        assert "tolerations" not in spec
+        assert "nvidia.com/gpu" not in str(spec["containers"][0]["resources"])
+        assert "nodeSelector" not in spec
+
+    def test_watches_its_pool_and_changes_nothing(self):
+        objects = render(GATEWAY)
+        role = one(objects, "Role")
+        assert {verb for rule in role["rules"] for verb in rule["verbs"]} == {"get", "list", "watch"}
+        assert {r for rule in role["rules"] for r in rule["resources"]} == {
+            "inferencepools",
+            "inferenceobjectives",
+            "inferencemodelrewrites",
+            "pods",
+        }
+        binding = one(objects, "RoleBinding")
+        spec = picker(objects)["spec"]["template"]["spec"]
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": spec["serviceAccountName"], "namespace": "default"}
+        ]
+        assert binding["roleRef"]["name"] == role["metadata"]["name"]
+
+    def test_service_is_what_the_pool_names(self):
+        objects = render(GATEWAY)
+        ref = one(objects, "InferencePool")["spec"]["endpointPickerRef"]
+        service = next(o for o in of_kind(objects, "Service") if o["metadata"]["name"] == ref["name"])
+        grpc = next(p for p in service["spec"]["ports"] if p["port"] == ref["port"]["number"])
+        container = picker(objects)["spec"]["template"]["spec"]["containers"][0]
+        assert grpc["targetPort"] in {p["name"] for p in container["ports"]}
+        assert service["spec"]["selector"].items() <= picker(objects)["spec"]["template"]["metadata"]["labels"].items()
+
+    def test_config_scores_lora_affinity_only_with_adapters(self):
+        plain = yaml.safe_load(one(render(GATEWAY), "ConfigMap")["data"]["config.yaml"])
+        assert plain["kind"] == "EndpointPickerConfig"
+        assert [p["type"] for p in plain["plugins"]] == [
+            "queue-scorer",
+            "kv-cache-utilization-scorer",
+            "prefix-cache-scorer",
+        ]
+        lora = {**GATEWAY, "lora": {"adapters": [{"name": "sql", "huggingface": "o/sql"}]}}
+        config = yaml.safe_load(one(render(lora), "ConfigMap")["data"]["config.yaml"])
+        assert "lora-affinity-scorer" in [p["type"] for p in config["plugins"]]
+        refs = {p["pluginRef"] for p in config["schedulingProfiles"][0]["plugins"]}
+        assert refs == {p["type"] for p in config["plugins"]}
+
+    def test_args_name_the_pool(self):
+        args = picker(render(GATEWAY))["spec"]["template"]["spec"]["containers"][0]["args"]
+        assert args[args.index("--pool-name") + 1] == one(render(GATEWAY), "InferencePool")["metadata"]["name"]
+        assert args[args.index("--config-file") + 1] == "/config/config.yaml"
+
+
+def rendered_picker_args() -> dict[str, list[str]]:
+    found = {}
+    for path in VALUES_FILES + CI_FILES:
+        for deployment in of_kind(render(values_files=[path]), "Deployment"):
+            if deployment["metadata"]["name"].endswith("-epp"):
+                found[path.name] = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    return found
+
+
+@pytest.mark.epp_flags
+class TestEppFlagSet:
+    def test_every_rendered_picker_argv_passes_the_epps_own_flags(self):
+        argvs = rendered_picker_args()
+        assert argvs, "no values file enables the gateway"
+        verdicts = eppflags.check(list(argvs.values()))
+        assert {name: v.error for name, v in zip(argvs, verdicts, strict=True) if not v.ok} == {}
+        flags = verdicts[0].flags
+        assert flags["pool-name"] and flags["config-file"] == "/config/config.yaml"
+        assert flags["metrics-endpoint-auth"] == "false"
+
+    def test_the_flag_set_still_refuses_what_it_must(self):
+        unknown, no_pool, both_configs = eppflags.check(
+            [
+                ["--pool-name", "p", "--no-such-flag"],
+                ["--config-file", "/c.yaml"],
+                ["--pool-name", "p", "--config-file", "/c", "--config-text", "x"],
+            ]
+        )
+        assert "unknown flag: --no-such-flag" in unknown.error
+        assert "either pool-name or endpoint-selector must be set" in no_pool.error
+        assert "can not be set at the same time" in both_configs.error
+
+    def test_the_checker_pins_the_charts_epp_release(self):
+        values = yaml.safe_load((eppflags.SOURCE.parents[1] / "charts/vllm-serving/values.yaml").read_text())
+        assert values["gateway"]["endpointPicker"]["image"]["tag"] == eppflags.pinned_release()

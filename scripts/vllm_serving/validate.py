@@ -73,13 +73,15 @@ def chart_verdict(
         args += ["--values", "-"]
     stdin = json.dumps(values).encode() if values is not None else None
     done = subprocess.run(args, input=stdin, capture_output=True, check=False)
+    # What Helm reads silently otherwise than written; its verdict is on what it read.
+    misread = [problem for path in values_files for problem in chart_mod.helm_reading_problems(path)]
     if done.returncode == 0:
         document = done.stdout.decode().split("\n", 2)[2]  # after "---" and "# Source: ..."
-        return Verdict([], json.loads(document))
+        return Verdict(misread, None if misread else json.loads(document))
     stderr = done.stderr.decode(errors="replace")
     problems = helm_problems(stderr, chart, lambda where: _user_value([*values_files, values], where))
-    if problems:
-        return Verdict(problems)
+    if problems or misread:
+        return Verdict(misread + problems)
     raise _file_error(stderr) or VllmServingError(f"helm template failed:\n{stderr.strip()}")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from paths import VALUES_FILES
+from paths import CHART, VALUES_FILES
 from vllm_serving.validate import main
 
 
@@ -99,3 +99,40 @@ def test_a_malformed_list_item_is_explained_by_its_list(tmp_path, capsys):
         "weights.persistentDisk.disks.0: 'my-project/gemma' does not have the expected form; Disks holding the same"
         " weights, one per zone, as projects/P/zones/Z/disks/D." in capsys.readouterr().out
     )
+
+
+class TestReadAsHelmReadsIt:
+    """What Helm (go-yaml v2 under sigs.k8s.io/yaml) reads silently otherwise than written: Helm accepts each
+    of these files, so only validate can refuse them, naming the line."""
+
+    def refused(self, tmp_path, capsys, text: str) -> str:
+        path = write(tmp_path, "values.yaml", text)
+        from vllm_serving import helm
+
+        helm.template(CHART, values_files=[path], show_only=["templates/service.yaml"])  # Helm says nothing
+        assert main([path]) == 1
+        return capsys.readouterr().out.replace(path, "FILE")
+
+    def test_a_key_given_twice(self, tmp_path, capsys):
+        out = self.refused(tmp_path, capsys, "vllm:\n  maxModelLen: 4096\n  dtype: half\n  maxModelLen: 8192\n")
+        assert "  - vllm.maxModelLen: given twice in FILE (lines 2 and 4); Helm silently keeps only the last;" in out
+
+    def test_a_second_document(self, tmp_path, capsys):
+        out = self.refused(tmp_path, capsys, "vllm: {maxModelLen: 4096}\n---\nvllm: {dtype: half}\n")
+        assert "  - FILE: line 3 starts a second YAML document; Helm reads only the first and silently ignores" in out
+
+    def test_a_yaml_11_boolean_key(self, tmp_path, capsys):
+        out = self.refused(tmp_path, capsys, "podLabels:\n  team: llm\n  y: axis\n")
+        assert (
+            '  - podLabels.y: the key y (FILE, line 3) is read by Helm as the boolean true (YAML 1.1); quote it ("y")'
+            " if you mean the word" in out
+        )
+
+    def test_quoted_words_and_one_leading_separator_are_fine(self, tmp_path):
+        assert main([write(tmp_path, "ok.yaml", '---\npodLabels: {"on": "yes-please", "n": "1"}\n')]) == 0
+
+    def test_a_sexagesimal_looking_value_stays_the_string_helm_reads(self, tmp_path, capsys):
+        assert main([write(tmp_path, "clock.yaml", "monitoring: {interval: 30:00}\n")]) == 1
+        assert "monitoring.interval: '30:00' does not have the expected form; How often to scrape." in (
+            capsys.readouterr().out
+        )

@@ -92,6 +92,24 @@ CASES = [
         "parallelism.pipeline: a batch Job runs one pod per shard; multi-node (pipeline > 1) serves only, so set"
         " parallelism.pipeline: 1 or batch.enabled: false",
     ),
+    (
+        "memory request equal to its limit in other units",
+        {"resources": {"requests": {"memory": "1024Mi"}, "limits": {"memory": "1Gi"}}},
+        None,
+    ),
+    (
+        "memory request one byte above its limit",
+        {"resources": {"requests": {"memory": 1073741825}, "limits": {"memory": "1Gi"}}},
+        "resources.requests.memory: 1073741825 is more than resources.limits.memory (1Gi), which Kubernetes refuses;"
+        " raise the limit or lower the request",
+    ),
+    ("cpu request equal to its limit", {"resources": {"requests": {"cpu": "2500m"}, "limits": {"cpu": 2.5}}}, None),
+    (
+        "cpu request above its limit, exponent form",
+        {"resources": {"requests": {"cpu": "3e0"}, "limits": {"cpu": "2999m"}}},
+        "resources.requests.cpu: 3e0 is more than resources.limits.cpu (2999m), which Kubernetes refuses; raise the"
+        " limit or lower the request",
+    ),
     ("scrape timeout equal to the interval", {"monitoring": {"interval": "1m", "timeout": "60s"}}, None),
     (
         "scrape timeout one second longer, other units",

@@ -62,6 +62,18 @@ asks Helm (templates/validate.yaml) and prints these messages unchanged. Data co
 {{- end }}
 {{- end }}
 
+{{- /* Kubernetes refuses a request above its limit, but only at install. */}}
+{{- $requests := .Values.resources.requests | default dict }}
+{{- $limits := .Values.resources.limits | default dict }}
+{{- range $resource := keys $requests | sortAlpha }}
+{{- if hasKey $limits $resource }}
+{{- $request := get $requests $resource }}{{ $limit := get $limits $resource }}
+{{- if gt (include "vllm-serving.quantity" $request | float64) (include "vllm-serving.quantity" $limit | float64) }}
+{{- $errors = append $errors (printf "resources.requests.%s: %s is more than resources.limits.%s (%s), which Kubernetes refuses; raise the limit or lower the request" $resource (include "vllm-serving.asWritten" $request) $resource (include "vllm-serving.asWritten" $limit)) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{- /* Secrets come from Secrets only. */}}
 {{- range $e := .Values.env }}
 {{- $envName := $e.name | default "" | toString }}
@@ -299,4 +311,22 @@ asks Helm (templates/validate.yaml) and prints these messages unchanged. Data co
 {{- $number := regexFind "^[0-9]+" . | float64 }}
 {{- $unit := regexReplaceAll "^[0-9]+" . "" }}
 {{- mulf $number (get (dict "ms" 0.001 "s" 1.0 "m" 60.0 "h" 3600.0) $unit) }}
+{{- end }}
+
+{{/* A Kubernetes quantity (4, 500m, 24Gi, 1e3) as a number, for comparisons. */}}
+{{- define "vllm-serving.quantity" -}}
+{{- $text := toString . }}
+{{- $number := regexFind "^([0-9]+(\\.[0-9]*)?|\\.[0-9]+)" $text }}
+{{- $suffix := trimPrefix $number $text }}
+{{- if regexMatch "^[eE]" $suffix }}
+{{- float64 $text }}
+{{- else }}
+{{- $factors := dict "" 1.0 "n" 1e-9 "u" 1e-6 "m" 1e-3 "k" 1e3 "M" 1e6 "G" 1e9 "T" 1e12 "P" 1e15 "E" 1e18 "Ki" 1024.0 "Mi" 1048576.0 "Gi" 1073741824.0 "Ti" 1099511627776.0 "Pi" 1125899906842624.0 "Ei" 1152921504606846976.0 }}
+{{- mulf (float64 $number) (get $factors $suffix) }}
+{{- end }}
+{{- end }}
+
+{{/* A number as the user wrote it: a whole number that JSON made a float prints without an exponent. */}}
+{{- define "vllm-serving.asWritten" -}}
+{{- if and (kindIs "float64" .) (eq (floor .) .) }}{{ int64 . }}{{ else }}{{ . }}{{ end }}
 {{- end }}

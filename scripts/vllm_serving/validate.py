@@ -106,7 +106,11 @@ def _join(where: str, key: str) -> str:
 
 def _schema_at(schema: dict[str, Any], where: str) -> dict[str, Any]:
     for part in [] if where == "(root)" else where.split("."):
-        schema = schema.get("items", {}) if part.isdigit() else schema.get("properties", {}).get(part, {})
+        if part.isdigit():
+            schema = schema.get("items", {})
+        else:
+            free = schema.get("additionalProperties")  # a map's values share one schema
+            schema = schema.get("properties", {}).get(part) or (free if isinstance(free, dict) else {})
     return schema
 
 
@@ -121,11 +125,16 @@ def _schema_problem(where: str, message: str, schema: dict[str, Any], value_at: 
         return [f"{_join(where, m.group(1))}: required but missing"]
     if message.startswith(f"{where} must be one of"):
         return [f"{where}: {message.removeprefix(where + ' ')}"]
+    if m := re.fullmatch(r'Property name of "(.+)" does not match', message):
+        hint = _schema_at(schema, where).get("propertyNames", {}).get("description", "")
+        return [f"{_join(where, m.group(1))}: not a name Kubernetes accepts here; {hint}".rstrip("; ")]
     if message.startswith("Does not match pattern"):
+        value = value_at(where)
+        if isinstance(value, dict):
+            return []  # the pattern of its key names, reported by the line above
         # An array item's schema carries no description of its own: say what its list is for.
         parent = where.rsplit(".", 1)[0] if "." in where else "(root)"
         hint = _schema_at(schema, where).get("description") or _schema_at(schema, parent).get("description", "")
-        value = value_at(where)
         shown = "" if value is None else f"{value!r} "
         return [f"{where}: {shown}does not have the expected form; {hint}".rstrip("; ")]
     return [f"{where}: {message}"]
@@ -174,9 +183,16 @@ def sizing_warnings(values: dict[str, Any], chart: Path) -> list[str]:
 
 
 def check_file(path: str | Path, chart: Path) -> Report:
+    """Helm's verdict, then what only Python can add: pass-through objects against Kubernetes' schema and
+    the model's fit."""
+    from vllm_serving import passthrough
+
     verdict = chart_verdict(chart, [path])
-    warnings = sizing_warnings(verdict.values, chart) if verdict.values is not None else []
-    return Report(str(path), verdict.problems, warnings)
+    if verdict.values is None:
+        return Report(str(path), verdict.problems)
+    defaults = {key: sub.get("default") for key, sub in chart_mod.schema(chart)["properties"].items()}
+    problems = passthrough.problems(verdict.values, defaults)
+    return Report(str(path), problems, [] if problems else sizing_warnings(verdict.values, chart))
 
 
 def validate_files(paths: Sequence[str | Path], chart: Path) -> list[Report]:

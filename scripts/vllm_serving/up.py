@@ -15,7 +15,7 @@ from vllm_serving import chart as chart_mod
 from vllm_serving import cli_options
 from vllm_serving.errors import InvalidValues, UsageError
 from vllm_serving.release import Release, create_namespace
-from vllm_serving.validate import chart_verdict, sizing_warnings
+from vllm_serving.validate import chart_verdict, model_fit
 
 
 def local_cluster_kubeconfig(name: str) -> Path:
@@ -84,9 +84,10 @@ def main(argv: Sequence[str]) -> int:
     chart = chart_mod.chart_dir(args.chart)
     files = [Path(p) for p in args.values]
     verdict = chart_verdict(chart, files)
-    if verdict.problems:
-        raise InvalidValues(verdict.problems)
-    for warning in sizing_warnings(verdict.values, chart):
+    misfits, warnings = model_fit(verdict.values, chart) if verdict.values is not None else ([], [])
+    if verdict.problems or misfits:
+        raise InvalidValues(verdict.problems + misfits)
+    for warning in warnings:
         print(f"warning: {warning}")
     release_name = args.release or re.sub(r"[^a-z0-9-]", "-", files[0].stem.lower()).strip("-")[:53]
     if not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", release_name):

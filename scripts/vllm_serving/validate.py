@@ -182,6 +182,14 @@ def sizing_warnings(values: dict[str, Any], chart: Path) -> list[str]:
     return [warning] if warning else []
 
 
+def model_fit(values: dict[str, Any], chart: Path) -> tuple[list[str], list[str]]:
+    """(problems, warnings) of the model's fit: problems unless validation.modelFit is warn."""
+    found = sizing_warnings(values, chart)
+    if values["validation"]["modelFit"] == "warn":
+        return [], found
+    return [f"{message}; or set validation.modelFit: warn if you know better" for message in found], []
+
+
 def check_file(path: str | Path, chart: Path) -> Report:
     """Helm's verdict, then what only Python can add: pass-through objects against Kubernetes' schema and
     the model's fit."""
@@ -192,7 +200,8 @@ def check_file(path: str | Path, chart: Path) -> Report:
         return Report(str(path), verdict.problems)
     defaults = {key: sub.get("default") for key, sub in chart_mod.schema(chart)["properties"].items()}
     problems = passthrough.problems(verdict.values, defaults)
-    return Report(str(path), problems, [] if problems else sizing_warnings(verdict.values, chart))
+    misfits, warnings = model_fit(verdict.values, chart)
+    return Report(str(path), problems + misfits, warnings)
 
 
 def validate_files(paths: Sequence[str | Path], chart: Path) -> list[Report]:
@@ -205,8 +214,10 @@ def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="vllm-serving validate",
         description="Ask Helm for the chart's verdict on values files (values.schema.json and the cross-field "
-        "rules of templates/_validate.tpl, the checks `helm install` makes), each file on its own, and warn "
-        "when a known model leaves too little GPU memory for its KV cache. Exit status 1 if any file is invalid.",
+        "rules of templates/_validate.tpl, the checks `helm install` makes), each file on its own; refuse what "
+        "Helm would read otherwise than written, pass-through objects Kubernetes' schema refuses, and a known "
+        "model that cannot start on its GPUs (validation.modelFit: warn makes that a warning). Exit status 1 if "
+        "any file is invalid.",
     )
     cli_options.add_values(parser, help="values file(s) to check")
     cli_options.add_chart(parser)

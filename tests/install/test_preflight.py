@@ -251,11 +251,14 @@ class TestGpuNodes:
             " with the image cache: vllm-serving nodepool create l4-cached --secondary-boot-disk IMAGE"
         )
 
-    def test_sizing_warnings_become_a_warning(self, vllm_preflight, baseline):
-        results = vllm_preflight(values={"model": {"name": "meta-llama/Llama-3.1-70B-Instruct"}}, namespace=baseline)
-        sizing = check(results, "sizing")
-        assert sizing.status == "warn"
+    def test_a_model_that_cannot_start_fails_unless_validation_says_warn(self, vllm_preflight, baseline):
+        big = {"model": {"name": "meta-llama/Llama-3.1-70B-Instruct"}}
+        sizing = check(vllm_preflight(values=big, namespace=baseline), "sizing")
+        assert sizing.status == "fail"
         assert sizing.message.startswith("parallelism.tensor: 1 x nvidia-l4 (24 GiB) cannot hold the 131.4 GiB")
+        assert sizing.message.endswith("; or set validation.modelFit: warn if you know better")
+        warn = big | {"validation": {"modelFit": "warn"}}
+        assert check(vllm_preflight(values=warn, namespace=baseline), "sizing").status == "warn"
         assert check(vllm_preflight(namespace=baseline), "sizing").status == "pass"
 
 

@@ -76,18 +76,24 @@ def test_dates_stay_strings_as_helm_reads_them(tmp_path):
     assert main([path]) == 0
 
 
-def test_warns_when_the_kv_cache_has_no_room_but_stays_valid(tmp_path, capsys):
-    path = write(
-        tmp_path,
-        "tight.yaml",
-        "model: {name: google/gemma-2-9b-it}\nparallelism: {tensor: 1}\ngke: {accelerator: nvidia-l4}\n"
-        "vllm: {maxModelLen: 8192}\n",
-    )
+TIGHT = "model: {name: google/gemma-2-9b-it}\nparallelism: {tensor: 1}\ngke: {accelerator: nvidia-l4}\n"
+TIGHT += "vllm: {maxModelLen: 8192}\n"
+NO_ROOM = (
+    "parallelism.tensor: 1 x nvidia-l4 (24 GiB) leaves 2.4 GiB for the KV cache of google/gemma-2-9b-it, less than"
+    " one 8192-token sequence needs (2.6 GiB); use parallelism.tensor: 2, or lower vllm.maxModelLen to 7424"
+)
+
+
+def test_a_model_that_cannot_start_is_refused_with_the_override_named(tmp_path, capsys):
+    path = write(tmp_path, "tight.yaml", TIGHT)
+    assert main([path]) == 1
+    assert f"  - {NO_ROOM}; or set validation.modelFit: warn if you know better\n" in capsys.readouterr().out
+
+
+def test_validation_model_fit_warn_makes_it_a_warning(tmp_path, capsys):
+    path = write(tmp_path, "tight.yaml", TIGHT + "validation: {modelFit: warn}\n")
     assert main([path]) == 0
-    out = capsys.readouterr().out
-    assert f"{path}: valid" in out
-    assert "  warning: parallelism.tensor: 1 x nvidia-l4 (24 GiB) leaves" in out
-    assert "use parallelism.tensor: 2" in out
+    assert capsys.readouterr().out == f"{path}: valid\n  warning: {NO_ROOM}\n"
 
 
 def test_a_malformed_list_item_is_explained_by_its_list(tmp_path, capsys):

@@ -52,11 +52,11 @@ GROUPS: tuple[tuple[str, Callable[[Context], list[Result]]], ...] = (
 def sizing_check(values: dict[str, Any], chart: Path) -> Result:
     """The model against its GPUs, from the values Helm computed."""
     from vllm_serving.sizing import builtin_model
-    from vllm_serving.validate import sizing_warnings
+    from vllm_serving.validate import model_fit
 
-    warnings = sizing_warnings(values, chart)
-    if warnings:
-        return Result("sizing", WARN, "; ".join(warnings))
+    misfits, warnings = model_fit(values, chart)
+    if misfits or warnings:
+        return Result("sizing", FAIL if misfits else WARN, "; ".join(misfits or warnings))
     model = values["model"]["name"]
     if builtin_model(model) is None:
         return Result(

@@ -9,6 +9,8 @@ Protocol: one JSON object on stdin, one on stdout.
   "error": str}, ...]}``; each argv is what follows ``vllm serve`` on the command line (``MODEL --flag
   value ...``), or ``vllm run-batch`` with ``"command": "run-batch"`` (``-i IN -o OUT --model M ...``).
 - ``{"help": true}`` -> ``{"vllm_version": "...", "help": "<vllm serve --help=all>"}``.
+- ``{"parse": [[...], ...], "dests": [...]}`` -> ``{"vllm_version": "...", "parsed": [{"values": {dest: value}}
+  or {"error": str}, ...]}``: what `vllm serve` as shipped (abbreviations allowed) reads from each argv.
 
 Everything vLLM, torch or a C library prints goes to stderr, so stdout carries only the answer.
 """
@@ -50,9 +52,9 @@ def _error_text(captured: str) -> str:
     return captured.strip()
 
 
-def _serve_parser() -> Any:
-    """Build the parser exactly as `vllm serve` does (vllm/entrypoints/cli/main.py + serve.py),
-    except that abbreviated long options are refused (argparse accepts unique prefixes)."""
+def _serve_parser(allow_abbrev: bool = False) -> Any:
+    """Build the parser exactly as `vllm serve` does (vllm/entrypoints/cli/main.py + serve.py), except
+    that abbreviated long options are refused (argparse accepts unique prefixes) unless allow_abbrev."""
     from vllm.utils.argparse_utils import FlexibleArgumentParser
 
     try:
@@ -60,9 +62,9 @@ def _serve_parser() -> Any:
     except ImportError:  # vLLM releases before the entrypoints/common split
         from vllm.entrypoints.openai.cli_args import make_arg_parser  # type: ignore[no-redef]
 
-    top = FlexibleArgumentParser(prog="vllm", description="vLLM CLI", allow_abbrev=False)
+    top = FlexibleArgumentParser(prog="vllm", description="vLLM CLI", allow_abbrev=allow_abbrev)
     subparsers = top.add_subparsers(required=False, dest="subparser")
-    serve = subparsers.add_parser("serve", usage="vllm serve [model_tag] [options]", allow_abbrev=False)
+    serve = subparsers.add_parser("serve", usage="vllm serve [model_tag] [options]", allow_abbrev=allow_abbrev)
     make_arg_parser(serve)
     return top
 
@@ -127,6 +129,18 @@ def check(argv: list[str], command: str = "serve") -> dict[str, Any]:
     return {"ok": True, "error": ""}
 
 
+def parsed(argv: list[str], dests: list[str]) -> dict[str, Any]:
+    """What the real `vllm serve` parser (abbreviations allowed, as vLLM ships it) reads from one argv:
+    the values of `dests`, or the parser's error."""
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured), contextlib.redirect_stdout(captured):
+            args = _serve_parser(allow_abbrev=True).parse_args(["serve", *argv])
+    except SystemExit:
+        return {"error": _error_text(captured.getvalue())}
+    return {"values": {dest: getattr(args, dest, None) for dest in dests}}
+
+
 def serve_help() -> str:
     captured = io.StringIO()
     with contextlib.suppress(SystemExit), contextlib.redirect_stdout(captured):
@@ -143,6 +157,8 @@ def main() -> int:
     answer: dict[str, Any] = {"vllm_version": vllm.__version__}
     if request.get("help"):
         answer["help"] = serve_help()
+    elif "parse" in request:
+        answer["parsed"] = [parsed([str(arg) for arg in argv], request["dests"]) for argv in request["parse"]]
     else:
         command = request.get("command", "serve")
         answer["results"] = [check([str(arg) for arg in argv], command) for argv in request["argvs"]]

@@ -360,6 +360,15 @@ def check_argvs(
     ]
 
 
+def parse_argvs(
+    version: str, argvs: Sequence[Sequence[str]], dests: Sequence[str], cache_dir: Path | None = None
+) -> list[dict[str, object]]:
+    """What vLLM `version`'s `vllm serve` parser, as shipped (unique prefixes of long flags allowed), reads
+    from each argv: {"values": {dest: value}} or {"error": message}."""
+    request = {"parse": [[str(arg) for arg in argv] for argv in argvs], "dests": list(dests)}
+    return list(_ask(parser_env(version, cache_dir), version, request)["parsed"])
+
+
 def serve_help(version: str, cache_dir: Path | None = None) -> str:
     """vLLM `version`'s own `vllm serve --help=all`, for reading which flags and choices exist."""
     return str(_ask(parser_env(version, cache_dir), version, {"help": True})["help"])

@@ -156,3 +156,30 @@ LOOKALIKES = {
 @pytest.mark.parametrize("values", LOOKALIKES.values(), ids=LOOKALIKES.keys())
 def test_lookalikes_are_accepted(values):
     assert chart_verdict(CHART, values=values).problems == []
+
+
+# What vLLM's own parser (vllm/utils/argparse_utils.py FlexibleArgumentParser + argparse, as `vllm serve`
+# ships it) reads from extraArgs that an exact-name check would let through, or refuses only when the pod
+# starts; the chart must refuse each at render.
+SMUGGLED = {
+    "underscores": (["--tensor_parallel_size=2"], {"tensor_parallel_size": 2}),
+    "a unique prefix": (["--max-model", "4096"], {"max_model_len": 4096}),
+    "flag and value in one item": (["--max-model-len 4096"], "unrecognized arguments: --max-model-len 4096"),
+    "a data-parallel size": (["-dp", "2"], {"data_parallel_size": 2}),
+}
+
+
+@pytest.mark.vllm_parser
+def test_the_extra_args_vllm_would_read_past_the_chart_are_refused():
+    from vllm_serving.vllm_parser import parse_argvs, pinned_vllm_version
+
+    model = "Qwen/Qwen2.5-1.5B-Instruct"
+    dests = sorted({dest for _, read in SMUGGLED.values() if isinstance(read, dict) for dest in read})
+    parsed = parse_argvs(pinned_vllm_version(CHART), [[model, *args] for args, _ in SMUGGLED.values()], dests)
+    for (name, (args, read)), answer in zip(SMUGGLED.items(), parsed, strict=True):
+        if isinstance(read, str):
+            assert read in answer["error"], (name, answer)
+        else:
+            assert {dest: answer["values"][dest] for dest in read} == read, (name, answer)
+        problems = chart_verdict(CHART, values={"vllm": {"extraArgs": args}}).problems
+        assert len(problems) == 1 and problems[0].startswith("vllm.extraArgs: "), (name, problems)

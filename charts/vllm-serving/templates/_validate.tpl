@@ -23,7 +23,7 @@ asks Helm (templates/validate.yaml) and prints these messages unchanged. Data co
 {{- /* One way to set one thing: flags built from typed values may not repeat in extraArgs. Flags are
        compared as vLLM 0.33's parser reads them (vllm/utils/argparse_utils.py, FlexibleArgumentParser:
        `--a_b` is `--a-b` up to the first ".", `--flag=value`; argparse takes a unique prefix of a long
-       flag). One item holding a space is no flag to vLLM: it is silently dropped, so it is refused. */}}
+       flag). One item holding a space is no flag to vLLM: it would refuse it only when the pod starts. */}}
 {{- range $arg := .Values.vllm.extraArgs }}
 {{- $name := regexReplaceAll "=.*$" $arg "" }}
 {{- $flag := $name }}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from paths import CHART, VALUES_FILES
 from vllm_serving.validate import main
 
@@ -142,3 +144,30 @@ class TestReadAsHelmReadsIt:
         assert "monitoring.interval: '30:00' does not have the expected form; How often to scrape." in (
             capsys.readouterr().out
         )
+
+
+# Each kind of certain misfit, refused by validate with the override named (the messages' wording is
+# test_sizing's concern).
+MISFITS = {
+    "tensor size not dividing the heads": (
+        "model: {name: Qwen/Qwen2.5-7B-Instruct}\nparallelism: {tensor: 8}\n",
+        "parallelism.tensor: 8 does not divide the 28 attention heads of Qwen/Qwen2.5-7B-Instruct",
+    ),
+    "context beyond the model's positions": (
+        "model: {name: google/gemma-2-9b-it}\nparallelism: {tensor: 2}\nvllm: {maxModelLen: 16384}\n",
+        "vllm.maxModelLen: 16384 exceeds the 8192 positions of google/gemma-2-9b-it",
+    ),
+    "weights that fit no GPU": (
+        "model: {name: meta-llama/Llama-3.1-70B-Instruct}\ngke: {accelerator: nvidia-h100-80gb}\n",
+        "parallelism.tensor: 1 x nvidia-h100-80gb (80 GiB) cannot hold the 131.4 GiB of bfloat16 weights",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", MISFITS)
+def test_certain_misfits_are_errors(tmp_path, capsys, name):
+    text, start = MISFITS[name]
+    assert main([write(tmp_path, "misfit.yaml", text)]) == 1
+    problem = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("  - "))
+    assert problem.startswith(f"  - {start}")
+    assert problem.endswith("; or set validation.modelFit: warn if you know better")

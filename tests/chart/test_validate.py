@@ -134,11 +134,17 @@ def test_boundary(values, message):
 # Values that resemble what a rule refuses but are right: a rule that fires on them is too wide.
 LOOKALIKES = {
     "flags the chart does not own, a value with spaces": {
-        "vllm": {"extraArgs": ["--max-num-batched-tokens=8192", "--chat-template={{ m }} x", "--enable-prefix-caching"]}
+        "vllm": {
+            "extraArgs": [
+                "--max-num-batched-tokens=8192",
+                '--override-generation-config={"temperature": 0.7}',
+                "--enable-prefix-caching",
+            ]
+        }
     },
     "a secret variable from a Secret, a switch named like a token": {
         "env": [
-            {"name": "VLLM_API_KEY", "valueFrom": {"secretKeyRef": {"name": "vllm", "key": "api-key"}}},
+            {"name": "WANDB_API_KEY", "valueFrom": {"secretKeyRef": {"name": "wandb", "key": "api-key"}}},
             {"name": "HF_HUB_DISABLE_IMPLICIT_TOKEN", "value": "1"},
         ]
     },

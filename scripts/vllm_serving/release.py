@@ -147,7 +147,7 @@ class Release:
                 lacking += _job_lacks(job)
             try:
                 groups = client.CustomObjectsApi(api).list_namespaced_custom_object(
-                    *LWS, self.namespace, label_selector=selector
+                    LWS_GROUP, "v1", self.namespace, "leaderworkersets", label_selector=selector
                 )["items"]
             except ApiException as err:
                 if err.status != 404:  # 404: no LeaderWorkerSet CRD, so none of ours
@@ -183,7 +183,7 @@ class Release:
             time.sleep(0.5)
 
 
-LWS = ("leaderworkerset.x-k8s.io", "v1", "leaderworkersets")
+LWS_GROUP = "leaderworkerset.x-k8s.io"
 LWS_NAME_LABEL = "leaderworkerset.sigs.k8s.io/name"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -86,10 +87,11 @@ def test_a_group_that_never_forms_fails_naming_the_controllers_event(vllm_cluste
         wait_for("the quota's status", lambda: core.read_namespaced_resource_quota("one-pod", namespace).status.hard)
     args = ["up", MULTINODE, "--kubeconfig", str(vllm_cluster.kubeconfig), "--namespace", namespace]
     try:
-        assert cli.main([*args, "--release", "llama", "--timeout", "20"]) == 4
+        assert cli.main([*args, "--release", "llama", "--timeout", "30"]) == 4
         err = capsys.readouterr().err
         lws = "llama-vllm-serving-lws"
-        assert f"LeaderWorkerSet/{lws} group 0: 1 of 2 pods Ready (not created: {lws}-0-1)" in err
+        # The leader alone (Ready unless the machine is slow) is not a group.
+        assert re.search(rf"LeaderWorkerSet/{lws} group 0: [01] of 2 pods Ready \(not created: {lws}-0-1[;)]", err), err
         assert f"StatefulSet/{lws}-0: FailedCreate:" in err
         assert "exceeded quota: one-pod" in err
     finally:
@@ -106,9 +108,9 @@ def test_a_group_larger_than_its_zone_fails_naming_the_schedulers_event(vllm_clu
     namespace = f"up-{uuid.uuid4().hex[:6]}"
     args = ["up", MULTINODE, str(three), "--kubeconfig", str(vllm_cluster.kubeconfig), "--namespace", namespace]
     try:
-        assert cli.main([*args, "--release", "llama", "--timeout", "20"]) == 4
+        assert cli.main([*args, "--release", "llama", "--timeout", "30"]) == 4
         err = capsys.readouterr().err
-        assert "LeaderWorkerSet/llama-vllm-serving-lws group 0: 2 of 3 pods Ready (not Ready: " in err
+        assert re.search(r"LeaderWorkerSet/llama-vllm-serving-lws group 0: [0-2] of 3 pods Ready \(not Ready: ", err)
         assert ": FailedScheduling: 0/" in err
         assert "didn't match pod affinity rules" in err or "Insufficient nvidia.com/gpu" in err
     finally:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from vllm_serving.manifests import of_kind, one, render
 
 from paths import CI_FILES, VALUES_FILES
+from support.manifests import of_kind, one, render
 from vllm_serving import eppflags
 
 GATEWAY = {"gateway": {"enabled": True}}

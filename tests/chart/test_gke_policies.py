@@ -7,7 +7,7 @@ documented fields (vllm_serving/cluster/gke/) and test_values_files validates ev
 
 from __future__ import annotations
 
-from vllm_serving.manifests import of_kind, one, render
+from support.manifests import of_kind, one, render
 
 POOL_REF = {"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": "vllm-vllm-serving"}
 

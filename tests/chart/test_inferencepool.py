@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vllm_serving.manifests import of_kind, one, render
+from support.manifests import of_kind, one, render
 
 GATEWAY = {"gateway": {"enabled": True}}
 

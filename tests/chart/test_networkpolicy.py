@@ -11,8 +11,8 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
-from vllm_serving.manifests import of_kind, render
 
+from support.manifests import of_kind, render
 from vllm_serving.errors import InvalidValues
 
 NS = "default"

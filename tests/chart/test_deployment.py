@@ -440,3 +440,52 @@ class TestExtensionPoints:
         assert "extraVolumes[0].name: dshm is a volume the chart makes" in refusal(
             {"extraVolumes": [{"name": "dshm", "emptyDir": {}}]}
         )
+
+
+SPOT_TOLERATION = {"key": "cloud.google.com/gke-spot", "operator": "Equal", "value": "true", "effect": "NoSchedule"}
+
+
+class TestSpot:
+    """gke.spot: the label GKE puts on Spot nodes, the taint its Spot guide advises on Standard pools, and
+    a shutdown that fits the preemption notice.
+    https://cloud.google.com/kubernetes-engine/docs/concepts/spot-vms (15 s for pods by default, up to 120)
+    https://cloud.google.com/kubernetes-engine/docs/how-to/autopilot-spot-pods (at most 25 s)"""
+
+    def test_selects_and_tolerates_spot_nodes_with_a_short_shutdown(self):
+        spec = serving_pod_spec(render({"gke": {"spot": True}}))
+        assert spec["nodeSelector"] == {
+            "cloud.google.com/gke-accelerator": "nvidia-l4",
+            "cloud.google.com/gke-spot": "true",
+        }
+        assert SPOT_TOLERATION in spec["tolerations"]
+        assert spec["terminationGracePeriodSeconds"] == 15
+        assert spec["containers"][0]["lifecycle"]["preStop"] == {"sleep": {"seconds": 5}}
+
+    def test_on_autopilot_gke_taints_and_tolerates_itself(self):
+        spec = serving_pod_spec(render({"gke": {"spot": True, "mode": "autopilot"}}))
+        assert spec["nodeSelector"]["cloud.google.com/gke-spot"] == "true"
+        assert SPOT_TOLERATION not in spec["tolerations"]
+
+    def test_off_by_default(self):
+        spec = serving_pod_spec(render({}))
+        assert "cloud.google.com/gke-spot" not in spec["nodeSelector"]
+        assert spec["terminationGracePeriodSeconds"] == 120
+        assert len(spec["tolerations"]) == 1
+
+    @pytest.mark.parametrize(("mode", "grace", "limit"), [("standard", 150, 120), ("autopilot", 30, 25)])
+    def test_a_grace_longer_than_gke_gives_is_refused(self, mode, grace, limit):
+        values = {"gke": {"spot": True, "mode": mode, "spotShutdown": {"terminationGracePeriodSeconds": grace}}}
+        with pytest.raises(InvalidValues) as err:
+            render(values)
+        assert (
+            f"gke.spotShutdown.terminationGracePeriodSeconds: {grace} is more than the {limit} s GKE gives a pod"
+            f" on a {mode} Spot VM after the preemption notice; use {limit} or less"
+        ) in err.value.problems
+
+    def test_the_pause_must_end_before_the_kill(self):
+        values = {
+            "gke": {"spot": True, "spotShutdown": {"terminationGracePeriodSeconds": 10, "preStopSleepSeconds": 10}}
+        }
+        with pytest.raises(InvalidValues) as err:
+            render(values)
+        assert "gke.spotShutdown.preStopSleepSeconds: 10 must be shorter than" in "\n".join(err.value.problems)

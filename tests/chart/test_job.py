@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 
+import pytest
+
 from support.manifests import of_kind, one, render
+from vllm_serving.errors import InvalidValues
 
 BATCH = {"batch": {"enabled": True, "bucket": "my-batch", "directory": "2026-11-21", "shards": 4, "parallelism": 2}}
 
@@ -112,3 +115,49 @@ class TestBatchJob:
         )
         assert single.stdout.splitlines()[-1] == "run-batch -i /batch/requests.jsonl -o /batch/results.jsonl"
         assert os.access(stub, os.X_OK)
+
+
+class TestFlexStart:
+    """batch.provisioning: flexStart selects the label GKE gives flex-start nodes.
+    https://cloud.google.com/kubernetes-engine/docs/concepts/dws"""
+
+    def test_selects_flex_start_nodes(self):
+        spec = job({**BATCH, "batch": {**BATCH["batch"], "provisioning": "flexStart"}})["spec"]["template"]["spec"]
+        assert spec["nodeSelector"] == {
+            "cloud.google.com/gke-accelerator": "nvidia-l4",
+            "cloud.google.com/gke-flex-start": "true",
+        }
+        assert [t["key"] for t in spec["tolerations"]] == ["nvidia.com/gpu"]
+
+    def test_on_demand_by_default(self):
+        assert "cloud.google.com/gke-flex-start" not in job(BATCH)["spec"]["template"]["spec"]["nodeSelector"]
+
+    @pytest.mark.parametrize(
+        ("values", "message"),
+        [
+            (
+                {"batch": {"provisioning": "flexStart"}},
+                "batch.provisioning: flexStart provisions the batch Job's nodes; set batch.enabled, or for serving"
+                " add a flexStart priority to gke.computeClass",
+            ),
+            (
+                {**BATCH, "batch": {**BATCH["batch"], "provisioning": "queuedProvisioning"}, "gke": {"spot": True}},
+                "gke.spot: flex-start capacity (batch.provisioning: queuedProvisioning) is not Spot; remove gke.spot,"
+                " or set batch.provisioning: onDemand",
+            ),
+            (
+                {
+                    **BATCH,
+                    "batch": {**BATCH["batch"], "provisioning": "flexStart"},
+                    "gke": {"computeClass": {"name": "gpus"}},
+                },
+                "batch.provisioning: flexStart together with gke.computeClass; the class decides how nodes are"
+                " provisioned: add a flexStart priority to it, or set batch.provisioning: onDemand",
+            ),
+        ],
+        ids=["serving", "spot", "compute-class"],
+    )
+    def test_bad_mixes_are_refused(self, values, message):
+        with pytest.raises(InvalidValues) as err:
+            render(values)
+        assert message in err.value.problems

@@ -45,3 +45,18 @@ def test_multi_node_names_the_group_and_how_to_watch_it():
     selector = "'app.kubernetes.io/instance=big,app.kubernetes.io/component in (server,worker)'"
     assert f"kubectl get pods -n llm -l {selector} -o wide" in text
     assert "ray" not in notes({}).lower()
+
+
+def test_says_what_a_spot_preemption_does_to_requests():
+    text = notes({"gke": {"spot": True}})
+    assert "Spot VMs: GKE may preempt a node at any moment" in text
+    assert "15s (gke.spotShutdown) before they are killed: requests still streaming at that point\nare cut off" in text
+    assert "keep replicaCount\nat 2 or more" in text
+    assert "Spot VMs" not in notes({})
+
+
+def test_names_the_compute_class_and_how_to_see_its_nodes():
+    values = {"gke": {"computeClass": {"create": True, "priorities": [{"gpu": {"type": "nvidia-l4", "count": 1}}]}}}
+    text = notes(values)
+    assert "on 1 x GPU of ComputeClass vllm-vllm-serving per pod" in text
+    assert "kubectl get nodes -l cloud.google.com/compute-class=vllm-vllm-serving" in text

@@ -91,3 +91,30 @@ app.kubernetes.io/component: server
       key: {{ $.Values.vllm.apiKey.key }}
 {{- end }}
 {{- end }}
+
+{{/* The ComputeClass the pods select: gke.computeClass.name, or the release's full name for a class the
+     chart creates without one. Empty: none. */}}
+{{- define "vllm-serving.computeClassName" -}}
+{{- $c := .Values.gke.computeClass }}
+{{- if $c.create }}{{ $c.name | default (include "vllm-serving.fullname" .) }}{{ else }}{{ $c.name }}{{ end }}
+{{- end }}
+
+{{/* How a batch release's Job gets its GPUs (batch.provisioning); empty for a serving release. */}}
+{{- define "vllm-serving.batchProvisioning" -}}
+{{- if .Values.batch.enabled }}{{ .Values.batch.provisioning }}{{ end }}
+{{- end }}
+
+{{/* The batch Job's name, shared by its ProvisioningRequest and PodTemplate. It carries a hash of the
+     values, so changed values make a new Job instead of failing on the old one's immutable template. */}}
+{{- define "vllm-serving.batchName" -}}
+{{- printf "%s-batch-%s" (include "vllm-serving.fullname" . | trunc 40 | trimSuffix "-") (toJson .Values | sha256sum | trunc 8) }}
+{{- end }}
+
+{{/* Pod annotations that tie a queued-provisioning batch's pods to their ProvisioningRequest (the keys
+     cluster-autoscaler's provisioningrequest API defines and GKE's queued-provisioning guide uses). */}}
+{{- define "vllm-serving.provisioningAnnotations" -}}
+{{- if eq (include "vllm-serving.batchProvisioning" .) "queuedProvisioning" }}
+autoscaling.x-k8s.io/consume-provisioning-request: {{ include "vllm-serving.batchName" . }}
+autoscaling.x-k8s.io/provisioning-class-name: queued-provisioning.gke.io
+{{- end }}
+{{- end }}

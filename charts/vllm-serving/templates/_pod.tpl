@@ -12,7 +12,8 @@ that every workload kind that runs vLLM gets the same pod. Called with the root 
 serviceAccountName: {{ include "vllm-serving.serviceAccountName" . }}
 {{- /* vLLM never calls the Kubernetes API. */}}
 automountServiceAccountToken: false
-terminationGracePeriodSeconds: {{ .Values.terminationGracePeriodSeconds }}
+{{- /* A Spot VM's node shuts down soon after the preemption notice: its pods get gke.spotShutdown. */}}
+terminationGracePeriodSeconds: {{ ternary .Values.gke.spotShutdown.terminationGracePeriodSeconds .Values.terminationGracePeriodSeconds .Values.gke.spot }}
 {{- with .Values.priorityClassName }}
 priorityClassName: {{ . }}
 {{- end }}
@@ -135,12 +136,13 @@ containers:
       periodSeconds: {{ .Values.liveness.periodSeconds }}
       failureThreshold: {{ .Values.liveness.failureThreshold }}
       timeoutSeconds: {{ .Values.liveness.timeoutSeconds }}
-    {{- if gt (.Values.preStopSleepSeconds | int) 0 }}
+    {{- $preStop := ternary .Values.gke.spotShutdown.preStopSleepSeconds .Values.preStopSleepSeconds .Values.gke.spot | int }}
+    {{- if gt $preStop 0 }}
     lifecycle:
       {{- /* Keep serving while the endpoint removal reaches kube-proxy and load balancers. */}}
       preStop:
         sleep:
-          seconds: {{ .Values.preStopSleepSeconds }}
+          seconds: {{ $preStop }}
     {{- end }}
     {{- else if eq .role "worker" }}
     lifecycle:
@@ -197,12 +199,29 @@ volumes:
 {{- end }}
 {{- end }}
 
-{{/* Node selection for the GPU nodes: accelerator, optional pool, the GPU taint. Shared with the
-     test pod, which runs on the same nodes because the serving image is already there. */}}
+{{/* Node selection for the GPU nodes: accelerator and optional pool, or a ComputeClass; Spot or
+     flex-start capacity; the taints those nodes carry. Shared with the test pod, which runs on the same
+     nodes because the serving image is already there. */}}
 {{- define "vllm-serving.gpuScheduling" -}}
-{{- $selector := dict "cloud.google.com/gke-accelerator" .Values.gke.accelerator }}
-{{- with .Values.gke.nodePool }}
+{{- $gke := .Values.gke }}
+{{- $standard := eq $gke.mode "standard" }}
+{{- $class := include "vllm-serving.computeClassName" . }}
+{{- $selector := dict }}
+{{- if $class }}
+{{- /* The class decides machines and GPUs: pinning an accelerator would defeat its fallbacks. */}}
+{{- $_ := set $selector "cloud.google.com/compute-class" $class }}
+{{- else }}
+{{- $_ := set $selector "cloud.google.com/gke-accelerator" $gke.accelerator }}
+{{- with $gke.nodePool }}
 {{- $_ := set $selector "cloud.google.com/gke-nodepool" . }}
+{{- end }}
+{{- end }}
+{{- if $gke.spot }}
+{{- $_ := set $selector "cloud.google.com/gke-spot" "true" }}
+{{- end }}
+{{- $provisioning := include "vllm-serving.batchProvisioning" . }}
+{{- if eq $provisioning "flexStart" }}
+{{- $_ := set $selector "cloud.google.com/gke-flex-start" "true" }}
 {{- end }}
 {{- $boot := .Values.gke.secondaryBootDisk }}
 {{- if and $boot.enabled (eq .Values.gke.mode "autopilot") }}
@@ -216,6 +235,24 @@ tolerations:
   - key: nvidia.com/gpu
     operator: Exists
     effect: NoSchedule
+  {{- /* Autopilot adds its own tolerations for the Spot and ComputeClass taints it applies. */}}
+  {{- if and $gke.spot $standard }}
+  - key: cloud.google.com/gke-spot
+    operator: Equal
+    value: "true"
+    effect: NoSchedule
+  {{- end }}
+  {{- if and $class $standard }}
+  - key: cloud.google.com/compute-class
+    operator: Equal
+    value: {{ $class }}
+    effect: NoSchedule
+  {{- end }}
+  {{- if eq $provisioning "queuedProvisioning" }}
+  - key: cloud.google.com/gke-queued
+    operator: Exists
+    effect: NoSchedule
+  {{- end }}
   {{- with .Values.tolerations }}
   {{- toYaml . | nindent 2 }}
   {{- end }}

@@ -1,0 +1,202 @@
+"""templates/computeclass.yaml: a GKE ComputeClass (cloud.google.com/v1) from gke.computeClass, and the
+rules that keep every one of its priorities able to hold the pod.
+
+The ComputeClass API: https://cloud.google.com/kubernetes-engine/docs/reference/crds/computeclass
+(the schema the rendered class is checked against is scripts/vllm_serving/cluster/computeclass-crd.yaml,
+written from that page). Node label and taint of a class's nodes:
+https://cloud.google.com/kubernetes-engine/docs/concepts/about-custom-compute-classes
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from support import kubeschemas
+from support.manifests import of_kind, one, render, serving_pod_spec
+from vllm_serving.errors import InvalidValues
+
+L4X2 = {"machineType": "g2-standard-24", "gpu": {"type": "nvidia-l4", "count": 2}}
+H100X8 = {"machineType": "a3-highgpu-8g", "gpu": {"type": "nvidia-h100-80gb", "count": 8}}
+CHAIN = [
+    {**H100X8, "reservations": {"affinity": "Specific", "specific": [{"name": "h100-res", "project": "shared"}]}},
+    H100X8,
+    {
+        **H100X8,
+        "flexStart": {"enabled": True, "nodeRecycling": {"leadTimeSeconds": 3600}},
+        "maxRunDurationSeconds": 86400,
+    },
+    {**H100X8, "spot": True},
+]
+
+
+def with_class(priorities: list[dict], tensor: int = 8, **extra) -> dict:
+    gke = {"accelerator": "nvidia-h100-80gb", "computeClass": {"create": True, "priorities": priorities}}
+    for key, value in extra.items():
+        gke[key] = value
+    return {"parallelism": {"tensor": tensor}, "gke": gke}
+
+
+def refused(values: dict) -> str:
+    with pytest.raises(InvalidValues) as err:
+        render(values)
+    return "\n".join(err.value.problems)
+
+
+class TestRendered:
+    def test_priorities_in_order_with_gke_defaults_written_out(self):
+        cc = one(render(with_class(CHAIN)), "ComputeClass")
+        assert cc["apiVersion"] == "cloud.google.com/v1"
+        assert cc["metadata"]["name"] == "vllm-vllm-serving"
+        assert "namespace" not in cc["metadata"]  # cluster-scoped
+        assert cc["spec"]["priorities"] == CHAIN
+        assert cc["spec"]["whenUnsatisfiable"] == "DoNotScaleUp"
+        assert cc["spec"]["nodePoolAutoCreation"] == {"enabled": True}
+        assert cc["spec"]["activeMigration"] == {"optimizeRulePriority": False}
+
+    def test_matches_the_computeclass_schema_written_from_gkes_reference(self):
+        objects = render(with_class(CHAIN))
+        assert kubeschemas.problems(one(objects, "ComputeClass"), "1.35.0") == []
+
+    def test_the_schema_refuses_what_gke_refuses(self):
+        cc = one(render(with_class(CHAIN)), "ComputeClass")
+        cc["spec"]["whenUnsatisfiable"] = "Sometimes"
+        cc["spec"]["priorities"][0]["reservations"]["affinity"] = "Any"
+        problems = "\n".join(kubeschemas.problems(cc, "1.35.0"))
+        assert "'Sometimes' is not one of ['ScaleUpAnyway', 'DoNotScaleUp']" in problems
+        assert "'Any' is not one of ['Specific', 'AnyBestEffort', 'None']" in problems
+
+    def test_named_class_and_its_options(self):
+        values = with_class([L4X2], tensor=2)
+        values["gke"]["computeClass"].update(
+            name="llm-l4", whenUnsatisfiable="ScaleUpAnyway", nodePoolAutoCreation=False, activeMigration=True
+        )
+        cc = one(render(values), "ComputeClass")
+        assert cc["metadata"]["name"] == "llm-l4"
+        assert cc["spec"]["whenUnsatisfiable"] == "ScaleUpAnyway"
+        assert cc["spec"]["nodePoolAutoCreation"] == {"enabled": False}
+        assert cc["spec"]["activeMigration"] == {"optimizeRulePriority": True}
+
+    def test_no_class_unless_asked(self):
+        assert of_kind(render({}), "ComputeClass") == []
+        assert of_kind(render({"gke": {"computeClass": {"name": "team-gpus"}}}), "ComputeClass") == []
+
+
+class TestPodsSelectTheClass:
+    def test_instead_of_the_accelerator_and_pool(self):
+        spec = serving_pod_spec(render(with_class(CHAIN)))
+        assert spec["nodeSelector"] == {"cloud.google.com/compute-class": "vllm-vllm-serving"}
+        assert {
+            "key": "cloud.google.com/compute-class",
+            "operator": "Equal",
+            "value": "vllm-vllm-serving",
+            "effect": "NoSchedule",
+        } in spec["tolerations"]
+        assert spec["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 8
+
+    def test_an_existing_class_by_name(self):
+        spec = serving_pod_spec(render({"gke": {"computeClass": {"name": "team-gpus"}}}))
+        assert spec["nodeSelector"] == {"cloud.google.com/compute-class": "team-gpus"}
+
+    def test_on_autopilot_gke_adds_the_toleration_itself(self):
+        values = {"gke": {"mode": "autopilot", "computeClass": {"name": "Accelerator"}}}
+        spec = serving_pod_spec(render(values))
+        assert spec["nodeSelector"] == {"cloud.google.com/compute-class": "Accelerator"}
+        assert [t["key"] for t in spec["tolerations"]] == ["nvidia.com/gpu"]
+
+    def test_the_test_hook_runs_on_the_same_nodes(self):
+        objects = render(with_class(CHAIN))
+        hook = next(j for j in of_kind(objects, "Job") if j["metadata"]["name"].endswith("-test"))
+        assert hook["spec"]["template"]["spec"]["nodeSelector"] == {
+            "cloud.google.com/compute-class": "vllm-vllm-serving"
+        }
+
+    def test_a_long_release_name_still_names_a_valid_class(self):
+        release = "r" * 53
+        cc = one(render(with_class([H100X8]), release=release), "ComputeClass")
+        assert cc["metadata"]["name"] == f"{release}-vllm-serving"[:55]
+        assert len(cc["metadata"]["name"]) <= 63
+
+
+class TestRefused:
+    def test_a_priority_whose_gpus_cannot_hold_the_pod(self):
+        problems = refused(with_class([H100X8, L4X2], tensor=8))
+        assert (
+            "gke.computeClass.priorities[1].gpu.count: 2 x nvidia-l4 per node cannot hold a pod of"
+            " parallelism.tensor 8 GPUs; give every priority at least 8 GPUs, or lower parallelism.tensor"
+        ) in problems
+        assert "priorities[0]" not in problems
+
+    def test_more_gpus_than_the_type_has_on_one_machine(self):
+        problems = refused(with_class([{"gpu": {"type": "nvidia-l4", "count": 16}}], tensor=8))
+        assert "gke.computeClass.priorities[0].gpu.count: 16 exceeds the 8 GPUs of the largest nvidia-l4" in problems
+
+    def test_tensor_above_gke_accelerator_is_judged_by_the_priorities(self):
+        """A created class decides the GPUs: 16 A100s per pod are fine if every priority has 16."""
+        a100 = {"gpu": {"type": "nvidia-tesla-a100", "count": 16}, "machineType": "a2-megagpu-16g"}
+        values = with_class([a100], tensor=16)
+        values["gke"]["accelerator"] = "nvidia-l4"
+        assert one(render(values), "ComputeClass")
+
+    def test_spot_with_a_reservation_only_class(self):
+        reserved = CHAIN[0]
+        problems = refused(with_class([reserved], spot=True))
+        assert (
+            "gke.spot: true selects Spot nodes, but no priority of gke.computeClass.priorities is spot, so none"
+            " of the class's nodes would ever match; remove gke.spot (the class decides), or add a priority"
+            " with spot: true"
+        ) in problems
+
+    def test_spot_flex_start_and_reservations_exclude_each_other(self):
+        mixed = {**CHAIN[0], "spot": True}
+        problems = refused(with_class([mixed]))
+        assert (
+            "gke.computeClass.priorities[0]: spot and reservations exclude each other: a node is Spot,"
+            " flex-start or reserved capacity, never two; split them into separate priorities"
+        ) in problems
+
+    def test_specific_reservation_needs_its_name(self):
+        problems = refused(with_class([{**H100X8, "reservations": {"affinity": "Specific"}}]))
+        assert "gke.computeClass.priorities[0].reservations.specific: required with affinity Specific" in problems
+
+    def test_flex_start_lives_seven_days_at_most(self):
+        flex = {**H100X8, "flexStart": {"enabled": True}, "maxRunDurationSeconds": 700000}
+        problems = refused(with_class([flex]))
+        assert (
+            "gke.computeClass.priorities[0].maxRunDurationSeconds: 700000 is longer than flex-start nodes live"
+            in problems
+        )
+
+    def test_node_pool_beside_a_class(self):
+        problems = refused({**with_class([H100X8]), "gke": {**with_class([H100X8])["gke"], "nodePool": "h100"}})
+        assert "gke.nodePool: h100 is set together with gke.computeClass; the class picks the node pools" in problems
+
+    def test_autopilot_builtin_class_on_standard(self):
+        problems = refused({"gke": {"computeClass": {"name": "Accelerator"}}})
+        assert (
+            "gke.computeClass.name: Accelerator is a built-in Autopilot ComputeClass, which a Standard cluster"
+            " does not have; name a custom ComputeClass (gke.computeClass.create), or set gke.mode: autopilot"
+        ) in problems
+
+    def test_node_pools_named_on_autopilot(self):
+        values = with_class([{**H100X8, "nodepools": ["h100"]}])
+        values["gke"]["mode"] = "autopilot"
+        problems = refused(values)
+        assert "gke.computeClass.priorities[0].nodepools: Autopilot creates every node itself" in problems
+
+    def test_create_without_priorities_and_priorities_without_create(self):
+        assert "gke.computeClass.priorities: required with gke.computeClass.create" in refused(
+            {"gke": {"computeClass": {"create": True}}}
+        )
+        assert "gke.computeClass.priorities: only read with gke.computeClass.create" in refused(
+            {"gke": {"computeClass": {"name": "x", "priorities": [L4X2]}}}
+        )
+
+    def test_an_upper_case_name_only_for_an_existing_class(self):
+        values = with_class([H100X8])
+        values["gke"]["computeClass"]["name"] = "MyClass"
+        assert "gke.computeClass.name: MyClass cannot name the ComputeClass the chart creates" in refused(values)
+
+    def test_a_priority_without_its_gpu_is_refused_by_the_schema(self):
+        assert "gke.computeClass.priorities.0: gpu is required" in refused(
+            with_class([{"machineType": "g2-standard-24"}])
+        )

@@ -34,6 +34,7 @@ class Placement:
     accelerator: str = ""
     zone: str = ""
     gpus: int = 0
+    node_labels: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -108,6 +109,7 @@ class Release:
                     accelerator=node_labels.get("cloud.google.com/gke-accelerator", ""),
                     zone=node_labels.get("topology.kubernetes.io/zone", ""),
                     gpus=gpus,
+                    node_labels=dict(node_labels),
                 )
             )
         return found

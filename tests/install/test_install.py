@@ -55,6 +55,23 @@ def expected_pods(values: dict) -> int:
     return workloads * max(replicas, 1) * values["parallelism"]["pipeline"] + chat_ui
 
 
+def assert_capacity(pod, values: dict) -> None:
+    """The pod runs on the capacity its values ask for, judged by the labels GKE puts on such nodes
+    (see the capacity pools in nodepools.yaml)."""
+    gke, labels = values["gke"], pod.node_labels
+    compute_class = gke["computeClass"]
+    if compute_class["create"]:
+        assert labels.get("cloud.google.com/compute-class") == compute_class["name"], pod
+        assert pod.accelerator in {p["gpu"]["type"] for p in compute_class["priorities"]}, pod
+    else:
+        assert pod.accelerator == gke["accelerator"], pod
+    assert (labels.get("cloud.google.com/gke-spot") == "true") == gke["spot"], pod
+    provisioning = values["batch"]["provisioning"] if values["batch"]["enabled"] else "onDemand"
+    if provisioning != "onDemand":
+        assert labels.get("cloud.google.com/gke-flex-start") == "true", pod
+    assert (labels.get("cloud.google.com/gke-queued") == "true") == (provisioning == "queuedProvisioning"), pod
+
+
 @pytest.mark.parametrize("path", VALUES_FILES, ids=lambda p: p.name)
 def test_values_file_installs_and_lands_on_its_pool(vllm_release, path):
     values = effective(path)
@@ -65,7 +82,7 @@ def test_values_file_installs_and_lands_on_its_pool(vllm_release, path):
     gpu_pods = [p for p in pods if p.component in ("server", "worker", "batch")]
     assert gpu_pods
     for pod in gpu_pods:
-        assert pod.accelerator == gke["accelerator"], pod
+        assert_capacity(pod, values)
         if gke["nodePool"]:
             assert pod.pool == gke["nodePool"], pod
         assert pod.gpus == values["parallelism"]["tensor"], pod
@@ -118,15 +135,19 @@ def test_persistent_disk_claims_bind_their_volumes(vllm_release, vllm_cluster):
         assert claim.status.access_modes == ["ReadOnlyMany"]
 
 
-def test_a_tensor_size_no_node_can_hold_stays_pending_with_the_schedulers_reason(vllm_release):
-    values = {"gke": {"accelerator": "nvidia-tesla-a100", "nodePool": "a100-x8"}, "parallelism": {"tensor": 16}}
-    release = vllm_release(values=values, wait=False)
+def assert_pending(release, reason: str) -> None:
+    """The release's one pod stays Pending, and the scheduler's event gives the reason."""
     with pytest.raises(ClusterError) as pending:
         release.wait(timeout=15)
     message = str(pending.value)
     assert "FailedScheduling" in message
-    assert "Insufficient nvidia.com/gpu" in message
+    assert reason in message
     assert [p.phase for p in release.placements()] == ["Pending"]
+
+
+def test_a_tensor_size_no_node_can_hold_stays_pending_with_the_schedulers_reason(vllm_release):
+    values = {"gke": {"accelerator": "nvidia-tesla-a100", "nodePool": "a100-x8"}, "parallelism": {"tensor": 16}}
+    assert_pending(vllm_release(values=values, wait=False), "Insufficient nvidia.com/gpu")
 
 
 def test_upgrade_changes_in_place_rollback_restores_uninstall_leaves_nothing(vllm_release, vllm_cluster):
@@ -194,3 +215,27 @@ def test_every_object_of_every_values_file_passes_the_api_servers_dry_run(vllm_c
         finally:
             core.delete_namespace(namespace)
     assert refused == []
+
+
+CAPACITY_FILES = [p for p in CI_FILES if p.name in ("spot-values.yaml", "batch-queued-provisioning-values.yaml")]
+
+
+@pytest.mark.parametrize("path", CAPACITY_FILES, ids=lambda p: p.name)
+def test_spot_and_queued_provisioning_land_on_their_pools(vllm_release, path):
+    """Spot pods on the Spot pool (tolerating its taint), queued-provisioning pods on the queued pool.
+    The local cluster runs no cluster autoscaler: the ProvisioningRequest is accepted by its upstream CRD
+    and left alone, and the pods schedule onto nodes that already exist."""
+    values = effective(path)
+    release = vllm_release(values_files=[path], wait=False)
+    pods = release.wait(timeout=180, expect_pods=expected_pods(values))
+    gpu_pods = [p for p in pods if p.component in ("server", "batch")]
+    assert len(gpu_pods) == expected_pods(values)
+    for pod in gpu_pods:
+        assert_capacity(pod, values)
+        assert pod.ready or pod.phase == "Succeeded", pod
+    assert {p.pool for p in gpu_pods} == {"l4-queued" if values["batch"]["enabled"] else "l4-spot"}
+
+
+def test_a_pod_whose_compute_class_has_no_nodes_stays_pending_with_the_schedulers_reason(vllm_release):
+    release = vllm_release(values={"gke": {"computeClass": {"name": "no-such-class"}}}, wait=False)
+    assert_pending(release, "didn't match Pod's node affinity/selector")

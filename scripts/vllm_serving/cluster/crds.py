@@ -2,7 +2,9 @@
 
 ``crds.yaml`` names each module, its pinned version and the CRD files in it;
 ``load`` fetches the modules through the Go module proxy (``go mod download``,
-cached in GOMODCACHE after the first time) and returns the parsed CRDs.
+cached in GOMODCACHE after the first time) and returns the parsed CRDs. A CRD that
+no module publishes (GKE's ComputeClass) is an entry with ``local`` files, kept
+beside this module.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader reads th
 @dataclass(frozen=True)
 class CrdSource:
     name: str
-    module: str
+    module: str  # empty for a local entry: its files are beside this module
     version: str
     files: tuple[str, ...]
 
@@ -51,7 +53,8 @@ def load(srcs: list[CrdSource] | None = None) -> list[dict[str, Any]]:
         for rel in src.files:
             path = dirs[src.module] / rel if src.module else PACKAGE_DIR / rel
             if not path.is_file():
-                raise ClusterError(f"{src.module}@{src.version} has no {rel}; fix crds.yaml")
+                origin = f"{src.module}@{src.version}" if src.module else str(PACKAGE_DIR)
+                raise ClusterError(f"{origin} has no {rel}; fix crds.yaml")
             for doc in yaml.load_all(path.read_text(), Loader=_Loader):
                 if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
                     crds.append(doc)

@@ -80,6 +80,18 @@ CRDS: dict[tuple[str, str], Crd] = {
     ("keda.sh", "ScaledObject"): Crd(
         "scaledobjects.keda.sh", "autoscaling.provider: keda", _KEDA, "set autoscaling.provider: hpa"
     ),
+    ("cloud.google.com", "ComputeClass"): Crd(
+        "computeclasses.cloud.google.com",
+        "gke.computeClass.create",
+        "use a GKE cluster at 1.30.3-gke.1451000 or later, where GKE serves ComputeClass",
+        "set gke.computeClass.create: false and name an existing class",
+    ),
+    ("autoscaling.x-k8s.io", "ProvisioningRequest"): Crd(
+        "provisioningrequests.autoscaling.x-k8s.io",
+        "batch.provisioning: queuedProvisioning",
+        "use a GKE cluster with queued provisioning (1.28.3-gke.1098000 or later)",
+        "set batch.provisioning: flexStart or onDemand",
+    ),
     ("keda.sh", "TriggerAuthentication"): Crd(
         "triggerauthentications.keda.sh",
         "autoscaling.keda.gcpWorkloadIdentity",

@@ -2,9 +2,11 @@
 
 The pool gets the accelerator (with the GPU driver installed by GKE), autoscaling bounds,
 image streaming and, optionally, a secondary boot disk in CONTAINER_IMAGE_CACHE mode made by
-``vllm-serving bake image-cache``. Upgrades default to max-surge 0 / max-unavailable 1: a surge
-node would need GPUs the project may not have. ``--dry-run`` prints the API request and the
-equivalent gcloud command and calls nothing.
+``vllm-serving bake image-cache``. Capacity is on-demand by default, or Spot VMs (``--spot``, with the
+taint the chart's gke.spot tolerates), a reservation (``--reservation-affinity``, ``--reservation``), or
+DWS flex-start VMs (``--flex-start``, with ``--queued-provisioning`` for the chart's batch.provisioning).
+Upgrades default to max-surge 0 / max-unavailable 1: a surge node would need GPUs the project may not
+have. ``--dry-run`` prints the API request and the equivalent gcloud command and calls nothing.
 """
 
 from __future__ import annotations
@@ -52,6 +54,11 @@ class Spec:
     secondary_boot_disk: str | None
     image_streaming: bool
     spot: bool
+    reservation_affinity: str
+    reservation: str | None
+    flex_start: bool
+    queued_provisioning: bool
+    max_run_duration: int | None
     disk_type: str
     disk_size_gb: int
     service_account: str | None
@@ -102,7 +109,34 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="do not enable image streaming (not allowed with --secondary-boot-disk)",
     )
-    create.add_argument("--spot", action="store_true", help="Spot VMs")
+    create.add_argument(
+        "--spot", action="store_true", help="Spot VMs, tainted cloud.google.com/gke-spot=true:NoSchedule (gke.spot)"
+    )
+    create.add_argument(
+        "--reservation-affinity",
+        choices=("any", "none", "specific"),
+        default=None,
+        help="consume Compute Engine reservations: any matching one, none, or the one --reservation names",
+    )
+    create.add_argument(
+        "--reservation", metavar="NAME", help="the reservation (specific): NAME, or projects/P/reservations/NAME"
+    )
+    create.add_argument(
+        "--flex-start",
+        action="store_true",
+        help="DWS flex-start VMs (nodes labelled cloud.google.com/gke-flex-start=true; batch.provisioning flexStart)",
+    )
+    create.add_argument(
+        "--queued-provisioning",
+        action="store_true",
+        help="nodes only through ProvisioningRequests (with --flex-start; batch.provisioning queuedProvisioning)",
+    )
+    create.add_argument(
+        "--max-run-duration",
+        type=int,
+        metavar="SECONDS",
+        help="longest a node runs before GKE deletes it (flex-start: at most 604800, the default)",
+    )
     create.add_argument("--disk-type", default="pd-balanced", help="boot disk type (default pd-balanced)")
     create.add_argument("--disk-size-gb", type=int, default=200, help="boot disk size (default 200)")
     create.add_argument("--service-account", help="node service account email (default: the cluster's default)")
@@ -166,6 +200,51 @@ def _node_labels(pairs: list[str]) -> dict[str, str]:
     return labels
 
 
+SPOT_TAINT = ("cloud.google.com/gke-spot", "true")
+RESERVATION_KEY = "compute.googleapis.com/reservation-name"
+FLEX_START_MAX_RUN = 7 * 24 * 3600
+_RESERVATION = re.compile(r"^(projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/reservations/)?[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+def _check_capacity(args: argparse.Namespace) -> str:
+    """The capacity flags that go together (GKE's Spot, reservation and flex-start guides); returns the
+    reservation affinity to request."""
+    affinity = args.reservation_affinity
+    if args.reservation and affinity not in (None, "specific"):
+        raise UsageError(f"--reservation: names a reservation, but --reservation-affinity is {affinity}; use specific")
+    if args.reservation:
+        affinity = "specific"
+        if not _RESERVATION.match(args.reservation):
+            raise UsageError(
+                f"--reservation: {args.reservation!r} is not a reservation: use NAME or projects/P/reservations/NAME"
+            )
+    if affinity == "specific" and not args.reservation:
+        raise UsageError("--reservation-affinity: specific needs --reservation NAME")
+    if args.spot and args.flex_start:
+        raise UsageError("--spot: Spot and flex-start are two provisioning models; choose one")
+    if (args.spot or args.flex_start) and affinity in ("any", "specific"):
+        model = "--spot" if args.spot else "--flex-start"
+        raise UsageError(f"--reservation-affinity: {model} VMs consume no reservation; drop --reservation-affinity")
+    if args.queued_provisioning and not args.flex_start:
+        raise UsageError("--queued-provisioning: GKE queues provisioning requests for flex-start VMs; add --flex-start")
+    if args.max_run_duration is not None:
+        if args.max_run_duration < 1:
+            raise UsageError(f"--max-run-duration: {args.max_run_duration} is not a number of seconds above 0")
+        if args.flex_start and args.max_run_duration > FLEX_START_MAX_RUN:
+            raise UsageError(
+                f"--max-run-duration: {args.max_run_duration} is longer than flex-start VMs run"
+                f" ({FLEX_START_MAX_RUN} s, 7 days); use {FLEX_START_MAX_RUN} or less"
+            )
+    if args.queued_provisioning and args.location_policy == "BALANCED":
+        raise UsageError(
+            "--location-policy: queued provisioning places a request's nodes where they are found; use ANY"
+        )
+    if args.flex_start and (args.num_nodes or args.min_nodes):
+        raise UsageError("--min-nodes/--num-nodes: a flex-start pool starts empty and grows on demand; use 0")
+    # Flex-start VMs never consume reservations: say so explicitly, as GKE's flex-start guides do.
+    return "none" if args.flex_start else (affinity or "")
+
+
 def spec_from(args: argparse.Namespace) -> Spec:
     """Every check that needs no API call."""
     project = validate.project(args.project)
@@ -191,6 +270,7 @@ def spec_from(args: argparse.Namespace) -> Spec:
         raise UsageError(
             f"--num-nodes: {num_nodes} is outside --min-nodes..--max-nodes ({args.min_nodes}..{args.max_nodes})"
         )
+    affinity = _check_capacity(args)
     image = _image_path(project, args.secondary_boot_disk) if args.secondary_boot_disk else None
     if image and not args.image_streaming:
         raise UsageError(
@@ -217,11 +297,16 @@ def spec_from(args: argparse.Namespace) -> Spec:
         secondary_boot_disk=image,
         image_streaming=args.image_streaming,
         spot=args.spot,
+        reservation_affinity=affinity,
+        reservation=args.reservation,
+        flex_start=args.flex_start,
+        queued_provisioning=args.queued_provisioning,
+        max_run_duration=args.max_run_duration,
         disk_type=args.disk_type,
         disk_size_gb=args.disk_size_gb,
         service_account=args.service_account,
         node_labels=_node_labels(args.node_label),
-        location_policy=args.location_policy,
+        location_policy=args.location_policy or ("ANY" if args.queued_provisioning else None),
         max_surge=args.max_surge,
         max_unavailable=args.max_unavailable,
     )
@@ -254,6 +339,20 @@ def build_request(spec: Spec) -> Any:
     )
     if spec.service_account:
         config.service_account = spec.service_account
+    if spec.spot:
+        config.taints = [gke.NodeTaint(key=SPOT_TAINT[0], value=SPOT_TAINT[1], effect=gke.NodeTaint.Effect.NO_SCHEDULE)]
+    if spec.reservation_affinity:
+        kind = {"any": "ANY_RESERVATION", "none": "NO_RESERVATION", "specific": "SPECIFIC_RESERVATION"}
+        config.reservation_affinity = gke.ReservationAffinity(
+            consume_reservation_type=gke.ReservationAffinity.Type[kind[spec.reservation_affinity]]
+        )
+        if spec.reservation:
+            config.reservation_affinity.key = RESERVATION_KEY
+            config.reservation_affinity.values = [spec.reservation]
+    if spec.flex_start:
+        config.flex_start = True
+    if spec.max_run_duration:
+        config.max_run_duration = f"{spec.max_run_duration}s"
     if spec.secondary_boot_disk:
         config.secondary_boot_disks = [
             gke.SecondaryBootDisk(
@@ -269,9 +368,12 @@ def build_request(spec: Spec) -> Any:
         initial_node_count=spec.num_nodes,
         locations=spec.node_locations,
         autoscaling=autoscaling,
-        management=gke.NodeManagement(auto_repair=True, auto_upgrade=True),
+        # GKE's queued-provisioning guide creates its pools without auto-repair.
+        management=gke.NodeManagement(auto_repair=not spec.queued_provisioning, auto_upgrade=True),
         upgrade_settings=gke.NodePool.UpgradeSettings(max_surge=spec.max_surge, max_unavailable=spec.max_unavailable),
     )
+    if spec.queued_provisioning:
+        pool.queued_provisioning = gke.NodePool.QueuedProvisioning(enabled=True)
     return gke.CreateNodePoolRequest(parent=spec.parent, node_pool=pool)
 
 
@@ -309,25 +411,31 @@ def gcloud_command(spec: Spec) -> list[str]:
         f"--num-nodes={spec.num_nodes}",
         f"--min-nodes={spec.min_nodes}",
         f"--max-nodes={spec.max_nodes}",
-        "--enable-autorepair",
+        "--no-enable-autorepair" if spec.queued_provisioning else "--enable-autorepair",
         "--enable-autoupgrade",
         f"--max-surge-upgrade={spec.max_surge}",
         f"--max-unavailable-upgrade={spec.max_unavailable}",
     ]
-    if spec.location_policy:
-        argv.append(f"--location-policy={spec.location_policy}")
-    if spec.node_locations:
-        argv.append(f"--node-locations={','.join(spec.node_locations)}")
-    if spec.secondary_boot_disk:
-        argv.append(f"--secondary-boot-disk=disk-image={spec.secondary_boot_disk},mode=CONTAINER_IMAGE_CACHE")
-    if spec.image_streaming:
-        argv.append("--enable-image-streaming")
-    if spec.spot:
-        argv.append("--spot")
-    if spec.service_account:
-        argv.append(f"--service-account={spec.service_account}")
-    if spec.node_labels:
-        argv.append("--node-labels=" + ",".join(f"{k}={v}" for k, v in spec.node_labels.items()))
+    taint = f"--node-taints={SPOT_TAINT[0]}={SPOT_TAINT[1]}:NoSchedule"
+    optional = [
+        (spec.location_policy, f"--location-policy={spec.location_policy}"),
+        (spec.node_locations, f"--node-locations={','.join(spec.node_locations)}"),
+        (
+            spec.secondary_boot_disk,
+            f"--secondary-boot-disk=disk-image={spec.secondary_boot_disk},mode=CONTAINER_IMAGE_CACHE",
+        ),
+        (spec.image_streaming, "--enable-image-streaming"),
+        (spec.spot, "--spot"),
+        (spec.spot, taint),
+        (spec.reservation_affinity, f"--reservation-affinity={spec.reservation_affinity}"),
+        (spec.reservation, f"--reservation={spec.reservation}"),
+        (spec.flex_start, "--flex-start"),
+        (spec.queued_provisioning, "--enable-queued-provisioning"),
+        (spec.max_run_duration, f"--max-run-duration={spec.max_run_duration}s"),
+        (spec.service_account, f"--service-account={spec.service_account}"),
+        (spec.node_labels, "--node-labels=" + ",".join(f"{k}={v}" for k, v in spec.node_labels.items())),
+    ]
+    argv += [flag for wanted, flag in optional if wanted]
     return argv
 
 

@@ -43,8 +43,8 @@ def cluster(gcp):
     return gcp
 
 
-def run(gcp, *extra: str):
-    return gcp.run(nodepool.main, [*POOL, "--chart", str(gcp.chart_dir), *extra])
+def run(gcp, *extra: str, base: list[str] = POOL):
+    return gcp.run(nodepool.main, [*base, "--chart", str(gcp.chart_dir), *extra])
 
 
 class TestDryRun:
@@ -156,3 +156,95 @@ class TestCreate:
         result = run(cluster)
         assert result.code == 5
         assert "roles/container.admin" in result.err
+
+
+# -- capacity: Spot, reservations, flex-start, queued provisioning ----------------------------------
+# The request fields are google-cloud-container's NodeConfig.spot/taints/reservation_affinity/flex_start/
+# max_run_duration and NodePool.queued_provisioning; the fake GKE API parses every body with those
+# message types and refuses what GKE's guides rule out (see fakegcp/container.py).
+BASE = [a for a in POOL if a not in ("--spot", "--secondary-boot-disk", "vllm-cache")]
+
+
+def capacity(gcp, *extra: str):
+    return run(gcp, *extra, base=BASE)
+
+
+class TestCapacity:
+    def test_spot_pool_carries_the_taint_the_chart_tolerates(self, cluster):
+        result = capacity(cluster, "--spot")
+        assert result.code == 0, result.err
+        config = cluster.fake.container.node_pools[(PROJECT, "us-central1", "serving", "l4-pool")]["config"]
+        assert config["spot"] is True
+        (taint,) = config["taints"]
+        assert (taint["key"], taint["value"], taint["effect"]) in {
+            ("cloud.google.com/gke-spot", "true", effect)
+            for effect in ("NO_SCHEDULE", 1)  # the client sends ints
+        }
+        dry = json.loads(capacity(cluster, "--spot", "--dry-run", "--output", "json").out)
+        assert {"--spot", "--node-taints=cloud.google.com/gke-spot=true:NoSchedule"} <= set(dry["gcloud"])
+
+    def test_a_specific_reservation(self, cluster):
+        result = capacity(cluster, "--reservation", "projects/shared-proj/reservations/l4-res")
+        assert result.code == 0, result.err
+        config = cluster.fake.container.node_pools[(PROJECT, "us-central1", "serving", "l4-pool")]["config"]
+        affinity = config["reservationAffinity"]
+        assert affinity["consumeReservationType"] in ("SPECIFIC_RESERVATION", 3)
+        assert affinity["key"] == "compute.googleapis.com/reservation-name"
+        assert affinity["values"] == ["projects/shared-proj/reservations/l4-res"]
+        dry = json.loads(capacity(cluster, "--reservation", "l4-res", "--dry-run", "--output", "json").out)
+        assert {"--reservation-affinity=specific", "--reservation=l4-res"} <= set(dry["gcloud"])
+
+    def test_flex_start_with_queued_provisioning(self, cluster):
+        result = capacity(cluster, "--flex-start", "--queued-provisioning", "--max-run-duration", "43200")
+        assert result.code == 0, result.err
+        pool = cluster.fake.container.node_pools[(PROJECT, "us-central1", "serving", "l4-pool")]
+        config = pool["config"]
+        assert config["flexStart"] is True
+        assert config["maxRunDuration"] == "43200s"
+        assert config["reservationAffinity"]["consumeReservationType"] in ("NO_RESERVATION", 1)
+        assert pool["queuedProvisioning"] == {"enabled": True}
+        assert "autoRepair" not in pool["management"]  # false, which proto JSON leaves out
+        assert pool["autoscaling"]["locationPolicy"] in ("ANY", 2)
+        dry = json.loads(
+            capacity(cluster, "--flex-start", "--queued-provisioning", "--dry-run", "--output", "json").out
+        )
+        assert {
+            "--flex-start",
+            "--enable-queued-provisioning",
+            "--reservation-affinity=none",
+            "--no-enable-autorepair",
+            "--location-policy=ANY",
+        } <= set(dry["gcloud"])
+
+    @pytest.mark.parametrize(
+        ("extra", "message"),
+        [
+            (("--spot", "--flex-start"), "--spot: Spot and flex-start are two provisioning models; choose one"),
+            (
+                ("--spot", "--reservation-affinity", "any"),
+                "--reservation-affinity: --spot VMs consume no reservation; drop --reservation-affinity",
+            ),
+            (("--reservation-affinity", "specific"), "--reservation-affinity: specific needs --reservation NAME"),
+            (("--reservation", "Bad_Name"), "--reservation: 'Bad_Name' is not a reservation"),
+            (("--queued-provisioning",), "--queued-provisioning: GKE queues provisioning requests for flex-start VMs"),
+            (("--flex-start", "--max-run-duration", "700000"), "--max-run-duration: 700000 is longer than flex-start"),
+            (("--flex-start", "--min-nodes", "1"), "a flex-start pool starts empty and grows on demand; use 0"),
+        ],
+        ids=["spot-flex", "spot-reservation", "specific-unnamed", "bad-name", "queued-alone", "too-long", "not-empty"],
+    )
+    def test_bad_mixes_are_refused_before_any_call(self, cluster, extra, message):
+        result = capacity(cluster, *extra)
+        assert result.code == 2, result.out
+        assert message in result.err
+        assert cluster.fake.calls == []
+
+    def test_the_fake_api_refuses_what_gke_refuses(self, cluster):
+        """The fake itself, so that the client's checks are not the only line: a body GKE's guides rule out."""
+        from vllm_serving.testing.fakegcp.container import _node_pool_problems
+
+        pool = {
+            "name": "p",
+            "config": {"spot": True, "reservationAffinity": {"consumeReservationType": "ANY_RESERVATION"}},
+        }
+        assert _node_pool_problems(pool) == ["Spot and flex-start VMs cannot consume reservations."]
+        assert "Invalid JSON payload" in _node_pool_problems({"name": "p", "config": {"flexStartt": True}})[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import re
 
 from support.fakegcp.server import ApiError, Request, Route, route
@@ -10,6 +11,39 @@ from support.fakegcp.server import ApiError, Request, Route, route
 BASE = "https://container.googleapis.com/v1/"
 _NAME = re.compile(r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$")
 Key = tuple[str, str, str]
+
+
+def _node_pool_problems(pool: dict) -> list[str]:
+    """What GKE refuses in a NodePool: fields its v1 API does not have (read with the API's own message
+    types from google-cloud-container), and the combinations its capacity guides rule out:
+    https://cloud.google.com/kubernetes-engine/docs/how-to/spot-vms (Spot consumes no reservation),
+    https://cloud.google.com/kubernetes-engine/docs/concepts/dws (flex-start: no Spot, no reservation),
+    https://cloud.google.com/kubernetes-engine/docs/how-to/provisioningrequest (queued provisioning:
+    flex-start, autoscaled from zero, no reservation)."""
+    from google.cloud import container_v1
+
+    try:
+        parsed = container_v1.NodePool.from_json(json.dumps(pool))
+    except Exception as err:  # the message types raise ParseError for unknown fields and bad values
+        return [f"Invalid JSON payload received. {err}"]
+    # Enums by name, whichever encoding the client chose.
+    pool = json.loads(container_v1.NodePool.to_json(parsed, use_integers_for_enums=False))
+    config = pool.get("config") or {}
+    reservation = (config.get("reservationAffinity") or {}).get("consumeReservationType", "UNSPECIFIED")
+    consumes = reservation in ("ANY_RESERVATION", "SPECIFIC_RESERVATION", "ANY_RESERVATION_THEN_FAIL")
+    problems = []
+    if config.get("spot") and config.get("flexStart"):
+        problems.append("Spot VMs and flex-start VMs cannot be used together.")
+    if consumes and (config.get("spot") or config.get("flexStart")):
+        problems.append("Spot and flex-start VMs cannot consume reservations.")
+    if (pool.get("queuedProvisioning") or {}).get("enabled"):
+        if not config.get("flexStart"):
+            problems.append("Queued provisioning requires flex-start.")
+        if reservation != "NO_RESERVATION":
+            problems.append("Queued provisioning requires reservation affinity NO_RESERVATION.")
+        if not (pool.get("autoscaling") or {}).get("enabled") or int(pool.get("initialNodeCount") or 0):
+            problems.append("Queued provisioning requires autoscaling from 0 nodes.")
+    return problems
 
 
 class Container:
@@ -89,6 +123,8 @@ class Container:
         name = pool.get("name") or ""
         if not _NAME.match(name):
             raise ApiError(400, f"Invalid node pool name {name!r}.")
+        for problem in _node_pool_problems(pool):
+            raise ApiError(400, problem)
         pool_key = (*key, name)
         if pool_key in self.node_pools:
             raise ApiError(409, f"Already exists: node pool {name!r}.")

@@ -481,7 +481,30 @@ def budget_from_values(values: dict[str, Any]) -> Budget:
     )
 
 
+def pod_accelerators(values: dict[str, Any]) -> list[tuple[str, str]]:
+    """Every GPU a serving or batch pod may land on, with the value that names it: each type of a
+    ComputeClass the chart creates (GKE falls back through them), else gke.accelerator."""
+    compute_class = values["gke"].get("computeClass") or {}
+    if compute_class.get("create") and compute_class.get("priorities"):
+        found: dict[str, str] = {}
+        for i, priority in enumerate(compute_class["priorities"]):
+            found.setdefault(priority["gpu"]["type"], f"gke.computeClass.priorities[{i}].gpu.type")
+        return list(found.items())
+    return [(values["gke"]["accelerator"], "gke.accelerator")]
+
+
 def kv_cache_warning(values: dict[str, Any], chart: Path | None = None) -> str | None:
+    """kv_cache_warning_on for every GPU the pod may land on (pod_accelerators): the first warning, naming
+    the ComputeClass priority it comes from."""
+    for name, source in pod_accelerators(values):
+        gke = {**values["gke"], "accelerator": name}
+        warning = kv_cache_warning_on({**values, "gke": gke}, chart)
+        if warning:
+            return warning if source == "gke.accelerator" else f"{source} {name}: {warning}"
+    return None
+
+
+def kv_cache_warning_on(values: dict[str, Any], chart: Path | None = None) -> str | None:
     """A warning when effective chart values give a built-in model too little GPU memory, else None.
 
     Checks, in order: the tensor size divides the attention heads; vllm.maxModelLen is within the

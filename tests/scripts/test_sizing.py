@@ -481,3 +481,33 @@ class TestKvCacheWarning:
     @pytest.mark.parametrize("path", VALUES_FILES, ids=lambda p: p.name)
     def test_the_repositorys_values_files_fit(self, path):
         assert sizing.kv_cache_warning(chart_verdict(CHART, [path]).values) is None
+
+
+class TestComputeClassGpus:
+    """With a ComputeClass the chart creates, the pod may land on any priority's GPU: each is checked."""
+
+    def test_every_priority_gpu_is_checked(self):
+        priorities = [
+            {"gpu": {"type": "nvidia-h100-80gb", "count": 8}},
+            {"gpu": {"type": "nvidia-l4", "count": 8}},
+        ]
+        values = effective(
+            model={"name": "meta-llama/Llama-3.1-70B-Instruct"},
+            parallelism={"tensor": 8},
+            gke={"accelerator": "nvidia-h100-80gb", "computeClass": {"create": True, "priorities": priorities}},
+        )
+        assert sizing.pod_accelerators(values) == [
+            ("nvidia-h100-80gb", "gke.computeClass.priorities[0].gpu.type"),
+            ("nvidia-l4", "gke.computeClass.priorities[1].gpu.type"),
+        ]
+        warning = sizing.kv_cache_warning(values)
+        assert warning is not None
+        assert warning.startswith(
+            "gke.computeClass.priorities[1].gpu.type nvidia-l4: parallelism.tensor: 8 x nvidia-l4"
+        )
+        values["gke"]["computeClass"]["priorities"] = priorities[:1]
+        assert sizing.kv_cache_warning(values) is None
+
+    def test_without_a_created_class_gke_accelerator_is_the_gpu(self):
+        values = effective(gke={"computeClass": {"name": "team-gpus"}})
+        assert sizing.pod_accelerators(values) == [("nvidia-l4", "gke.accelerator")]

@@ -93,6 +93,15 @@ class TestPodsSelectTheClass:
         } in spec["tolerations"]
         assert spec["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 8
 
+    def test_a_name_yaml_would_read_as_a_boolean_stays_a_string(self):
+        values = with_class([H100X8])
+        values["gke"]["computeClass"]["name"] = "on"
+        objects = render(values)
+        assert one(objects, "ComputeClass")["metadata"]["name"] == "on"
+        spec = serving_pod_spec(objects)
+        assert spec["nodeSelector"] == {"cloud.google.com/compute-class": "on"}
+        assert spec["tolerations"][1]["value"] == "on"
+
     def test_an_existing_class_by_name(self):
         spec = serving_pod_spec(render({"gke": {"computeClass": {"name": "team-gpus"}}}))
         assert spec["nodeSelector"] == {"cloud.google.com/compute-class": "team-gpus"}

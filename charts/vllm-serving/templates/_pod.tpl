@@ -245,7 +245,7 @@ tolerations:
   {{- if and $class $standard }}
   - key: cloud.google.com/compute-class
     operator: Equal
-    value: {{ $class }}
+    value: {{ $class | quote }}
     effect: NoSchedule
   {{- end }}
   {{- if eq $provisioning "queuedProvisioning" }}

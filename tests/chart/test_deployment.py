@@ -489,3 +489,8 @@ class TestSpot:
         with pytest.raises(InvalidValues) as err:
             render(values)
         assert "gke.spotShutdown.preStopSleepSeconds: 10 must be shorter than" in "\n".join(err.value.problems)
+
+    def test_vllm_drains_for_what_the_spot_grace_leaves(self):
+        """--shutdown-timeout follows the Spot timings: 15 s grace less the 5 s pause."""
+        args = args_of({"gke": {"spot": True}})
+        assert flag_value(args, "--shutdown-timeout") == "10"

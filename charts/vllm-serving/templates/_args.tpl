@@ -74,5 +74,13 @@ so that _validate.tpl and `vllm-serving validate` refuse them in extraArgs.
 {{/* Seconds vLLM drains in-flight requests after SIGTERM (--shutdown-timeout): the grace period less the
      preStop pause that precedes SIGTERM. */}}
 {{- define "vllm-serving.shutdownTimeout" -}}
-{{- sub (.Values.terminationGracePeriodSeconds | int) (.Values.preStopSleepSeconds | int) }}
+{{- $t := include "vllm-serving.shutdownTimings" . | fromJson }}
+{{- sub ($t.terminationGracePeriodSeconds | int) ($t.preStopSleepSeconds | int) }}
+{{- end }}
+
+{{/* The pod's grace period and preStop pause: gke.spotShutdown on Spot VMs, whose node shuts down soon
+     after the preemption notice; else the chart-wide values. As JSON (use with fromJson). */}}
+{{- define "vllm-serving.shutdownTimings" -}}
+{{- if .Values.gke.spot }}{{ toJson .Values.gke.spotShutdown }}
+{{- else }}{{ toJson (pick .Values "terminationGracePeriodSeconds" "preStopSleepSeconds") }}{{ end }}
 {{- end }}

@@ -12,8 +12,8 @@ that every workload kind that runs vLLM gets the same pod. Called with the root 
 serviceAccountName: {{ include "vllm-serving.serviceAccountName" . }}
 {{- /* vLLM never calls the Kubernetes API. */}}
 automountServiceAccountToken: false
-{{- /* A Spot VM's node shuts down soon after the preemption notice: its pods get gke.spotShutdown. */}}
-terminationGracePeriodSeconds: {{ ternary .Values.gke.spotShutdown.terminationGracePeriodSeconds .Values.terminationGracePeriodSeconds .Values.gke.spot }}
+{{- $shutdown := include "vllm-serving.shutdownTimings" . | fromJson }}
+terminationGracePeriodSeconds: {{ $shutdown.terminationGracePeriodSeconds | int }}
 {{- with .Values.priorityClassName }}
 priorityClassName: {{ . }}
 {{- end }}
@@ -136,7 +136,7 @@ containers:
       periodSeconds: {{ .Values.liveness.periodSeconds }}
       failureThreshold: {{ .Values.liveness.failureThreshold }}
       timeoutSeconds: {{ .Values.liveness.timeoutSeconds }}
-    {{- $preStop := ternary .Values.gke.spotShutdown.preStopSleepSeconds .Values.preStopSleepSeconds .Values.gke.spot | int }}
+    {{- $preStop := $shutdown.preStopSleepSeconds | int }}
     {{- if gt $preStop 0 }}
     lifecycle:
       {{- /* Keep serving while the endpoint removal reaches kube-proxy and load balancers. */}}
@@ -151,7 +151,7 @@ containers:
              period only. */}}
       preStop:
         sleep:
-          seconds: {{ .Values.terminationGracePeriodSeconds }}
+          seconds: {{ $shutdown.terminationGracePeriodSeconds | int }}
     {{- end }}
     {{- with .Values.securityContext }}
     securityContext:

@@ -240,7 +240,7 @@ class TestCapacity:
 
     def test_the_fake_api_refuses_what_gke_refuses(self, cluster):
         """The fake itself, so that the client's checks are not the only line: a body GKE's guides rule out."""
-        from vllm_serving.testing.fakegcp.container import _node_pool_problems
+        from support.fakegcp.container import _node_pool_problems
 
         pool = {
             "name": "p",

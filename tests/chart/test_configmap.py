@@ -53,7 +53,7 @@ class TestDashboard:
             "vllm:time_to_first_token_seconds_bucket",
             "vllm:inter_token_latency_seconds_bucket",
             "vllm:kv_cache_usage_perc",
-            "DCGM_FI_DEV_GPU_UTIL",
+            "dcgm_fi_dev_gpu_util",
         ):
             assert series in exprs, series
 

@@ -53,24 +53,27 @@ class TestHorizontalPodAutoscaler:
         assert metric["pods"]["metric"]["name"] == "prometheus.googleapis.com|vllm:num_requests_running|gauge"
         assert metric["pods"]["target"]["averageValue"] == "48"
 
-    @pytest.mark.parametrize(("tensor", "per_pod"), [(1, "80"), (4, "320")])
-    def test_gpu_utilization_is_external_and_counts_every_gpu_of_a_pod(self, tensor, per_pod):
+    @pytest.mark.parametrize(("tensor", "pipeline", "per_replica"), [(1, 1, "80"), (4, 1, "320"), (8, 2, "1280")])
+    def test_gpu_utilization_is_external_and_counts_every_gpu_of_a_replica(self, tensor, pipeline, per_replica):
         values = {
-            "parallelism": {"tensor": tensor},
+            "parallelism": {"tensor": tensor, "pipeline": pipeline},
             "gke": {"accelerator": "nvidia-h100-80gb"},
-            "autoscaling": {
-                "enabled": True,
-                "metrics": [{"type": "gpu-utilization", "target": 80}],
-                "gpuUtilization": {"selector": {"metric.labels.exported_namespace": "llm"}},
-            },
+            "autoscaling": {"enabled": True, "metrics": [{"type": "gpu-utilization", "target": 80}]},
         }
         (metric,) = hpa(values)["spec"]["metrics"]
         assert metric["type"] == "External"
+        # Lower-case (the Kubernetes client lower-cases External metric names), written by the chart's
+        # ClusterPodMonitoring, selected by exact labels: the adapter's selector has no regex.
         assert metric["external"]["metric"] == {
             "name": "prometheus.googleapis.com|dcgm_fi_dev_gpu_util|unknown",
-            "selector": {"matchLabels": {"metric.labels.exported_namespace": "llm"}},
+            "selector": {
+                "matchLabels": {
+                    "resource.labels.namespace": "default",
+                    "metric.labels.vllm_serving_workload": "vllm-vllm-serving",
+                }
+            },
         }
-        assert metric["external"]["target"] == {"type": "AverageValue", "averageValue": per_pod}
+        assert metric["external"]["target"] == {"type": "AverageValue", "averageValue": per_replica}
 
     def test_several_metrics_one_hpa_per_zone_deployment(self):
         disks = [f"projects/my-project/zones/us-central1-{z}/disks/w" for z in "ab"]

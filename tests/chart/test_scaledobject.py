@@ -2,10 +2,31 @@
 
 from __future__ import annotations
 
+import pytest
+
+from gmp_series import GMP_RESOURCE, Scrape, deployment_pod
+from vllm_serving import promql
+from vllm_serving.errors import InvalidValues
 from support.manifests import of_kind, one, render
 
 SERVER = "https://monitoring.googleapis.com/v1/projects/my-project/location/global/prometheus"
-KEDA = {"autoscaling": {"enabled": True, "provider": "keda", "minReplicas": 0, "keda": {"serverAddress": SERVER}}}
+# A wake-up signal from outside the serving pods: requests counted at the load balancer.
+WAKE_UP = {
+    "type": "prometheus",
+    "metadata": {
+        "serverAddress": SERVER,
+        "query": 'sum(rate(loadbalancing_googleapis_com:https_request_count{forwarding_rule_name="llm"}[1m]))',
+        "threshold": "5",
+    },
+}
+KEDA = {
+    "autoscaling": {
+        "enabled": True,
+        "provider": "keda",
+        "minReplicas": 0,
+        "keda": {"serverAddress": SERVER, "extraTriggers": [WAKE_UP]},
+    }
+}
 
 
 def scaled_object(values: dict) -> dict:
@@ -23,12 +44,13 @@ class TestScaledObject:
             spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"]
             == 300
         )
-        (trigger,) = spec["triggers"]
+        trigger, wake_up = spec["triggers"]
+        assert wake_up == WAKE_UP
         assert trigger["type"] == "prometheus"
         assert trigger["metricType"] == "AverageValue"
         assert trigger["metadata"] == {
-            "query": 'sum({__name__=~"vllm:num_requests_waiting",namespace="llm",'
-            'pod=~"vllm-vllm-serving-[a-z0-9]+-[a-z0-9]+"})',
+            # The exact metric name: Google Managed Prometheus refuses {__name__=~...}.
+            "query": 'sum(vllm:num_requests_waiting{namespace="llm",pod=~"vllm-vllm-serving-[a-z0-9]+(-[a-z0-9]+)?"})',
             "serverAddress": SERVER,
             "threshold": "10",
             "activationThreshold": "0",
@@ -37,25 +59,180 @@ class TestScaledObject:
 
     def test_concurrency_sums_running_and_waiting(self):
         values = {"autoscaling": {**KEDA["autoscaling"], "metrics": [{"type": "concurrency", "target": 24}]}}
-        (trigger,) = scaled_object(values)["spec"]["triggers"]
-        assert trigger["metadata"]["query"].startswith('sum({__name__=~"vllm:num_requests_(running|waiting)",')
+        trigger, _ = scaled_object(values)["spec"]["triggers"]
+        pods = 'namespace="default",pod=~"vllm-vllm-serving-[a-z0-9]+(-[a-z0-9]+)?"'
+        assert trigger["metadata"]["query"] == (
+            f"sum(vllm:num_requests_running{{{pods}}}) + sum(vllm:num_requests_waiting{{{pods}}})"
+        )
         assert trigger["metadata"]["threshold"] == "24"
 
     def test_gpu_utilization_is_an_average_compared_as_is(self):
         values = {"autoscaling": {**KEDA["autoscaling"], "metrics": [{"type": "gpu-utilization", "target": 85}]}}
-        (trigger,) = scaled_object(values)["spec"]["triggers"]
+        trigger, _ = scaled_object(values)["spec"]["triggers"]
         assert trigger["metricType"] == "Value"
-        assert trigger["metadata"]["query"].startswith("avg(DCGM_FI_DEV_GPU_UTIL{")
+        # The series the chart's ClusterPodMonitoring writes, selected as the HPA selects it.
+        assert trigger["metadata"]["query"] == (
+            'avg(dcgm_fi_dev_gpu_util{namespace="default",vllm_serving_workload="vllm-vllm-serving"})'
+        )
 
     def test_workload_identity_authentication(self):
         values = {
-            "autoscaling": {**KEDA["autoscaling"], "keda": {"serverAddress": SERVER, "gcpWorkloadIdentity": True}}
+            "autoscaling": {
+                **KEDA["autoscaling"],
+                "keda": {"serverAddress": SERVER, "gcpWorkloadIdentity": True, "extraTriggers": [WAKE_UP]},
+            }
         }
         objects = render(values)
         auth = one(objects, "TriggerAuthentication")
         assert auth["spec"] == {"podIdentity": {"provider": "gcp"}}
-        (trigger,) = one(objects, "ScaledObject")["spec"]["triggers"]
+        trigger, _ = one(objects, "ScaledObject")["spec"]["triggers"]
         assert trigger["authenticationRef"] == {"name": auth["metadata"]["name"]}
 
     def test_no_trigger_authentication_without_workload_identity(self):
         assert of_kind(render(KEDA), "TriggerAuthentication") == []
+
+    def test_leaderworkerset_queries_select_the_leaders(self):
+        values = {**KEDA, "parallelism": {"tensor": 8, "pipeline": 2}, "gke": {"accelerator": "nvidia-h100-80gb"}}
+        trigger, _ = scaled_object(values)["spec"]["triggers"]
+        assert trigger["metadata"]["query"] == (
+            'sum(vllm:num_requests_waiting{namespace="default",pod=~"vllm-vllm-serving-[0-9]+"})'
+        )
+
+
+class TestScaleToZero:
+    """At zero replicas the serving pods' series vanish and KEDA's prometheus scaler reads the empty
+    result as 0 (kedacore/keda pkg/scalers/prometheus_scaler.go: ignoreNullValues defaults to true)."""
+
+    MESSAGE = (
+        "autoscaling.minReplicas: 0 would never scale back up: every trigger reads series of the serving pods,"
+        " which vanish at zero replicas, and KEDA reads the empty result as 0; add a wake-up signal that does"
+        " not come from the serving pods (autoscaling.keda.extraTriggers, e.g. requests counted at the load"
+        " balancer or a queue's length), or set autoscaling.minReplicas: 1"
+    )
+
+    def test_refused_without_a_wake_up_signal(self):
+        values = {"autoscaling": {**KEDA["autoscaling"], "keda": {"serverAddress": SERVER}}}
+        with pytest.raises(InvalidValues) as refused:
+            render(values)
+        assert self.MESSAGE in refused.value.problems
+
+    def test_one_replica_needs_none(self):
+        values = {"autoscaling": {**KEDA["autoscaling"], "minReplicas": 1, "keda": {"serverAddress": SERVER}}}
+        assert scaled_object(values)["spec"]["minReplicaCount"] == 1
+
+    def test_an_extra_trigger_wakes_it_up(self):
+        assert scaled_object(KEDA)["spec"]["minReplicaCount"] == 0
+
+    def test_extra_triggers_are_keda_values_only(self):
+        values = {"autoscaling": {"enabled": True, "keda": {"extraTriggers": [WAKE_UP]}}}
+        with pytest.raises(InvalidValues) as refused:
+            render({**values, "monitoring": {"podMonitoring": {"enabled": True}}})
+        assert (
+            "autoscaling.keda is set but autoscaling.provider is hpa; set autoscaling.provider: keda,"
+            " or remove autoscaling.keda"
+        ) in refused.value.problems
+
+
+def queries(values: dict, release: str = "vllm", namespace: str = "llm") -> list[str]:
+    """The query of each trigger the chart writes (not the extra ones), in metrics order."""
+    spec = one(render(values, release=release, namespace=namespace), "ScaledObject")["spec"]
+    return [t["metadata"]["query"] for t in spec["triggers"][: len(values["autoscaling"].get("metrics", [1]))]]
+
+
+def evaluate(expr: str, series: list[dict], at: float = 30):
+    (result,) = promql.run(series, [(expr, at)])
+    assert promql.gmp_problems(result) == []
+    return promql.value(result)
+
+
+@pytest.mark.promql
+class TestTriggersOnGmpSeries:
+    """Each trigger's query through Prometheus's own parser and engine, over series shaped as Google
+    Managed Prometheus stores them from the chart's PodMonitoring (gmp_series)."""
+
+    def test_queue_depth_is_the_total_over_this_release_pods(self):
+        scrape = Scrape({})
+        name = "vllm-vllm-serving"
+        series = [
+            s
+            for waiting in (2, 4, 6)
+            for s in scrape.gauges(deployment_pod(name), name, num_requests_waiting=waiting, num_requests_running=9)
+        ]
+        # Another release in the same namespace, whose name extends ours, and this release's name in
+        # another namespace: neither is counted.
+        other = Scrape({}, release="vllm-vllm-serving-canary")
+        series += other.gauges(
+            deployment_pod("vllm-vllm-serving-canary"), "vllm-vllm-serving-canary", num_requests_waiting=100
+        )
+        series += Scrape({}, namespace="staging").gauges(deployment_pod(name), name, num_requests_waiting=100)
+        (query,) = queries(KEDA, namespace="llm")
+        assert evaluate(query, series) == 12
+
+    def test_concurrency_is_running_plus_waiting(self):
+        scrape = Scrape({})
+        name = "vllm-vllm-serving"
+        series = scrape.gauges(deployment_pod(name), name, num_requests_running=3, num_requests_waiting=1)
+        series += scrape.gauges(deployment_pod(name), name, num_requests_running=5, num_requests_waiting=2)
+        values = {"autoscaling": {**KEDA["autoscaling"], "metrics": [{"type": "concurrency", "target": 24}]}}
+        (query,) = queries(values)
+        assert evaluate(query, series) == 11
+        # Two engines (data parallel) in one pod: one series each, both counted.
+        pod = deployment_pod(name)
+        engines = [
+            {"labels": scrape.labels(f"vllm:num_requests_{g}", pod, name, engine=e), "samples": [[0, 1]]}
+            for g in ("running", "waiting")
+            for e in ("0", "1")
+        ]
+        assert evaluate(query, series + engines) == 15
+
+    def test_batch_size(self):
+        scrape = Scrape({})
+        name = "vllm-vllm-serving"
+        series = scrape.gauges(deployment_pod(name), name, num_requests_running=7, num_requests_waiting=50)
+        values = {"autoscaling": {**KEDA["autoscaling"], "metrics": [{"type": "batch-size", "target": 48}]}}
+        assert evaluate(queries(values)[0], series) == 7
+
+    def test_zero_pods_give_an_empty_result(self):
+        """What makes a wake-up signal necessary: KEDA reads this empty result as 0."""
+        assert evaluate(queries(KEDA)[0], []) is None
+
+    def test_a_53_character_release_name(self):
+        """Kubernetes cuts "<deployment>-<hash>-" to 58 characters before the random suffix."""
+        release = "r" * 53
+        name = f"{release}-vllm-serving"[:55]
+        pods = [deployment_pod(name) for _ in range(3)]
+        assert all(len(p) == 63 for p in pods)
+        scrape = Scrape({}, release=release)
+        series = [
+            s for w, p in zip((1, 2, 3), pods, strict=True) for s in scrape.gauges(p, name, num_requests_waiting=w)
+        ]
+        assert evaluate(queries(KEDA, release=release)[0], series) == 6
+
+    def test_leaderworkerset_counts_leaders_only(self):
+        values = {**KEDA, "parallelism": {"tensor": 8, "pipeline": 2}, "gke": {"accelerator": "nvidia-h100-80gb"}}
+        name = "vllm-vllm-serving"
+        scrape = Scrape(values)
+        # Leaders are pods of the StatefulSet named after the LeaderWorkerSet; a worker's is NAME-<group>.
+        series = scrape.gauges(f"{name}-0", name, "StatefulSet", num_requests_waiting=4)
+        series += scrape.gauges(f"{name}-1", name, "StatefulSet", num_requests_waiting=5)
+        series += scrape.gauges(f"{name}-1-1", f"{name}-1", "StatefulSet", num_requests_waiting=100)
+        assert evaluate(queries(values)[0], series) == 9
+
+    def test_gpu_utilization_averages_this_workload_gpus(self):
+        values = {"autoscaling": {**KEDA["autoscaling"], "metrics": [{"type": "gpu-utilization", "target": 85}]}}
+        name = "vllm-vllm-serving"
+        # As the chart's ClusterPodMonitoring writes it (see test_clusterpodmonitoring for the relabeling).
+        series = [
+            {
+                "labels": {
+                    "__name__": "dcgm_fi_dev_gpu_util",
+                    **GMP_RESOURCE,
+                    "namespace": ns,
+                    "pod": deployment_pod(name),
+                    "vllm_serving_workload": workload,
+                },
+                "samples": [[0, util]],
+            }
+            for ns, workload, util in (("llm", name, 60), ("llm", name, 90), ("llm", "other", 5), ("dev", name, 5))
+        ]
+        assert evaluate(queries(values)[0], series) == 75

@@ -658,7 +658,6 @@ HPA = {
     "autoscaling": {
         "enabled": True,
         "metrics": [{"type": "queue-depth", "target": 5}, {"type": "gpu-utilization", "target": 80}],
-        "gpuUtilization": {"selector": {"metric.labels.exported_namespace": "llm"}},
     },
 }
 

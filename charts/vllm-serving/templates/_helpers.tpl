@@ -118,3 +118,38 @@ autoscaling.x-k8s.io/consume-provisioning-request: {{ include "vllm-serving.batc
 autoscaling.x-k8s.io/provisioning-class-name: queued-provisioning.gke.io
 {{- end }}
 {{- end }}
+
+{{/* Regular expression of one serving workload's pod names, as Prometheus matches it (anchored);
+     (list $root workloadName). A Deployment's pods are NAME-<template hash>-<5 characters>, with
+     NAME-<hash>- cut to 58 characters first (so a long NAME loses part of its hash and a dash); a
+     LeaderWorkerSet's pods are NAME-<group> (leaders, which serve) and NAME-<group>-<index> (workers). */}}
+{{- define "vllm-serving.podPattern" -}}
+{{- $root := index . 0 }}{{ $name := index . 1 }}
+{{- if eq (include "vllm-serving.workloadKind" $root) "LeaderWorkerSet" }}
+{{- printf "%s-[0-9]+" (regexQuoteMeta $name) }}
+{{- else }}
+{{- printf "%s-[a-z0-9]+(-[a-z0-9]+)?" (regexQuoteMeta $name) }}
+{{- end }}
+{{- end }}
+
+{{/* GPUs of one serving replica (every pod of a LeaderWorkerSet group). */}}
+{{- define "vllm-serving.gpusPerReplica" -}}
+{{- mul (.Values.parallelism.tensor | int) (.Values.parallelism.pipeline | int) }}
+{{- end }}
+
+{{/* Whether an autoscaler reads GPU utilization: "true" or "". */}}
+{{- define "vllm-serving.scalesOnGpu" -}}
+{{- $a := .Values.autoscaling }}
+{{- if and $a.enabled (not .Values.batch.enabled) }}
+{{- range $a.metrics }}{{ if eq .type "gpu-utilization" }}true{{ end }}{{ end }}
+{{- end }}
+{{- end }}
+
+{{/* Value paths that give a scaled-to-zero workload a signal to wake up on, one per line: signals that
+     do not come from the serving pods (whose series vanish at zero replicas, and KEDA reads an empty
+     result as 0). Another source of such a signal adds its value path here. */}}
+{{- define "vllm-serving.wakeUpSignals" -}}
+{{- if .Values.autoscaling.keda.extraTriggers }}
+autoscaling.keda.extraTriggers
+{{- end }}
+{{- end }}

@@ -212,15 +212,18 @@ asks Helm (templates/validate.yaml) and prints these messages unchanged. Data co
 {{- $errors = append $errors (printf "%s.type: concurrency adds two metrics in one query, which only autoscaling.provider: keda can do" $where) }}
 {{- else if and (ne $m.type "gpu-utilization") (not $.Values.monitoring.podMonitoring.enabled) }}
 {{- $errors = append $errors (printf "%s.type: %s reaches the HPA through Google Managed Prometheus; set monitoring.podMonitoring.enabled" $where $m.type) }}
-{{- else if and (eq $m.type "gpu-utilization") (not $a.gpuUtilization.selector) }}
-{{- $errors = append $errors (printf "autoscaling.gpuUtilization.selector: required for %s.type gpu-utilization with the HPA, or the metric adds up every GPU the project reports" $where) }}
 {{- end }}
 {{- end }}
+{{- end }}
+{{- /* At zero replicas every series the serving pods produce is gone, and KEDA reads an empty result
+       as 0: only a signal from elsewhere can wake the workload up. */}}
+{{- if and (eq $a.provider "keda") (eq ($a.minReplicas | int) 0) (not (include "vllm-serving.wakeUpSignals" . | trim)) }}
+{{- $errors = append $errors "autoscaling.minReplicas: 0 would never scale back up: every trigger reads series of the serving pods, which vanish at zero replicas, and KEDA reads the empty result as 0; add a wake-up signal that does not come from the serving pods (autoscaling.keda.extraTriggers, e.g. requests counted at the load balancer or a queue's length), or set autoscaling.minReplicas: 1" }}
 {{- end }}
 {{- if and (eq $a.provider "keda") (not $a.keda.serverAddress) }}
 {{- $errors = append $errors "autoscaling.keda.serverAddress: required with autoscaling.provider keda; the Prometheus endpoint KEDA queries (Google Managed Prometheus or a Prometheus server)" }}
 {{- end }}
-{{- if and (eq $a.provider "hpa") (or $a.keda.serverAddress $a.keda.gcpWorkloadIdentity) }}
+{{- if and (eq $a.provider "hpa") (or $a.keda.serverAddress $a.keda.gcpWorkloadIdentity $a.keda.extraTriggers) }}
 {{- $errors = append $errors "autoscaling.keda is set but autoscaling.provider is hpa; set autoscaling.provider: keda, or remove autoscaling.keda" }}
 {{- end }}
 {{- end }}

@@ -249,7 +249,7 @@ def metrics_api_checks(ctx: Context) -> list[Result]:
                 "external-metrics-api",
                 "v1beta1.external.metrics.k8s.io",
                 "external metrics API",
-                scaling["gpuUtilization"]["metricName"],
+                ctx.rules["autoscalingMetrics"]["gpu-utilization"]["hpaMetric"],
             )
         )
     return results

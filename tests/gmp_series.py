@@ -1,0 +1,95 @@
+"""Series shaped the way Google Managed Prometheus stores what the chart scrapes, for the PromQL engine.
+
+vLLM's series carry the metric's own labels (the pinned vLLM's `model_name` and `engine`, see
+vllm/v1/metrics/loggers.py) plus the target labels the chart's PodMonitoring makes GMP attach:
+`project_id`, `location`, `cluster`, `namespace` and `job` (the PodMonitoring's name) always, `instance`
+(<pod>:<port>), and its `targetLabels.metadata` (pod, container, top-level controller). The names come from
+the rendered PodMonitoring, so a change there changes these series. DCGM's series are the exporter's
+labels (GKE's managed dcgm-exporter attributes each GPU to the pod using it with `namespace`, `pod`,
+`container`).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from vllm_serving.manifests import one, render
+
+# The vLLM series the fixtures below produce (tests tie each to the pinned vLLM's metrics module).
+VLLM_GAUGES = ("vllm:num_requests_waiting", "vllm:num_requests_running", "vllm:kv_cache_usage_perc")
+VLLM_COUNTERS = (
+    "vllm:request_success_total",
+    "vllm:prompt_tokens_total",
+    "vllm:generation_tokens_total",
+    "vllm:num_preemptions_total",
+    "vllm:prefix_cache_hits_total",
+    "vllm:prefix_cache_queries_total",
+)
+VLLM_HISTOGRAMS = (
+    "vllm:time_to_first_token_seconds",
+    "vllm:inter_token_latency_seconds",
+    "vllm:e2e_request_latency_seconds",
+)
+MODEL = "google/gemma-2-9b-it"
+GMP_RESOURCE = {"project_id": "my-project", "location": "us-central1", "cluster": "prod"}
+_suffixes = itertools.count()
+
+
+def deployment_pod(deployment: str, template_hash: str = "7d9f8b6c5d") -> str:
+    """A pod name as the ReplicaSet controller makes it: generateName "<deployment>-<hash>-" cut to 58
+    characters, then 5 random characters (k8s.io/apiserver names.SimpleNameGenerator)."""
+    suffix = f"{next(_suffixes):05d}".translate(str.maketrans("0123456789", "bcdfghjklm"))
+    return f"{deployment}-{template_hash}-"[:58] + suffix
+
+
+class Scrape:
+    """The target labels GMP attaches to what the chart's PodMonitoring scrapes, for one release."""
+
+    def __init__(self, values: dict, release: str = "vllm", namespace: str = "llm"):
+        values = {**values, "monitoring": {**values.get("monitoring", {}), "podMonitoring": {"enabled": True}}}
+        monitor = one(render(values, release=release, namespace=namespace), "PodMonitoring")
+        self.namespace = namespace
+        self.job = monitor["metadata"]["name"]
+        self.port = monitor["spec"]["endpoints"][0]["port"]
+        self.metadata = monitor["spec"]["targetLabels"]["metadata"]
+
+    def labels(self, name: str, pod: str, controller: str, kind: str = "Deployment", **extra: str) -> dict:
+        meta = {
+            "pod": pod,
+            "container": "vllm",
+            "top_level_controller_name": controller,
+            "top_level_controller_type": kind,
+        }
+        return {
+            "__name__": name,
+            **GMP_RESOURCE,
+            "namespace": self.namespace,
+            "job": self.job,
+            "instance": f"{pod}:{self.port}",
+            **{k: v for k, v in meta.items() if k in self.metadata},
+            "model_name": MODEL,
+            "engine": "0",
+            **extra,
+        }
+
+    def gauges(self, pod: str, controller: str, kind: str = "Deployment", *, at: float = 0, **values: float) -> list:
+        """One sample per gauge, e.g. gauges(pod, name, num_requests_waiting=3)."""
+        return [
+            {"labels": self.labels(f"vllm:{gauge}", pod, controller, kind), "samples": [[at, value]]}
+            for gauge, value in values.items()
+        ]
+
+
+def dcgm(pod: str, namespace: str, gpu: int) -> dict:
+    """Labels of DCGM_FI_DEV_GPU_UTIL for one GPU as the exporter exposes it, attributed to the pod using it."""
+    return {
+        "__name__": "DCGM_FI_DEV_GPU_UTIL",
+        "gpu": str(gpu),
+        "UUID": f"GPU-{gpu:08d}",
+        "device": f"nvidia{gpu}",
+        "modelName": "NVIDIA L4",
+        "Hostname": "gke-prod-l4-pool-1a2b",
+        "namespace": namespace,
+        "pod": pod,
+        "container": "vllm",
+    }

@@ -12,6 +12,7 @@ labels (GKE's managed dcgm-exporter attributes each GPU to the pod using it with
 from __future__ import annotations
 
 import itertools
+import re
 
 from vllm_serving.manifests import one, render
 
@@ -93,3 +94,17 @@ def dcgm(pod: str, namespace: str, gpu: int) -> dict:
         "pod": pod,
         "container": "vllm",
     }
+
+
+# Grafana's variables, as Grafana substitutes them before the query reaches the data source (two
+# namespaces selected, every model).
+GRAFANA = {"$__rate_interval": "1m", "$namespace": "llm|staging", "$model": ".*"}
+
+
+def grafana(expr: str) -> str:
+    """A dashboard query as the data source receives it."""
+    for name, value in GRAFANA.items():
+        expr = expr.replace(name, value)
+    # label_values(SELECTOR, LABEL) is Grafana's, not PromQL: the data source is asked for SELECTOR.
+    match = re.fullmatch(r"label_values\((.*), *\w+\)", expr)
+    return match.group(1) if match else expr

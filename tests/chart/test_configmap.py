@@ -7,8 +7,10 @@ import re
 
 import pytest
 
+from gmp_series import GMP_RESOURCE, VLLM_HISTOGRAMS, Scrape, deployment_pod, grafana
 from paths import CHART
 from support.manifests import of_kind, one, render, serving_pod_spec, vllm_container
+from vllm_serving import promql
 from vllm_serving.errors import InvalidValues
 from vllm_serving.vllm_parser import parser_env, pinned_vllm_version
 
@@ -120,3 +122,79 @@ class TestChatTemplate:
         assert "vllm.chatTemplate.existingConfigMap: set together with vllm.chatTemplate.inline; use one of them" in (
             refused.value.problems
         )
+
+
+def gmp_dashboard_series() -> list[dict]:
+    """Two serving pods of one release scraped every 15 s for two minutes (gmp_series labels), and a pod in
+    a namespace the dashboard's variable leaves out."""
+    scrape, other = Scrape({}), Scrape({}, namespace="other")
+    name = "vllm-vllm-serving"
+    times = range(0, 121, 15)
+    out = []
+
+    def add(s: Scrape, metric: str, pod: str, value_at, **labels: str) -> None:
+        out.append({"labels": s.labels(metric, pod, name, **labels), "samples": [[t, value_at(t)] for t in times]})
+
+    for s, pod, k in ((scrape, deployment_pod(name), 1), (scrape, deployment_pod(name), 2), (other, "x", 100)):
+        add(s, "vllm:num_requests_waiting", pod, lambda t, k=k: 2 * k)
+        add(s, "vllm:num_requests_running", pod, lambda t, k=k: 3 * k)
+        add(s, "vllm:kv_cache_usage_perc", pod, lambda t, k=k: 0.25 * k)
+        reason = "stop" if k == 1 else "length"
+        add(s, "vllm:request_success_total", pod, lambda t, k=k: k * t, finished_reason=reason)
+        add(s, "vllm:prompt_tokens_total", pod, lambda t, k=k: 10 * k * t)
+        add(s, "vllm:generation_tokens_total", pod, lambda t, k=k: 20 * k * t)
+        add(s, "vllm:prefix_cache_hits_total", pod, lambda t, k=k: k * t)
+        add(s, "vllm:prefix_cache_queries_total", pod, lambda t, k=k: 4 * k * t)
+        add(s, "vllm:num_preemptions_total", pod, lambda t, k=k: 0.5 * k * t)
+        # Every request's latencies fall between 0.1 and 0.5 s.
+        for histogram in VLLM_HISTOGRAMS:
+            for le, per_second in (("0.1", 0), ("0.5", 5), ("1.0", 5), ("+Inf", 5)):
+                add(s, f"{histogram}_bucket", pod, lambda t, k=k, r=per_second: k * r * t, le=le)
+        out.append(
+            {
+                "labels": {"__name__": "dcgm_fi_dev_gpu_util", **GMP_RESOURCE, "namespace": s.namespace, "pod": pod},
+                "samples": [[t, 40.0 * k] for t in times],
+            }
+        )
+    return out
+
+
+# What each panel shows for gmp_dashboard_series, by query (the namespaces llm and staging selected).
+EXPECTED = {
+    "Requests waiting": [6],
+    "Requests running": [9],
+    "Requests per second": [3],
+    "KV cache used (max)": [0.5],
+    "Request rate by finish reason": [{"finished_reason": "stop"}, 1, {"finished_reason": "length"}, 2],
+    "Tokens per second": [30, 60],
+    "Prefix cache hit rate": [0.25],
+    "Time to first token": [0.3, 0.48, 0.496],
+    "Inter-token latency": [0.3, 0.48, 0.496],
+    "End-to-end request latency": [0.3, 0.48],
+}
+
+
+@pytest.mark.promql
+def test_every_panel_through_prometheus_engine_over_gmp_series():
+    targets = [(p["title"], t["expr"]) for p in DASHBOARD["panels"] for t in p["targets"]]
+    results = promql.run(gmp_dashboard_series(), [(grafana(expr), 120) for _, expr in targets])
+    shown: dict[str, list] = {}
+    for (title, _), result in zip(targets, results, strict=True):
+        assert promql.gmp_problems(result) == [], title
+        value = promql.value(result)
+        assert value is not None, f"{title}: no data"
+        if isinstance(value, dict):  # one series per pod or per reason
+            shown.setdefault(title, []).append(value)
+        else:
+            shown.setdefault(title, []).append(round(value, 6))
+    for title, expected in EXPECTED.items():
+        if isinstance(expected[0], dict):
+            (by,) = shown[title]
+            got = {dict(k)["finished_reason"]: round(v, 6) for k, v in by.items()}
+            assert got == {expected[0]["finished_reason"]: expected[1], expected[2]["finished_reason"]: expected[3]}
+        else:
+            assert shown[title] == expected, title
+    # Per-pod panels: this release's two pods, not the other namespace's.
+    (gpu,) = shown["GPU utilization"]
+    assert sorted(gpu.values()) == [40, 80]
+    assert sorted(round(v, 6) for v in shown["Preemptions per second"][0].values()) == [0.5, 1]

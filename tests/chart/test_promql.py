@@ -12,22 +12,11 @@ import re
 import pytest
 import yaml
 
-from gmp_series import VLLM_COUNTERS, VLLM_GAUGES, VLLM_HISTOGRAMS
+from gmp_series import VLLM_COUNTERS, VLLM_GAUGES, VLLM_HISTOGRAMS, grafana
 from paths import CHART, CI_FILES, VALUES_FILES
 from vllm_serving import promql
 from vllm_serving.manifests import of_kind, render
 from vllm_serving.vllm_parser import parser_env, pinned_vllm_version
-
-# Grafana's variables, as Grafana substitutes them before the query reaches the data source.
-GRAFANA = {"$__rate_interval": "1m", "$namespace": "llm|staging", "$model": ".*"}
-
-
-def grafana(expr: str) -> str:
-    for name, value in GRAFANA.items():
-        expr = expr.replace(name, value)
-    # label_values(SELECTOR, LABEL) is Grafana's, not PromQL: the data source is asked for SELECTOR.
-    match = re.fullmatch(r"label_values\((.*), *\w+\)", expr)
-    return match.group(1) if match else expr
 
 
 def dashboard_queries() -> list[str]:

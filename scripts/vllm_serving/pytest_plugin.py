@@ -69,7 +69,8 @@ def vllm_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
         except ToolMissing as err:
             if not build.binaries().complete:
                 pytest.skip(f"no cluster: {err}")
-    with session_cluster(tmp_path_factory.mktemp("cluster"), kubeconfig) as cluster:
+    # The HPA controller every second, so autoscaling tests take seconds (GKE's is every 15 s).
+    with session_cluster(tmp_path_factory.mktemp("cluster"), kubeconfig, hpa_sync_period=1) as cluster:
         yield cluster
 
 

@@ -6,7 +6,6 @@ piece removed on purpose; a failing check's message is what a user reads, fix in
 from __future__ import annotations
 
 import base64
-import datetime
 import http.server
 import json
 import os
@@ -23,6 +22,7 @@ import pytest
 
 from paths import REPO, VALUES_FILES
 from vllm_serving import cli
+from vllm_serving.cluster.metrics_api import self_signed_cert
 from vllm_serving.cluster.testing import TestCluster, wait_for
 from vllm_serving.preflight import Result, run_checks
 from vllm_serving.preflight.kube import Kube
@@ -846,31 +846,7 @@ class StandInAdapter:
     adapter's discovery would; the aggregator's availability check needs nothing more."""
 
     def __init__(self, tmp_path: Path):
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.x509.oid import NameOID
-
-        key = ec.generate_private_key(ec.SECP256R1())
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-        now = datetime.datetime.now(datetime.UTC)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=1))
-            .not_valid_after(now + datetime.timedelta(hours=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-            .sign(key, hashes.SHA256())
-        )
-        (tmp_path / "adapter.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        (tmp_path / "adapter.key").write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-        )
+        crt, key = self_signed_cert(tmp_path)
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:
@@ -889,7 +865,7 @@ class StandInAdapter:
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(tmp_path / "adapter.crt", tmp_path / "adapter.key")
+        context.load_cert_chain(crt, key)
         self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

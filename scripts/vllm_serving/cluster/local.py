@@ -121,6 +121,8 @@ class LocalCluster:
             stop them with ``stop`` / ``vllm-serving cluster down``.
         progress: called with one line per step (default: stderr); ``None`` is quiet.
         timeout: seconds each readiness wait may take.
+        hpa_sync_period: seconds between the HPA controller's passes over each HorizontalPodAutoscaler
+            (kube-controller-manager's default is 15).
     """
 
     def __init__(
@@ -135,6 +137,7 @@ class LocalCluster:
         detach: bool = False,
         progress: Progress | None = build._stderr,
         timeout: float = 120,
+        hpa_sync_period: float = 15,
     ):
         self.state_dir = Path(state_dir) if state_dir else default_state_dir(name)
         self.node_pools = Path(node_pools) if node_pools else None
@@ -143,6 +146,7 @@ class LocalCluster:
         self.lws = lws
         self.detach = detach
         self.timeout = timeout
+        self.hpa_sync_period = hpa_sync_period
         self._progress = progress
         self._t0 = time.monotonic()
         self._procs: dict[str, subprocess.Popen] = {}
@@ -394,6 +398,7 @@ class LocalCluster:
                     "--leader-elect=false",
                     "--kube-api-qps=100",
                     "--kube-api-burst=200",
+                    f"--horizontal-pod-autoscaler-sync-period={self.hpa_sync_period:g}s",
                 ],
             )
 

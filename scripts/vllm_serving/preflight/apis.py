@@ -4,6 +4,7 @@ LeaderWorkerSet controller, and the custom and external metrics APIs the HPA rea
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from vllm_serving.preflight.core import FAIL, PASS, WARN, Context, Result, listing
 
@@ -252,6 +253,12 @@ def metrics_api_checks(ctx: Context) -> list[Result]:
                 ctx.rules["autoscalingMetrics"]["gpu-utilization"]["hpaMetric"],
             )
         )
+    if all(r.status != FAIL for r in results) and ctx.namespace_object is not None:
+        results += [
+            served_check(ctx, hpa, metric)
+            for hpa in ctx.of_kind("HorizontalPodAutoscaler")
+            for metric in hpa["spec"]["metrics"]
+        ]
     return results
 
 
@@ -288,6 +295,55 @@ def gateway_checks(ctx: Context) -> list[Result]:
                 continue
             results.append(Result(f"gateway/{ref['name']}", PASS, f"{where} exists (class {klass})"))
     return results
+
+
+def _pod_selector(ctx: Context, target: dict) -> str:
+    """The label selector of the HPA target's serving pods, as the HPA controller sends it."""
+    for obj in ctx.of_kind(target["kind"]):
+        if obj["metadata"]["name"] != target["name"]:
+            continue
+        if target["kind"] == "LeaderWorkerSet":  # its scale subresource's status.hpaPodSelector: the leaders
+            return f"leaderworkerset.sigs.k8s.io/name={target['name']},leaderworkerset.sigs.k8s.io/worker-index=0"
+        return ",".join(f"{k}={v}" for k, v in sorted(obj["spec"]["selector"]["matchLabels"].items()))
+    return ""
+
+
+def served_check(ctx: Context, hpa: dict, metric: dict) -> Result:
+    """Ask the metrics API for one metric of one HPA, for this release, as the HPA controller will: an
+    HPA that cannot read a metric never scales down (kube-controller-manager podautoscaler/horizontal.go:
+    invalid metrics block a scale-down)."""
+    workload = hpa["spec"]["scaleTargetRef"]["name"]
+    if metric["type"] == "Pods":
+        name = metric["pods"]["metric"]["name"]
+        path = f"/apis/custom.metrics.k8s.io/v1beta2/namespaces/{ctx.namespace}/pods/*/{quote(name, safe=':')}"
+        selector = _pod_selector(ctx, hpa["spec"]["scaleTargetRef"])
+        what = "pods"
+    else:
+        # client-go's external metrics client lower-cases the name it requests.
+        name = metric["external"]["metric"]["name"].lower()
+        path = f"/apis/external.metrics.k8s.io/v1beta1/namespaces/{ctx.namespace}/{quote(name, safe=':')}"
+        labels = (metric["external"]["metric"].get("selector") or {}).get("matchLabels") or {}
+        selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+        what = "series"
+    check = f"hpa-metric/{workload}/{name}"
+    response = ctx.kube.request("GET", path, query={"labelSelector": selector})
+    if response.status >= 300:
+        return Result(
+            check,
+            FAIL,
+            f"the metrics API cannot serve {name} for HorizontalPodAutoscaler {workload} (HTTP {response.status}:"
+            f" {response.message}); an HPA metric that cannot be read blocks every scale-down, so the workload"
+            " would only ever grow: check the adapter's logs and that the series exists in Cloud Monitoring",
+        )
+    items = (response.body or {}).get("items") or []
+    if not items:
+        return Result(
+            check,
+            WARN,
+            f"the metrics API answers for {name} but no {what} report it for HorizontalPodAutoscaler {workload}"
+            f" yet (selector {selector or 'none'}); until they do, the HPA cannot scale the workload down",
+        )
+    return Result(check, PASS, f"{name} is served for HorizontalPodAutoscaler {workload}: {len(items)} {what}")
 
 
 def checks(ctx: Context) -> list[Result]:

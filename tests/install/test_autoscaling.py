@@ -99,6 +99,18 @@ class Workload:
         return [f"{e['reason']}: {e['message']}" for e in found]
 
 
+def until(w: Workload, what: str, check, timeout: float = 60):
+    """wait_for, telling the HPA's conditions and events when it times out."""
+    try:
+        return wait_for(what, check, timeout=timeout)
+    except AssertionError as err:
+        conditions = [
+            f"{c['type']}={c['status']} {c.get('reason')}: {c.get('message')}"
+            for c in w.hpa().get("status", {}).get("conditions", [])
+        ]
+        raise AssertionError(f"{err}\nconditions: {conditions}\nevents: {w.events()}") from None
+
+
 def set_every_pod(metrics: MetricsApi, w: Workload, metric: str, value: float) -> list[str]:
     pods = w.pods()
     metrics.set_pods(w.ns, metric, dict.fromkeys(pods, value))
@@ -109,13 +121,16 @@ def test_seed_sequence_one_replica_at_13_of_10_scales_to_2(helm_release, metrics
     """The GKE guide's `kubectl get hpa --watch`: TARGETS 13/10, REPLICAS 1, then 2."""
     w = Workload(helm_release(values=values()), rest)
     assert len(set_every_pod(metrics, w, WAITING, 13)) == 1
-    status = wait_for("the HPA to read 13/10", lambda: w.hpa()["status"].get("currentMetrics"), timeout=60)
-    assert status[0]["pods"] == {
+
+    def read() -> dict | None:
+        return next((m["pods"] for m in w.hpa()["status"].get("currentMetrics") or [] if m.get("pods")), None)
+
+    assert until(w, "the HPA to read 13/10", read) == {
         "metric": {"name": WAITING},
         "current": {"averageValue": "13"},
     }
     assert w.hpa()["spec"]["metrics"][0]["pods"]["target"] == {"type": "AverageValue", "averageValue": "10"}
-    wait_for("2 replicas", lambda: w.replicas() == 2, timeout=30)
+    until(w, "2 replicas", lambda: w.replicas() == 2, timeout=30)
     assert w.hpa()["status"]["desiredReplicas"] == 2
     assert any(e.startswith("SuccessfulRescale: New size: 2; reason: pods metric") for e in w.events())
 
@@ -125,8 +140,8 @@ def test_scale_up_is_held_to_the_behavior_policy(helm_release, metrics, rest):
     up = [{"type": "Pods", "value": 1, "periodSeconds": 60}]
     w = Workload(helm_release(values=values(up=up)), rest)
     set_every_pod(metrics, w, WAITING, 50)
-    wait_for("the first step", lambda: w.replicas() == 2, timeout=60)
-    wait_for("the HPA to see its limit", lambda: w.condition("ScalingLimited").get("reason") == "ScaleUpLimit")
+    until(w, "the first step", lambda: w.replicas() == 2, timeout=60)
+    until(w, "the HPA to see its limit", lambda: w.condition("ScalingLimited").get("reason") == "ScaleUpLimit")
     time.sleep(5)  # five more passes of the controller
     assert w.replicas() == 2
     assert w.hpa()["status"]["desiredReplicas"] == 2
@@ -136,15 +151,15 @@ def test_scale_down_waits_for_the_stabilization_window(helm_release, metrics, re
     window = 12
     w = Workload(helm_release(values=values(down_window=window)), rest)
     set_every_pod(metrics, w, WAITING, 25)
-    wait_for("3 replicas", lambda: w.replicas() == 3, timeout=60)
+    until(w, "3 replicas", lambda: w.replicas() == 3, timeout=60)
     wait_for("3 pods running", lambda: len(w.pods()) == 3, timeout=60)
     set_every_pod(metrics, w, WAITING, 0)
     dropped = time.monotonic()
-    wait_for("the scale-down", lambda: w.replicas() < 3, timeout=window + 30)
+    until(w, "the scale-down", lambda: w.replicas() < 3, timeout=window + 30)
     waited = time.monotonic() - dropped
     # The controller recommends 1 at once but keeps the highest recommendation of the window.
     assert waited >= window - 2, f"scaled down after {waited:.1f} s, inside the {window} s window"
-    wait_for("1 replica", lambda: w.replicas() == 1, timeout=30)
+    until(w, "1 replica", lambda: w.replicas() == 1, timeout=30)
 
 
 def test_an_unreadable_metric_blocks_scale_down(helm_release, metrics, rest):
@@ -152,7 +167,7 @@ def test_an_unreadable_metric_blocks_scale_down(helm_release, metrics, rest):
     w = Workload(helm_release(values=values(*both, down_window=0)), rest)
     set_every_pod(metrics, w, RUNNING, 10)
     set_every_pod(metrics, w, WAITING, 25)
-    wait_for("3 replicas", lambda: w.replicas() == 3, timeout=60)
+    until(w, "3 replicas", lambda: w.replicas() == 3, timeout=60)
     wait_for("3 pods running", lambda: len(w.pods()) == 3, timeout=60)
     metrics.forget(w.ns, RUNNING)
     set_every_pod(metrics, w, WAITING, 0)
@@ -164,7 +179,7 @@ def test_an_unreadable_metric_blocks_scale_down(helm_release, metrics, rest):
     time.sleep(5)
     assert w.replicas() == 3, "scaled down although one metric could not be read"
     set_every_pod(metrics, w, RUNNING, 0)
-    wait_for("the scale-down once both metrics read", lambda: w.replicas() == 1, timeout=60)
+    until(w, "the scale-down once both metrics read", lambda: w.replicas() == 1, timeout=60)
 
 
 def test_gpu_utilization_reads_the_lower_case_series(helm_release, metrics, rest):
@@ -185,7 +200,7 @@ def test_gpu_utilization_reads_the_lower_case_series(helm_release, metrics, rest
     other = {**labels, "metric.labels.vllm_serving_workload": "another-release"}
     metrics.set_external(w.ns, GPU, [(labels, 95), (other, 100)])
     # 95 on one GPU against a target of 60 per GPU: two replicas; the other workload's GPU is not counted.
-    wait_for("2 replicas", lambda: w.replicas() == 2, timeout=30)
+    until(w, "2 replicas", lambda: w.replicas() == 2, timeout=30)
     current = w.hpa()["status"]["currentMetrics"][0]["external"]
     assert current["current"]["averageValue"] in ("95", "47500m")  # 95 over one replica, then over two
 
@@ -232,5 +247,5 @@ def test_leaderworkerset_scales_through_its_scale_subresource(helm_release, metr
     w = Workload(release, rest, kind="leaderworkersets", group="apis/leaderworkerset.x-k8s.io/v1")
     (leader,) = set_every_pod(metrics, w, WAITING, 13)
     assert leader == f"{w.name}-0"
-    wait_for("2 groups", lambda: w.replicas() == 2, timeout=60)
+    until(w, "2 groups", lambda: w.replicas() == 2, timeout=60)
     wait_for("the second leader", lambda: f"{w.name}-1" in w.pods(), timeout=60)

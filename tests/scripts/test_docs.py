@@ -43,7 +43,7 @@ def test_every_schema_description_is_its_values_yaml_comment():
         assert schema[key] == description, key
     # Leaf keys are rows of the README table, with the same words ("|" escaped in a table cell).
     assert "| `parallelism.tensor` | integer | `1` | " + DESCRIPTIONS["parallelism.tensor"] + " |" in readme
-    assert DESCRIPTIONS["autoscaling.gpuUtilization.selector"] in readme
+    assert DESCRIPTIONS["autoscaling.gpuUtilization.exporter.selector"] in readme
 
 
 def test_comments_are_read_as_helm_docs_reads_them():

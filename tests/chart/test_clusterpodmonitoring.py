@@ -66,7 +66,7 @@ class TestRelabeling:
 
     def test_leaderworkerset_leaders_and_workers(self):
         values = {**GPU, "parallelism": {"tensor": 8, "pipeline": 2}, "gke": {"accelerator": "nvidia-h100-80gb"}}
-        name = "vllm-vllm-serving"
+        name = "vllm-vllm-serving-lws"
         pods = [f"{name}-0", f"{name}-0-1", f"{name}-1", f"{name}-1-1"]
         kept = self.relabeled(values, [dcgm(p, "llm", 0) for p in pods])
         assert [s["pod"] for s in kept] == pods

@@ -6,6 +6,7 @@ import pytest
 
 from support.manifests import of_kind, one, render
 
+NAME = "vllm-vllm-serving"
 HPA = {"monitoring": {"podMonitoring": {"enabled": True}}, "autoscaling": {"enabled": True}}
 
 
@@ -53,8 +54,17 @@ class TestHorizontalPodAutoscaler:
         assert metric["pods"]["metric"]["name"] == "prometheus.googleapis.com|vllm:num_requests_running|gauge"
         assert metric["pods"]["target"]["averageValue"] == "48"
 
-    @pytest.mark.parametrize(("tensor", "pipeline", "per_replica"), [(1, 1, "80"), (4, 1, "320"), (8, 2, "1280")])
-    def test_gpu_utilization_is_external_and_counts_every_gpu_of_a_replica(self, tensor, pipeline, per_replica):
+    @pytest.mark.parametrize(
+        ("tensor", "pipeline", "per_replica", "workload"),
+        [
+            (1, 1, "80", "vllm-vllm-serving"),
+            (4, 1, "320", "vllm-vllm-serving"),
+            (8, 2, "1280", "vllm-vllm-serving-lws"),
+        ],
+    )
+    def test_gpu_utilization_is_external_and_counts_every_gpu_of_a_replica(
+        self, tensor, pipeline, per_replica, workload
+    ):
         values = {
             "parallelism": {"tensor": tensor, "pipeline": pipeline},
             "gke": {"accelerator": "nvidia-h100-80gb"},
@@ -69,7 +79,7 @@ class TestHorizontalPodAutoscaler:
             "selector": {
                 "matchLabels": {
                     "resource.labels.namespace": "default",
-                    "metric.labels.vllm_serving_workload": "vllm-vllm-serving",
+                    "metric.labels.vllm_serving_workload": workload,
                 }
             },
         }

@@ -95,7 +95,7 @@ class TestScaledObject:
         values = {**KEDA, "parallelism": {"tensor": 8, "pipeline": 2}, "gke": {"accelerator": "nvidia-h100-80gb"}}
         trigger, _ = scaled_object(values)["spec"]["triggers"]
         assert trigger["metadata"]["query"] == (
-            'sum(vllm:num_requests_waiting{namespace="default",pod=~"vllm-vllm-serving-[0-9]+"})'
+            'sum(vllm:num_requests_waiting{namespace="default",pod=~"vllm-vllm-serving-lws-[0-9]+"})'
         )
 
 
@@ -210,7 +210,7 @@ class TestTriggersOnGmpSeries:
 
     def test_leaderworkerset_counts_leaders_only(self):
         values = {**KEDA, "parallelism": {"tensor": 8, "pipeline": 2}, "gke": {"accelerator": "nvidia-h100-80gb"}}
-        name = "vllm-vllm-serving"
+        name = "vllm-vllm-serving-lws"
         scrape = Scrape(values)
         # Leaders are pods of the StatefulSet named after the LeaderWorkerSet; a worker's is NAME-<group>.
         series = scrape.gauges(f"{name}-0", name, "StatefulSet", num_requests_waiting=4)

@@ -69,10 +69,10 @@ def values(*metrics: dict, up: list | None = None, down_window: int = 300, **aut
 class Workload:
     """The release's Deployment (or LeaderWorkerSet), its serving pods and its HPA, read as an admin."""
 
-    def __init__(self, release, rest, kind: str = "deployments", group: str = "apis/apps/v1"):
+    def __init__(self, release, rest, kind: str = "deployments", group: str = "apis/apps/v1", name: str = ""):
         self.rest = rest
         self.ns = release.namespace
-        self.name = "vllm-vllm-serving"
+        self.name = name or "vllm-vllm-serving"
         self.path = f"/{group}/namespaces/{self.ns}/{kind}/{self.name}"
 
     def replicas(self) -> int:
@@ -244,7 +244,8 @@ def test_leaderworkerset_scales_through_its_scale_subresource(helm_release, metr
     groups of two pods."""
     multinode = {"parallelism": {"tensor": 4, "pipeline": 2}, "gke": {"accelerator": "nvidia-a100-80gb"}}
     release = helm_release(values={**values(), **multinode})
-    w = Workload(release, rest, kind="leaderworkersets", group="apis/leaderworkerset.x-k8s.io/v1")
+    lws = "vllm-vllm-serving-lws"
+    w = Workload(release, rest, kind="leaderworkersets", group="apis/leaderworkerset.x-k8s.io/v1", name=lws)
     (leader,) = set_every_pod(metrics, w, WAITING, 13)
     assert leader == f"{w.name}-0"
     until(w, "2 groups", lambda: w.replicas() == 2, timeout=60)

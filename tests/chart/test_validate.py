@@ -10,11 +10,9 @@ from paths import CHART
 from vllm_serving.validate import chart_verdict
 
 HPA = {"monitoring": {"podMonitoring": {"enabled": True}}}
-GPU_HPA = {
-    "enabled": True,
-    "metrics": [{"type": "gpu-utilization", "target": 0}],
-    "gpuUtilization": {"selector": {"a": "b"}},
-}
+GPU_HPA = {"enabled": True, "metrics": [{"type": "gpu-utilization", "target": 0}]}
+KEDA = {"enabled": True, "provider": "keda", "keda": {"serverAddress": "http://frontend.gmp.svc:9090"}}
+WAKE_UP = {"type": "prometheus", "metadata": {"query": "sum(queue_length)", "threshold": "1"}}
 
 
 def gpu_target(target: float) -> dict:
@@ -72,6 +70,20 @@ CASES = [
         "HPA scaled to zero",
         HPA | {"autoscaling": {"enabled": True, "minReplicas": 0}},
         "autoscaling.minReplicas: 0 (scale to zero) needs autoscaling.provider: keda; the HPA keeps at least one pod",
+    ),
+    ("KEDA at one replica", {"autoscaling": KEDA | {"minReplicas": 1}}, None),
+    (
+        "KEDA at zero replicas with nothing to wake it",
+        {"autoscaling": KEDA | {"minReplicas": 0}},
+        "autoscaling.minReplicas: 0 would never scale back up: every trigger reads series of the serving pods, which"
+        " vanish at zero replicas, and KEDA reads the empty result as 0; add a wake-up signal that does not come"
+        " from the serving pods (autoscaling.keda.extraTriggers, e.g. requests counted at the load balancer or a"
+        " queue's length), or set autoscaling.minReplicas: 1",
+    ),
+    (
+        "KEDA at zero replicas with a wake-up trigger",
+        {"autoscaling": KEDA | {"minReplicas": 0, "keda": KEDA["keda"] | {"extraTriggers": [WAKE_UP]}}},
+        None,
     ),
     ("GPU target of 100 percent", gpu_target(100), None),
     (

@@ -210,11 +210,14 @@ class MetricsApi:
                 except Exception as err:  # a stand-in bug must show up in the HPA's events, not hang it
                     code, body = 500, _status(500, f"metrics stand-in: {err}")
                 data = json.dumps(body).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(code)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:  # the aggregator gave up on this request (ssl.SSLEOFError, a reset)
+                    self.close_connection = True
 
             def log_message(self, *args: object) -> None:
                 pass

@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import re
 
-from vllm_serving.manifests import one, render
+from support.manifests import one, render
 
 # The vLLM series the fixtures below produce (tests tie each to the pinned vLLM's metrics module).
 VLLM_GAUGES = ("vllm:num_requests_waiting", "vllm:num_requests_running", "vllm:kv_cache_usage_perc")

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 
 from gmp_series import dcgm, deployment_pod
+from support.manifests import of_kind, one, render
 from vllm_serving import promql
-from vllm_serving.manifests import of_kind, one, render
 
 GPU = {"autoscaling": {"enabled": True, "metrics": [{"type": "gpu-utilization", "target": 80}]}}
 

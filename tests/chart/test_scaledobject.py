@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from gmp_series import GMP_RESOURCE, Scrape, deployment_pod
+from support.manifests import of_kind, one, render
 from vllm_serving import promql
 from vllm_serving.errors import InvalidValues
-from support.manifests import of_kind, one, render
 
 SERVER = "https://monitoring.googleapis.com/v1/projects/my-project/location/global/prometheus"
 # A wake-up signal from outside the serving pods: requests counted at the load balancer.

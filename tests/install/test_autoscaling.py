@@ -21,19 +21,19 @@ GPU = "prometheus.googleapis.com|dcgm_fi_dev_gpu_util|unknown"
 
 
 @pytest.fixture
-def rest(kube_cluster):
-    if kube_cluster.local is None:
+def rest(vllm_cluster):
+    if vllm_cluster.local is None:
         pytest.skip("the metrics stand-in registers APIServices: local test cluster only")
-    client = kube_cluster.local.rest()
+    client = vllm_cluster.local.rest()
     yield client
     client.close()
 
 
 @pytest.fixture(scope="module")
-def metrics(kube_cluster) -> Iterator[MetricsApi]:
-    if kube_cluster.local is None:
+def metrics(vllm_cluster) -> Iterator[MetricsApi]:
+    if vllm_cluster.local is None:
         pytest.skip("the metrics stand-in registers APIServices: local test cluster only")
-    api = MetricsApi(kube_cluster.local.rest()).start()
+    api = MetricsApi(vllm_cluster.local.rest()).start()
     try:
         wait_for("the stand-in's APIServices Available", api.available, timeout=60)
         yield api
@@ -117,9 +117,9 @@ def set_every_pod(metrics: MetricsApi, w: Workload, metric: str, value: float) -
     return pods
 
 
-def test_seed_sequence_one_replica_at_13_of_10_scales_to_2(helm_release, metrics, rest):
+def test_seed_sequence_one_replica_at_13_of_10_scales_to_2(vllm_release, metrics, rest):
     """The GKE guide's `kubectl get hpa --watch`: TARGETS 13/10, REPLICAS 1, then 2."""
-    w = Workload(helm_release(values=values()), rest)
+    w = Workload(vllm_release(values=values()), rest)
     assert len(set_every_pod(metrics, w, WAITING, 13)) == 1
 
     def read() -> dict | None:
@@ -135,10 +135,10 @@ def test_seed_sequence_one_replica_at_13_of_10_scales_to_2(helm_release, metrics
     assert any(e.startswith("SuccessfulRescale: New size: 2; reason: pods metric") for e in w.events())
 
 
-def test_scale_up_is_held_to_the_behavior_policy(helm_release, metrics, rest):
+def test_scale_up_is_held_to_the_behavior_policy(vllm_release, metrics, rest):
     """50 waiting on one pod asks for 5 replicas; a policy of one pod per minute allows 2."""
     up = [{"type": "Pods", "value": 1, "periodSeconds": 60}]
-    w = Workload(helm_release(values=values(up=up)), rest)
+    w = Workload(vllm_release(values=values(up=up)), rest)
     set_every_pod(metrics, w, WAITING, 50)
     until(w, "the first step", lambda: w.replicas() == 2, timeout=60)
     until(w, "the HPA to see its limit", lambda: w.condition("ScalingLimited").get("reason") == "ScaleUpLimit")
@@ -147,9 +147,9 @@ def test_scale_up_is_held_to_the_behavior_policy(helm_release, metrics, rest):
     assert w.hpa()["status"]["desiredReplicas"] == 2
 
 
-def test_scale_down_waits_for_the_stabilization_window(helm_release, metrics, rest):
+def test_scale_down_waits_for_the_stabilization_window(vllm_release, metrics, rest):
     window = 12
-    w = Workload(helm_release(values=values(down_window=window)), rest)
+    w = Workload(vllm_release(values=values(down_window=window)), rest)
     set_every_pod(metrics, w, WAITING, 25)
     until(w, "3 replicas", lambda: w.replicas() == 3, timeout=60)
     wait_for("3 pods running", lambda: len(w.pods()) == 3, timeout=60)
@@ -162,9 +162,9 @@ def test_scale_down_waits_for_the_stabilization_window(helm_release, metrics, re
     until(w, "1 replica", lambda: w.replicas() == 1, timeout=30)
 
 
-def test_an_unreadable_metric_blocks_scale_down(helm_release, metrics, rest):
+def test_an_unreadable_metric_blocks_scale_down(vllm_release, metrics, rest):
     both = ({"type": "queue-depth", "target": 10}, {"type": "batch-size", "target": 40})
-    w = Workload(helm_release(values=values(*both, down_window=0)), rest)
+    w = Workload(vllm_release(values=values(*both, down_window=0)), rest)
     set_every_pod(metrics, w, RUNNING, 10)
     set_every_pod(metrics, w, WAITING, 25)
     until(w, "3 replicas", lambda: w.replicas() == 3, timeout=60)
@@ -182,11 +182,11 @@ def test_an_unreadable_metric_blocks_scale_down(helm_release, metrics, rest):
     until(w, "the scale-down once both metrics read", lambda: w.replicas() == 1, timeout=60)
 
 
-def test_gpu_utilization_reads_the_lower_case_series(helm_release, metrics, rest):
+def test_gpu_utilization_reads_the_lower_case_series(vllm_release, metrics, rest):
     """The HPA asks for the lower-case name the chart's ClusterPodMonitoring writes; GKE's managed
     upper-case series alone leave the metric unreadable."""
     gpu = {"type": "gpu-utilization", "target": 60}
-    w = Workload(helm_release(values=values(gpu)), rest)
+    w = Workload(vllm_release(values=values(gpu)), rest)
     (pod,) = w.pods()
     labels = {"resource.labels.namespace": w.ns, "metric.labels.vllm_serving_workload": w.name, "pod": pod}
     metrics.set_external(w.ns, GPU.replace("dcgm_fi_dev_gpu_util", "DCGM_FI_DEV_GPU_UTIL"), [(labels, 95)])
@@ -205,13 +205,13 @@ def test_gpu_utilization_reads_the_lower_case_series(helm_release, metrics, rest
     assert current["current"]["averageValue"] in ("95", "47500m")  # 95 over one replica, then over two
 
 
-def test_preflight_asks_for_each_hpa_metric_of_the_release(helm_release, metrics, rest, preflight):
+def test_preflight_asks_for_each_hpa_metric_of_the_release(vllm_release, metrics, rest, vllm_preflight):
     """`preflight` reads each metric an HPA names as the HPA controller will, for this release."""
     chosen = values({"type": "queue-depth", "target": 10}, {"type": "gpu-utilization", "target": 60})
-    w = Workload(helm_release(values=chosen), rest)
+    w = Workload(vllm_release(values=chosen), rest)
 
     def result(metric: str):
-        found = {r.name: r for r in preflight(values=chosen, namespace=w.ns)}
+        found = {r.name: r for r in vllm_preflight(values=chosen, namespace=w.ns)}
         return found[f"hpa-metric/{w.name}/{metric}"]
 
     missing = result(WAITING)
@@ -239,11 +239,11 @@ def test_preflight_asks_for_each_hpa_metric_of_the_release(helm_release, metrics
     assert result(GPU).status == "pass"
 
 
-def test_leaderworkerset_scales_through_its_scale_subresource(helm_release, metrics, rest):
+def test_leaderworkerset_scales_through_its_scale_subresource(vllm_release, metrics, rest):
     """The HPA reads the leaders (the LeaderWorkerSet's status.hpaPodSelector) and sets spec.replicas:
     groups of two pods."""
     multinode = {"parallelism": {"tensor": 4, "pipeline": 2}, "gke": {"accelerator": "nvidia-a100-80gb"}}
-    release = helm_release(values={**values(), **multinode})
+    release = vllm_release(values={**values(), **multinode})
     lws = "vllm-vllm-serving-lws"
     w = Workload(release, rest, kind="leaderworkersets", group="apis/leaderworkerset.x-k8s.io/v1", name=lws)
     (leader,) = set_every_pod(metrics, w, WAITING, 13)

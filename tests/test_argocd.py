@@ -52,3 +52,24 @@ def test_each_application_renders_its_values_file(values_file):
     for obj in objects:
         assert obj["metadata"]["labels"]["app.kubernetes.io/instance"] == release
         assert "." not in obj["metadata"]["name"], obj["metadata"]["name"]
+
+
+@pytest.mark.parametrize("values_file", VALUES_FILES, ids=lambda p: p.name)
+def test_applications_run_the_check_as_a_post_sync_hook_and_keep_finished_batches(values_file, tmp_path):
+    """Argo CD layers helm.valuesObject over the valueFiles (precedence: parameters > valuesObject > values >
+    valueFiles, https://argo-cd.readthedocs.io/en/stable/user-guide/helm/#values); helm renders the layers.
+    Self-heal re-creates a Job the TTL controller deleted (https://github.com/argoproj/argo-cd/issues/8586),
+    so no rendered batch Job may carry a TTL; Argo skips `helm.sh/hook: test`, so the check must be a
+    PostSync hook."""
+    override = tmp_path / "values-object.yaml"
+    override.write_text(yaml.safe_dump(SOURCE["helm"]["valuesObject"]))
+    release = fill(SOURCE["helm"]["releaseName"], values_file)
+    objects = render(values_files=[values_file, override], release=release)
+    jobs = [o for o in objects if o["kind"] == "Job"]
+    assert jobs
+    for job in jobs:
+        annotations = job["metadata"].get("annotations", {})
+        if annotations.get("helm.sh/hook") == "test":
+            assert annotations["argocd.argoproj.io/hook"] == "PostSync"
+        else:
+            assert "ttlSecondsAfterFinished" not in job["spec"], job["metadata"]["name"]

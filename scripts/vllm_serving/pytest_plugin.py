@@ -9,7 +9,8 @@ vllm_cluster    the cluster, for the session: the local test cluster (a real con
                 only with --vllm-serving-use-kubeconfig: an exported production kubeconfig is never a test
                 target by accident.
 vllm_release    a factory: installs the chart into a fresh namespace (enforcing Pod Security baseline
-                unless told otherwise), waits until its pods are Ready, and uninstalls at teardown.
+                unless told otherwise; autopilot=True: the local cluster's GKE Autopilot admission),
+                waits until its pods are Ready, and uninstalls at teardown.
 vllm_preflight  a function: runs `vllm-serving preflight`'s checks of values files on that cluster and
                 returns the results (name, status pass/warn/fail, message):
 
@@ -89,11 +90,14 @@ def vllm_release(request: pytest.FixtureRequest, vllm_cluster: Any) -> Iterator[
         *,
         name: str = "vllm",
         pod_security: str | None = "baseline",
+        autopilot: bool = False,
         wait: bool = True,
         timeout: float = 300,
     ) -> Release:
+        from vllm_serving.cluster.autopilot import NAMESPACE_LABELS
+
         namespace = f"vllm-{uuid.uuid4().hex[:8]}"
-        create_namespace(vllm_cluster.kubeconfig, namespace, pod_security)
+        create_namespace(vllm_cluster.kubeconfig, namespace, pod_security, NAMESPACE_LABELS if autopilot else None)
         release = Release(name, namespace, vllm_cluster.kubeconfig, chart)
         made.append(release)
         release.install(list(values_files), values)

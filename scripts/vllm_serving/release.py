@@ -229,11 +229,14 @@ def _ready(pod: Any) -> bool:
     return any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
 
 
-def create_namespace(kubeconfig: Path, name: str, pod_security: str | None = "baseline") -> None:
-    """A namespace, enforcing a Pod Security level (baseline by default, like a hardened cluster)."""
+def create_namespace(
+    kubeconfig: Path, name: str, pod_security: str | None = "baseline", labels: dict[str, str] | None = None
+) -> None:
+    """A namespace, enforcing a Pod Security level (baseline by default, like a hardened cluster), with
+    extra labels (e.g. the local cluster's Autopilot mode)."""
     from kubernetes import client, config
 
-    labels = pod_security_labels(pod_security) if pod_security else {}
+    labels = {**(pod_security_labels(pod_security) if pod_security else {}), **(labels or {})}
     with config.new_client_from_config(config_file=str(kubeconfig)) as api:
         client.CoreV1Api(api).create_namespace(
             client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels))

@@ -94,7 +94,13 @@ fi
     "umount": "exit 0",
     "sync": "exit ${SYNC_RC:-0}",
     "systemctl": "exit 0",
-    "apt-get": "exit 0",
+    # apt as on a fresh GCE image: no package lists until `apt-get update` fetches them.
+    "apt-get": r"""
+case $1 in
+  update) touch "$STUB_STATE/apt-lists" ;;
+  install) [[ -f $STUB_STATE/apt-lists ]] || { echo "E: Unable to locate package ${*: -1}" >&2; exit 100; } ;;
+esac
+""",
     "sleep": "exit 0",
 }
 
@@ -332,6 +338,8 @@ class TestWeights:
         )
         assert result.code == 0, result.out + result.err
         assert "gcloud secrets versions access latest --secret=hf-token" in box_log(box)
+        apt = [line for line in box_log(box) if line.startswith("apt-get")]
+        assert apt.index("apt-get update -qq") < apt.index("apt-get install -y -qq python3-venv")
         download = next(line for line in box_log(box) if line.startswith("hf-python"))
         assert download.startswith(f"hf-python - google/gemma-2-9b-it {box.mount} abc")
         assert "token=hf_secret_token transfer=1" in download

@@ -53,3 +53,31 @@ class TestChatUI:
         (container,) = by_component(render(values), "Deployment", "chat-ui")["spec"]["template"]["spec"]["containers"]
         assert container["image"] == "example.com/ui:v2"
         assert container["resources"]["requests"]["cpu"] == "1"
+
+    def test_service_can_be_internal_or_restricted(self):
+        """An unauthenticated UI behind a LoadBalancer: annotations (e.g. GKE's internal load balancer) and
+        loadBalancerSourceRanges reach the Service."""
+        service_values = {
+            "type": "LoadBalancer",
+            "annotations": {"networking.gke.io/load-balancer-type": "Internal"},
+            "loadBalancerSourceRanges": ["10.0.0.0/8"],
+        }
+        service = by_component(
+            render({**UI, "chatUI": {"enabled": True, "service": service_values}}), "Service", "chat-ui"
+        )
+        assert service["metadata"]["annotations"] == {"networking.gke.io/load-balancer-type": "Internal"}
+        assert service["spec"]["loadBalancerSourceRanges"] == ["10.0.0.0/8"]
+        plain = by_component(render(UI), "Service", "chat-ui")
+        assert "annotations" not in plain["metadata"]
+        assert "loadBalancerSourceRanges" not in plain["spec"]
+
+    def test_runs_as_non_root_without_capabilities_and_is_overridable(self):
+        spec = by_component(render(UI), "Deployment", "chat-ui")["spec"]["template"]["spec"]
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        (container,) = spec["containers"]
+        assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
+        assert container["securityContext"]["allowPrivilegeEscalation"] is False
+        mine = {"chatUI": {"enabled": True, "podSecurityContext": {"runAsUser": 2000}}}
+        spec = by_component(render(mine), "Deployment", "chat-ui")["spec"]["template"]["spec"]
+        assert spec["securityContext"]["runAsUser"] == 2000

@@ -32,9 +32,17 @@ class TestBatchJob:
         spec = job(BATCH)["spec"]
         assert spec["completionMode"] == "Indexed"
         assert (spec["completions"], spec["parallelism"], spec["backoffLimit"]) == (4, 2, 2)
-        assert spec["ttlSecondsAfterFinished"] == 86400
         assert "activeDeadlineSeconds" not in spec
         assert spec["template"]["spec"]["restartPolicy"] == "Never"
+
+    def test_finished_job_is_kept_unless_a_ttl_is_set(self):
+        """Argo CD with self-heal re-creates a Job the TTL controller deleted, and the batch runs again
+        (https://github.com/argoproj/argo-cd/issues/8586): the default keeps it."""
+        assert "ttlSecondsAfterFinished" not in job(BATCH)["spec"]
+        with_ttl = {"batch": {**BATCH["batch"], "ttlSecondsAfterFinished": 3600}}
+        assert job(with_ttl)["spec"]["ttlSecondsAfterFinished"] == 3600
+        zero = {"batch": {**BATCH["batch"], "ttlSecondsAfterFinished": 0}}
+        assert job(zero)["spec"]["ttlSecondsAfterFinished"] == 0
 
     def test_runs_vllm_run_batch_with_the_same_gpus_and_model(self):
         values = {**BATCH, "parallelism": {"tensor": 2}, "model": {"servedName": "gemma"}}

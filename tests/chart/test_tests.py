@@ -45,6 +45,35 @@ class TestHelmTestHook:
         assert pod["spec"]["nodeSelector"] == serving_pod_spec(objects)["nodeSelector"]
         assert "nvidia.com/gpu" not in pod["spec"]["containers"][0]["resources"]["limits"]
 
+    def test_pod_is_hardened_and_overridable(self):
+        spec = hook_pod({})["spec"]
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        assert spec["securityContext"]["runAsUser"] == 65534
+        assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        container = spec["containers"][0]["securityContext"]
+        assert container["capabilities"]["drop"] == ["ALL"]
+        assert container["allowPrivilegeEscalation"] is False
+        assert container["readOnlyRootFilesystem"] is True
+        mine = {"tests": {"podSecurityContext": {"runAsUser": 1001}, "securityContext": {"privileged": False}}}
+        spec = hook_pod(mine)["spec"]
+        assert spec["securityContext"]["runAsUser"] == 1001  # merged over the defaults, as Helm merges maps
+        assert spec["containers"][0]["securityContext"]["privileged"] is False
+        resources = {
+            "tests": {"resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "64Mi"}}}
+        }
+        assert hook_pod(resources)["spec"]["containers"][0]["resources"] == resources["tests"]["resources"]
+
+    def test_on_autopilot_needs_no_gpu_node(self):
+        """Autopilot refuses a GPU toleration on a pod that requests no GPU ("[denied by
+        autogke-gpu-limitation] The toleration with key 'nvidia.com/gpu' ... cannot be specified if the pod
+        does not request to use GPU in Autopilot", https://cloud.google.com/kubernetes-engine/docs/how-to/autopilot-gpus);
+        the check only calls the API, so it runs on any node."""
+        spec = hook_pod({"gke": {"mode": "autopilot"}})["spec"]
+        assert "tolerations" not in spec
+        assert "nodeSelector" not in spec
+        standard = hook_pod({})["spec"]
+        assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in standard["tolerations"]
+
     def test_script_passes_and_fails_like_the_hook_would(self, tmp_path):
         """Run the hook's own script against a local HTTP server that answers like vLLM."""
         import http.server
@@ -98,3 +127,49 @@ class TestHelmTestHook:
     def test_sends_the_api_key_from_the_secret(self):
         env = hook_pod({"vllm": {"apiKey": {"secretName": "k"}}})["spec"]["containers"][0]["env"]
         assert {"name": "VLLM_API_KEY", "valueFrom": {"secretKeyRef": {"name": "k", "key": "api-key"}}} in env
+
+
+def argo_hook_types(obj: dict) -> list[str]:
+    """The sync phases Argo CD runs a hook in, as gitops-engine decides (argoproj/gitops-engine
+    pkg/sync/hook/hook.go `Types` and pkg/sync/hook/helm/type.go at 0d0c679d): Argo's own hook annotation
+    wins; without it only Helm's pre/post-install and pre/post-upgrade map (to PreSync and PostSync), so
+    `helm.sh/hook: test` maps to nothing and the hook never runs
+    (https://argo-cd.readthedocs.io/en/stable/user-guide/helm/#helm-hooks)."""
+    annotations = obj["metadata"].get("annotations", {})
+    argo_types = {"PreSync", "Sync", "PostSync", "SyncFail", "PostDelete", "Skip"}
+    found = [t.strip() for t in annotations.get("argocd.argoproj.io/hook", "").split(",") if t.strip() in argo_types]
+    if found:
+        return found
+    helm_types = {
+        "pre-install": "PreSync",
+        "pre-upgrade": "PreSync",
+        "post-install": "PostSync",
+        "post-upgrade": "PostSync",
+    }
+    return [helm_types[t.strip()] for t in annotations.get("helm.sh/hook", "").split(",") if t.strip() in helm_types]
+
+
+class TestArgoForm:
+    def test_helm_form_is_never_run_by_argo(self):
+        job = one(render({}, TEST_POD), "Job")
+        assert argo_hook_types(job) == []
+        assert not any(k.startswith("argocd.argoproj.io/") for k in job["metadata"]["annotations"])
+
+    def test_argocd_form_runs_after_each_sync_and_still_under_helm_test(self):
+        job = one(render({"tests": {"hook": "argocd"}}, TEST_POD), "Job")
+        annotations = job["metadata"]["annotations"]
+        assert argo_hook_types(job) == ["PostSync"]
+        # Replaced on the next sync, so the last run's pod and logs stay until then.
+        assert annotations["argocd.argoproj.io/hook-delete-policy"] == "BeforeHookCreation"
+        assert annotations["helm.sh/hook"] == "test"
+        assert hooks(render({"tests": {"hook": "argocd"}}), "test") == [job]
+        assert job["spec"] == one(render({}, TEST_POD), "Job")["spec"]
+
+    def test_unknown_form_is_refused_by_the_schema(self):
+        import pytest
+
+        from vllm_serving.errors import InvalidValues
+
+        with pytest.raises(InvalidValues) as refused:
+            render({"tests": {"hook": "flux"}}, TEST_POD)
+        assert "tests.hook" in "\n".join(refused.value.problems)

@@ -115,6 +115,8 @@ class TestGcsFuse:
         assert {"name": "PARALLELISM", "value": "8"} in init["env"]
         assert init["volumeMounts"] == [{"name": "weights", "mountPath": "/models", "readOnly": True}]
         assert init["securityContext"]["allowPrivilegeEscalation"] is False
+        # A namespace with a compute ResourceQuota refuses a container without requests and limits.
+        assert init["resources"] == {"requests": {"cpu": "1", "memory": "512Mi"}, "limits": {"memory": "512Mi"}}
 
 
 class TestPersistentDisk:
@@ -171,6 +173,7 @@ class TestNfs:
         assert init["securityContext"] == {"privileged": True}
         assert {"name": "READ_AHEAD_KB", "value": "16384"} in init["env"]
         assert "/sys/class/bdi/$device/read_ahead_kb" in init["args"][0]
+        assert init["resources"] == {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "32Mi"}}
         assert not any(c.get("securityContext", {}).get("privileged") for c in spec["containers"])
 
 

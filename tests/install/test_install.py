@@ -100,6 +100,37 @@ def test_values_file_installs_and_lands_on_its_pool(vllm_release, path):
         assert len({p.node for p in gpu_pods}) == len(gpu_pods)
 
 
+AUTOPILOT_FILES = [
+    p for p in VALUES_FILES + CI_FILES if chart_mod.load_values_file(p).get("gke", {}).get("mode") == "autopilot"
+]
+
+
+@pytest.mark.parametrize("path", AUTOPILOT_FILES, ids=lambda p: p.name)
+def test_autopilot_file_installs_under_autopilot_admission(vllm_release, vllm_cluster, path):
+    """In a namespace where the local cluster plays GKE Warden (tests/cluster/test_autopilot_admission.py),
+    the release and its `helm test` are admitted; nodes for pods that select a secondary boot disk come
+    from the local stand-in for Autopilot's node provisioning."""
+    from vllm_serving.cluster import autopilot
+    from vllm_serving.cluster.testing import wait_for
+
+    if vllm_cluster.local is None:
+        pytest.skip("Autopilot admission is played by the local test cluster")
+    values = effective(path)
+    release = vllm_release(values_files=[path], autopilot=True, wait=False)
+    rest = vllm_cluster.local.rest()
+    created: list[str] = []
+    try:
+        wait_for("the release's pods", lambda: release.placements(), timeout=60)
+        created = autopilot.provision_nodes(rest, release.namespace)
+        pods = release.wait(timeout=180, expect_pods=expected_pods(values))
+        assert {p.accelerator for p in pods if p.component == "server"} == {values["gke"]["accelerator"]}
+        assert "Phase:          Succeeded" in release.test(timeout="2m")
+    finally:
+        for node in created:  # other tests count the session's nodes
+            rest.request("DELETE", f"/api/v1/nodes/{node}")
+        rest.close()
+
+
 def test_default_namespace_enforces_pod_security_baseline(vllm_release, vllm_cluster):
     from kubernetes import client
 

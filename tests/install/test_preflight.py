@@ -235,6 +235,36 @@ class TestGpuNodes:
         assert "cannot be checked ahead" in boot.message
         assert "gcloud compute images describe vllm-v0-33-0 --project my-project" in boot.message
 
+    def test_autopilot_needs_a_gcp_resource_allowlist_for_the_disk_image(self, vllm_preflight, baseline, kube):
+        """GKE "Use secondary boot disks to preload data or container images" (Autopilot): the cluster needs a
+        node.gke.io/v1 GCPResourceAllowlist covering projects/P/global/images/I. The local cluster serves
+        the kind (scripts/vllm_serving/cluster/autopilot.yaml)."""
+        boot = {"enabled": True, "diskImage": "vllm-v0-33-0", "project": "my-project"}
+        values = {"gke": {"mode": "autopilot", "secondaryBootDisk": boot}}
+        result = check(vllm_preflight(values=values, namespace=baseline), "gcp-resource-allowlist")
+        assert result.status == "fail"
+        assert result.message.startswith(
+            "no GCPResourceAllowlist allows the disk image projects/my-project/global/images/vllm-v0-33-0"
+        )
+        allowlist = {
+            "apiVersion": "node.gke.io/v1",
+            "kind": "GCPResourceAllowlist",
+            "metadata": {"name": f"allow-{baseline}"},
+            "spec": {
+                "allowedResourcePatterns": ["projects/other/global/images/.*", "projects/my-project/global/images/.*"]
+            },
+        }
+        create(kube, "/apis/node.gke.io/v1/gcpresourceallowlists", allowlist)
+        try:
+            result = check(vllm_preflight(values=values, namespace=baseline), "gcp-resource-allowlist")
+        finally:
+            delete(kube, f"/apis/node.gke.io/v1/gcpresourceallowlists/allow-{baseline}")
+        assert result.status == "pass"
+        assert result.message == (
+            f"GCPResourceAllowlist allow-{baseline} allows projects/my-project/global/images/vllm-v0-33-0"
+            " (projects/my-project/global/images/.*)"
+        )
+
     def test_the_secondary_boot_disk_pool_must_have_nodes_on_standard(self, vllm_preflight, baseline):
         boot = {"secondaryBootDisk": {"enabled": True}}
         result = check(
@@ -401,6 +431,35 @@ class TestSecrets:
         result = check(vllm_preflight(values=values, namespace=namespace), "secret/hf-token")
         assert result.status == "pass"
         assert result.message == "Secret hf-token exists (weights.huggingface.tokenSecret key token)"
+
+    def test_an_empty_value_fails(self, vllm_preflight, namespaces, kube):
+        """The API server accepts a Secret whose key holds nothing; vLLM would then send an empty token."""
+        namespace = namespaces("baseline")
+        values = {"weights": {"huggingface": {"tokenSecret": {"name": "hf-token", "key": "token"}}}}
+        create(kube, f"/api/v1/namespaces/{namespace}/secrets", secret("hf-token", {"token": ""}))
+        result = check(vllm_preflight(values=values, namespace=namespace), "secret/hf-token")
+        assert result.status == "fail"
+        assert (
+            result.message
+            == "Secret hf-token (weights.huggingface.tokenSecret) has an empty 'token'; put the value in it"
+        )
+
+    def test_secrets_named_by_env_secret_key_refs(self, vllm_preflight, namespaces, kube):
+        namespace = namespaces("baseline")
+        ref = {"secretKeyRef": {"name": "api-keys", "key": "openai"}}
+        values = {"env": [{"name": "PLAIN", "value": "x"}, {"name": "OPENAI_API_KEY", "valueFrom": ref}]}
+        result = check(vllm_preflight(values=values, namespace=namespace), "secret/api-keys")
+        assert result.status == "fail"
+        assert result.message == (
+            f"Secret api-keys (env[1] (OPENAI_API_KEY)) does not exist in namespace {namespace}; create it:"
+            f" kubectl create secret generic api-keys -n {namespace} --from-literal=openai=VALUE"
+        )
+        create(kube, f"/api/v1/namespaces/{namespace}/secrets", secret("api-keys", {"openai": "sk-1"}))
+        result = check(vllm_preflight(values=values, namespace=namespace), "secret/api-keys")
+        assert result.status == "pass"
+        assert result.message == "Secret api-keys exists (env[1] (OPENAI_API_KEY) key openai)"
+        optional = {"env": [{"name": "X", "valueFrom": {"secretKeyRef": {**ref["secretKeyRef"], "optional": True}}}]}
+        assert "secret/api-keys" not in by_name(vllm_preflight(values=optional, namespace=namespaces("baseline")))
 
     def test_image_pull_secrets(self, vllm_preflight, namespaces, kube):
         namespace = namespaces("baseline")

@@ -161,6 +161,8 @@ cloud.google.com/gke-ephemeral-storage-local-ssd: "true"
       value: {{ $w.mountPath | quote }}
     - name: PARALLELISM
       value: {{ $w.gcsfuse.warmup.parallelism | quote }}
+  resources:
+    {{- toYaml $w.gcsfuse.warmup.resources | nindent 4 }}
   volumeMounts:
     - name: weights
       mountPath: {{ $w.mountPath }}
@@ -191,6 +193,8 @@ cloud.google.com/gke-ephemeral-storage-local-ssd: "true"
       value: {{ $w.mountPath | quote }}
     - name: READ_AHEAD_KB
       value: {{ $w.nfs.readAhead.kb | quote }}
+  resources:
+    {{- toYaml $w.nfs.readAhead.resources | nindent 4 }}
   volumeMounts:
     - name: weights
       mountPath: {{ $w.mountPath }}

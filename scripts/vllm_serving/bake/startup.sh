@@ -169,11 +169,16 @@ finish_disk() {
 
 # -- image-cache ------------------------------------------------------------------------------------
 
+# A fresh GCE image has no (or stale) package lists: `apt-get install` needs an update first.
+apt_install() {
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq || fail "apt-get update failed"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null || fail "cannot install $*"
+}
+
 install_containerd() {
   step "installing containerd"
   if ! command -v ctr >/dev/null 2>&1; then
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq || fail "apt-get update failed"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq containerd >/dev/null || fail "cannot install containerd"
+    apt_install containerd
   fi
   # Docker Hub pulls go through Google's mirror first: no anonymous rate limit on the build VM.
   mkdir -p "$CONTAINERD_DIR/certs.d/docker.io"
@@ -263,7 +268,7 @@ bake_image_cache() {
 download_hf() {
   local repo=${SOURCE#hf://}
   step "installing huggingface_hub"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null || fail "cannot install python3-venv"
+  apt_install python3-venv
   python3 -m venv "$WORK_DIR/hf" || fail "cannot create a Python virtual environment"
   "$WORK_DIR/hf/bin/pip" install -q 'huggingface_hub[hf_transfer]' || fail "cannot install huggingface_hub"
   if [[ -n $TOKEN_SECRET ]]; then

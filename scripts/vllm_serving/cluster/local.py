@@ -38,7 +38,7 @@ from typing import Any
 
 import yaml
 
-from vllm_serving.cluster import build, crds, lws, nodes, pki
+from vllm_serving.cluster import autopilot, build, crds, lws, nodes, pki
 from vllm_serving.cluster.rest import ApiError, Rest
 from vllm_serving.errors import ClusterError
 
@@ -117,6 +117,8 @@ class LocalCluster:
         install_crds: create the chart's CRDs (``crds.yaml``) and wait until Established.
         lws: run the LeaderWorkerSet controller and its webhooks (needs ``install_crds``;
             without the CRDs it is skipped).
+        autopilot: create GKE Autopilot's admission constraints as ValidatingAdmissionPolicies,
+            enforced in namespaces labelled ``autopilot.NAMESPACE_LABELS`` (``autopilot.py``).
         detach: children survive this process (for ``vllm-serving cluster up``);
             stop them with ``stop`` / ``vllm-serving cluster down``.
         progress: called with one line per step (default: stderr); ``None`` is quiet.
@@ -134,6 +136,7 @@ class LocalCluster:
         create_nodes: bool = True,
         install_crds: bool = True,
         lws: bool = True,
+        autopilot: bool = True,
         detach: bool = False,
         progress: Progress | None = build._stderr,
         timeout: float = 120,
@@ -144,6 +147,7 @@ class LocalCluster:
         self.create_nodes = create_nodes
         self.install_crds = install_crds
         self.lws = lws
+        self.autopilot = autopilot
         self.detach = detach
         self.timeout = timeout
         self.hpa_sync_period = hpa_sync_period
@@ -419,6 +423,9 @@ class LocalCluster:
                 crd_names = crds.apply(rest, fetched["crds"])
                 self._say(f"CRDs created: {', '.join(crd_names)}")
 
+            if self.autopilot:
+                policies = autopilot.apply(rest, self.timeout)
+                self._say(f"Autopilot admission: {len(policies)} policies for namespaces {autopilot.LABEL}=autopilot")
             if node_names:
                 self._wait("nodes Ready (kwok)", lambda: self._nodes_ready(rest, node_names), "kwok")
                 self._say("nodes Ready")

@@ -6,7 +6,7 @@ does not fit. Each check here looks at the live cluster with the release's effec
 rendered manifests, and says pass, warn or fail with the fix.
 
 Groups of checks, one module each:
-  nodes     gpu-nodes, secondary-boot-disk
+  nodes     gpu-nodes, secondary-boot-disk, gcp-resource-allowlist (Autopilot)
   pods      namespace, pod-admission (each pod template created with dryRun=All)
   secrets   secret/<name> (Hugging Face token, env secretKeyRefs, image pull Secrets)
   storage   claim/<name>, disk/<zone>/<disk>, csi-driver/<driver>

@@ -309,6 +309,42 @@ def gpu_nodes(ctx: Context) -> Result:
     return Result("gpu-nodes", FAIL, message)
 
 
+ALLOWLISTS = "/apis/node.gke.io/v1/gcpresourceallowlists"
+
+
+def image_allowlist(ctx: Context) -> Result:
+    """Autopilot attaches a custom disk image only if a GCPResourceAllowlist's allowedResourcePatterns (regular
+    expressions) cover it (GKE "Use secondary boot disks to preload data or container images", Autopilot)."""
+    boot = ctx.values["gke"]["secondaryBootDisk"]
+    resource = f"projects/{boot['project']}/global/images/{boot['diskImage']}"
+    found = ctx.kube.get(ALLOWLISTS)
+    if found is None:
+        return Result(
+            "gcp-resource-allowlist",
+            WARN,
+            "the cluster serves no node.gke.io/v1 GCPResourceAllowlist (not GKE Autopilot?); on Autopilot one must"
+            f" allow {resource}",
+        )
+    for allowlist in found.get("items") or []:
+        for pattern in (allowlist.get("spec") or {}).get("allowedResourcePatterns") or []:
+            try:
+                covers = re.fullmatch(pattern, resource) is not None
+            except re.error:
+                covers = False
+            if covers:
+                name = allowlist["metadata"]["name"]
+                return Result(
+                    "gcp-resource-allowlist", PASS, f"GCPResourceAllowlist {name} allows {resource} ({pattern})"
+                )
+    return Result(
+        "gcp-resource-allowlist",
+        FAIL,
+        f"no GCPResourceAllowlist allows the disk image {resource} (gke.secondaryBootDisk), so Autopilot does not"
+        " attach it; create one: kubectl apply -f - with apiVersion: node.gke.io/v1, kind: GCPResourceAllowlist,"
+        f" metadata.name: gke-secondary-boot-disk-allowlist, spec.allowedResourcePatterns: [{resource}]",
+    )
+
+
 def secondary_boot_disk(ctx: Context) -> list[Result]:
     gke, image = ctx.values["gke"], ctx.values["image"]
     boot = gke["secondaryBootDisk"]
@@ -324,7 +360,8 @@ def secondary_boot_disk(ctx: Context) -> list[Result]:
                 " creates for these pods; that the image exists and caches"
                 f" {cached} cannot be checked ahead from the cluster: gcloud compute images describe"
                 f" {boot['diskImage']} --project {boot['project']}",
-            )
+            ),
+            image_allowlist(ctx),
         ]
     pool = gke["nodePool"]
     members = [n for n in ctx.nodes if node_labels(n).get(NODEPOOL_LABEL) == pool]

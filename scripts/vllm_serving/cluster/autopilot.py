@@ -1,0 +1,183 @@
+"""GKE Autopilot mode for the local cluster: Warden's published constraints as ValidatingAdmissionPolicies.
+
+``apply`` creates one ValidatingAdmissionPolicy per constraint of ``autopilot.yaml`` and a binding
+that enforces it in namespaces labelled ``vllm-serving.dev/gke-mode=autopilot`` (``NAMESPACE_LABELS``),
+plus GKE's GCPResourceAllowlist CRD. The real kube-apiserver then refuses, with Warden's wording, what
+GKE Autopilot would refuse, while other namespaces keep behaving like GKE Standard.
+
+``provision_nodes`` plays Autopilot's node provisioning for pods that select labels only a node created
+for them carries (the secondary boot disk's): it adds a node shaped like an existing node of the pod's
+accelerator, with those labels.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vllm_serving.cluster import crds, nodes
+from vllm_serving.cluster.rest import Rest
+from vllm_serving.errors import ClusterError
+
+LABEL = "vllm-serving.dev/gke-mode"
+NAMESPACE_LABELS = {LABEL: "autopilot"}
+# The Autopilot-mode namespace every local cluster offers (any namespace with the label is one).
+NAMESPACE = "autopilot"
+API = "/apis/admissionregistration.k8s.io/v1"
+# Node labels Autopilot puts on a node it creates for a pod that selects them.
+PROVISIONED_PREFIX = "cloud.google.com.node-restriction.kubernetes.io/gke-secondary-boot-disk-"
+
+
+def spec(path: Path | None = None) -> dict[str, Any]:
+    path = path or Path(str(resources.files("vllm_serving.cluster") / "autopilot.yaml"))
+    return yaml.safe_load(path.read_text())
+
+
+def _cel_list(items: list[str]) -> str:
+    return json.dumps(items)  # a JSON list of plain strings is a CEL list literal
+
+
+def objects(data: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The ValidatingAdmissionPolicies and their bindings."""
+    data = data or spec()
+    found: list[dict[str, Any]] = []
+    for policy in data["policies"]:
+        name = f"gke-autopilot-{policy['name']}"
+        variables = list(data["variables"])
+        if "allowedKeys" in policy:
+            variables += [
+                {"name": "allowedKeys", "expression": _cel_list(policy["allowedKeys"])},
+                {
+                    "name": "refusedKeys",
+                    "expression": (
+                        "has(variables.spec.nodeSelector) ? variables.spec.nodeSelector.filter(k, "
+                        f"!(k in variables.allowedKeys) && !{_cel_list(policy['allowedKeyPrefixes'])}"
+                        ".exists(p, k.startsWith(p))) : []"
+                    ),
+                },
+            ]
+        found.append(
+            {
+                "apiVersion": "admissionregistration.k8s.io/v1",
+                "kind": "ValidatingAdmissionPolicy",
+                "metadata": {"name": name, "annotations": {"vllm-serving.dev/source": policy["source"]}},
+                "spec": {
+                    "failurePolicy": "Fail",
+                    "matchConstraints": {
+                        "resourceRules": [
+                            {**rule, "operations": ["CREATE", "UPDATE"]} for rule in data["resourceRules"]
+                        ]
+                    },
+                    "variables": variables,
+                    "validations": policy["validations"],
+                },
+            }
+        )
+        found.append(
+            {
+                "apiVersion": "admissionregistration.k8s.io/v1",
+                "kind": "ValidatingAdmissionPolicyBinding",
+                "metadata": {"name": name},
+                "spec": {
+                    "policyName": name,
+                    "validationActions": ["Deny"],
+                    "matchResources": {"namespaceSelector": {"matchLabels": NAMESPACE_LABELS}},
+                },
+            }
+        )
+    return found
+
+
+def apply(rest: Rest, timeout: float = 60) -> list[str]:
+    """Create the GCPResourceAllowlist CRD, the policies with their bindings and the Autopilot-mode namespace;
+    return once the API server enforces every policy, with the policy names."""
+    data = spec()
+    crd = crds.apply(rest, [data["allowlistCrd"]])
+    names = []
+    for obj in objects(data):
+        plural = (
+            "validatingadmissionpolicies"
+            if obj["kind"] == "ValidatingAdmissionPolicy"
+            else "validatingadmissionpolicybindings"
+        )
+        rest.create_or_replace(f"{API}/{plural}", obj)
+        if obj["kind"] == "ValidatingAdmissionPolicy":
+            names.append(obj["metadata"]["name"])
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE, "labels": NAMESPACE_LABELS}}
+    rest.create_or_replace("/api/v1/namespaces", namespace)
+    crds.wait_established(rest, crd, timeout)
+    _wait_enforced(rest, data, timeout)
+    return names
+
+
+def refusal(rest: Rest, namespace: str, pod_spec: dict[str, Any]) -> str | None:
+    """The API server's message if it refuses a Pod with this spec (dry run), else None."""
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "autopilot-probe"}, "spec": pod_spec}
+    status, body = rest.request("POST", f"/api/v1/namespaces/{namespace}/pods?dryRun=All", pod)
+    return None if status in (200, 201) else json.loads(body).get("message", body.decode(errors="replace"))
+
+
+def _wait_enforced(rest: Rest, data: dict[str, Any], timeout: float) -> None:
+    pending = {f"gke-autopilot-{p['name']}": p["probe"] for p in data["policies"]}
+    deadline = time.monotonic() + timeout
+    while pending:
+        for name, probe in list(pending.items()):
+            if f"ValidatingAdmissionPolicy '{name}'" in (refusal(rest, NAMESPACE, probe) or ""):
+                del pending[name]
+        if pending and time.monotonic() > deadline:
+            raise ClusterError(f"Autopilot policies not enforced after {timeout:.0f} s: {', '.join(sorted(pending))}")
+        if pending:
+            time.sleep(0.2)
+
+
+def provision_nodes(rest: Rest, namespace: str) -> list[str]:
+    """Autopilot's node provisioning for the namespace's pending pods that select provisioned labels.
+
+    Each such pod gets a node cloned from a node of its accelerator, carrying the pod's selector labels
+    (as GKE creates a node with the secondary boot disk the pod asks for). Returns the nodes created.
+    """
+    pods = rest.get(f"/api/v1/namespaces/{namespace}/pods")["items"]
+    existing = rest.get("/api/v1/nodes")["items"]
+    created: list[str] = []
+    for pod in pods:
+        selector = pod["spec"].get("nodeSelector") or {}
+        wanted = {k: v for k, v in selector.items() if k.startswith(PROVISIONED_PREFIX)}
+        if pod["spec"].get("nodeName") or not wanted:
+            continue
+        accelerator = selector.get(nodes.ACCELERATOR_LABEL)
+        template = next(
+            (n for n in existing if (n["metadata"].get("labels") or {}).get(nodes.ACCELERATOR_LABEL) == accelerator),
+            None,
+        )
+        if template is None:
+            continue
+        name = f"gk3-autopilot-{pod['metadata']['name']}"[:63].rstrip("-")
+        if any(n["metadata"]["name"] == name for n in existing):
+            continue
+        labels = {**template["metadata"]["labels"], nodes.NODEPOOL_LABEL: "nap-autopilot", **wanted}
+        labels["kubernetes.io/hostname"] = name
+        address = next(a["address"] for a in template["status"]["addresses"] if a["type"] == "InternalIP")
+        spec_ = nodes.NodeSpec(
+            name=name,
+            pool="nap-autopilot",
+            zone=labels.get("topology.kubernetes.io/zone", ""),
+            machine_type=labels.get("node.kubernetes.io/instance-type", ""),
+            labels=labels,
+            annotations={nodes.KWOK_ANNOTATION: "fake"},
+            taints=template["spec"].get("taints", []),
+            capacity=template["status"]["capacity"],
+            allocatable=template["status"]["allocatable"],
+            internal_ip=address,
+            accelerator=accelerator,
+            gpus=int(template["status"]["capacity"].get(nodes.GPU_RESOURCE, 0)),
+        )
+        node = nodes.node_manifest(spec_, kubelet_version=template["status"]["nodeInfo"]["kubeletVersion"])
+        rest.create("/api/v1/nodes", node)
+        existing.append(node)
+        created.append(name)
+    return created

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from support.manifests import one, render
 
 SERVICE = "templates/service.yaml"
@@ -34,3 +36,22 @@ class TestService:
         assert service["spec"]["type"] == "LoadBalancer"
         assert service["spec"]["ports"][0]["port"] == 80
         assert service["metadata"]["annotations"] == {"networking.gke.io/load-balancer-type": "Internal"}
+
+
+class TestNamesFromReleasesStartingWithADigit:
+    """Helm accepts release names such as `70b-chat`; a Service name must start with a letter (RFC 1035
+    label: https://kubernetes.io/docs/concepts/overview/working-with-objects/names/#rfc-1035-label-names)."""
+
+    RFC1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+
+    def test_every_service_name_starts_with_a_letter(self):
+        objects = render({}, (), release="70b-chat")
+        names = [o["metadata"]["name"] for o in objects if o["kind"] == "Service"]
+        assert names == ["r70b-chat-vllm-serving"]
+        assert all(self.RFC1035.match(n) and len(n) <= 63 for n in names)
+
+    def test_the_leaderworkerset_name_gives_a_valid_headless_service(self):
+        values = {"parallelism": {"tensor": 8, "pipeline": 2}, "gke": {"accelerator": "nvidia-h100-80gb"}}
+        lws = one(render(values, (), release="9" * 53), "LeaderWorkerSet")
+        # The LWS controller creates a headless Service named after the LeaderWorkerSet.
+        assert self.RFC1035.match(lws["metadata"]["name"]) and len(lws["metadata"]["name"]) <= 48

@@ -9,7 +9,12 @@
      leave room for the longest suffix the chart appends ("-test") within the 63-character limit;
      dots (allowed in release names) become dashes, since Service names take none. */}}
 {{- define "vllm-serving.fullname" -}}
-{{- include "vllm-serving.fullnameRaw" . | replace "." "-" }}
+{{- $name := include "vllm-serving.fullnameRaw" . | replace "." "-" }}
+{{- /* Helm accepts release names that start with a digit; Service names (DNS-1035) must start with a letter. */}}
+{{- if regexMatch "^[0-9]" $name }}
+{{- $name = printf "r%s" $name | trunc 55 | trimSuffix "-" }}
+{{- end }}
+{{- $name }}
 {{- end }}
 
 {{- define "vllm-serving.fullnameRaw" -}}

@@ -37,12 +37,12 @@ def surge_groups(core, namespace: str, name: str) -> list[str]:
     return [e.message for e in events if e.message == f"Create Pod {name}-2 in StatefulSet {name} successful"]
 
 
-def test_default_rollout_replaces_groups_in_place_and_swapped_values_would_surge(helm_release, kube_cluster):
+def test_default_rollout_replaces_groups_in_place_and_swapped_values_would_surge(vllm_release, vllm_cluster):
     from kubernetes import client
 
-    release = helm_release(values=GROUPS, name="roll", timeout=120)
+    release = vllm_release(values=GROUPS, name="roll", timeout=120)
     name = "roll-vllm-serving-lws"
-    with kube_cluster.api_client() as api:
+    with vllm_cluster.api_client() as api:
         core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
 
         release.install(values={**GROUPS, "podAnnotations": {"revision": "2"}})

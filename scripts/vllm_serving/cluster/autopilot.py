@@ -150,8 +150,15 @@ def provision_nodes(rest: Rest, namespace: str) -> list[str]:
         if pod["spec"].get("nodeName") or not wanted:
             continue
         accelerator = selector.get(nodes.ACCELERATOR_LABEL)
+        # A node of the pod's accelerator whose taints the pod tolerates: Spot, ComputeClass and queued pools
+        # carry taints of their own that GKE would not put on the node it creates for this pod.
         template = next(
-            (n for n in existing if (n["metadata"].get("labels") or {}).get(nodes.ACCELERATOR_LABEL) == accelerator),
+            (
+                n
+                for n in existing
+                if (n["metadata"].get("labels") or {}).get(nodes.ACCELERATOR_LABEL) == accelerator
+                and all(_tolerated(t, pod["spec"].get("tolerations") or []) for t in n["spec"].get("taints", []))
+            ),
             None,
         )
         if template is None:
@@ -181,3 +188,15 @@ def provision_nodes(rest: Rest, namespace: str) -> list[str]:
         existing.append(node)
         created.append(name)
     return created
+
+
+def _tolerated(taint: dict[str, Any], tolerations: list[dict[str, Any]]) -> bool:
+    """Whether one of the pod's tolerations matches the taint (Kubernetes' matching rules)."""
+    for t in tolerations:
+        if t.get("effect") and t["effect"] != taint.get("effect"):
+            continue
+        if t.get("operator") == "Exists" and (not t.get("key") or t["key"] == taint["key"]):
+            return True
+        if t.get("key") == taint["key"] and t.get("value", "") == taint.get("value", ""):
+            return True
+    return False

@@ -142,7 +142,7 @@ class TestGpuNodes:
         assert result.message.startswith(
             "no node has cloud.google.com/gke-accelerator=nvidia-tesla-t4 (gke.accelerator); GPU nodes here:"
         )
-        assert "nvidia-l4 (pools l4-x2, l4-x8)" in result.message
+        assert "nvidia-l4 (pools l4-class, l4-flex, l4-queued, l4-spot, l4-x2, l4-x8)" in result.message
         assert (
             "(vllm-serving nodepool create POOL --accelerator nvidia-tesla-t4 --machine-type n1-standard-8"
             " --accelerator-count 1 --cluster CLUSTER --location LOCATION)" in result.message
@@ -184,7 +184,8 @@ class TestGpuNodes:
         assert result.status == "fail"
         assert result.message.startswith(
             "node pool a100-x8 (gke.nodePool) has no nvidia-l4 nodes (its nodes have nvidia-tesla-a100);"
-            " pools with nvidia-l4: l4-x2, l4-x8. Set gke.nodePool to one of them"
+            " pools with nvidia-l4: l4-class, l4-flex, l4-queued, l4-spot, l4-x2, l4-x8."
+            " Set gke.nodePool to one of them"
         )
 
     def test_the_extra_node_selector_is_respected(self, vllm_preflight, baseline):
@@ -194,8 +195,8 @@ class TestGpuNodes:
         )
         assert result.status == "fail"
         assert (
-            "none of the 4 nvidia-l4 nodes admits the pods: nodeSelector topology.kubernetes.io/zone=us-central1-c"
-            " (4 nodes; from nodeSelector.topology.kubernetes.io/zone)" in result.message
+            "none of the 12 nvidia-l4 nodes admits the pods: nodeSelector topology.kubernetes.io/zone=us-central1-c"
+            " (12 nodes; from nodeSelector.topology.kubernetes.io/zone)" in result.message
         )
         result = check(
             vllm_preflight(values={"nodeSelector": {zone: "us-central1-a"}}, namespace=baseline), "gpu-nodes"
@@ -946,7 +947,12 @@ def write_values(tmp_path: Path, name: str, text: str) -> str:
 
 class TestCommand:
     def test_table_exits_zero_with_warnings(self, vllm_cluster, baseline, tmp_path, capsys):
-        values = write_values(tmp_path, "llama-70b.yaml", "model:\n  name: meta-llama/Llama-3.1-70B-Instruct\n")
+        # validation.modelFit: warn turns the certain misfit into a warning, so the table exits 0.
+        values = write_values(
+            tmp_path,
+            "llama-70b.yaml",
+            "model:\n  name: meta-llama/Llama-3.1-70B-Instruct\nvalidation:\n  modelFit: warn\n",
+        )
         code = cli.main(["preflight", values, "--kubeconfig", str(vllm_cluster.kubeconfig), "-n", baseline])
         out = capsys.readouterr().out
         assert code == 0, out

@@ -3,7 +3,8 @@
 This file is executed by the parser environment's interpreter (see ``vllm_parser.py``), not
 imported by ``vllm_serving``: it may use only the standard library and vLLM.
 
-Protocol: one JSON object on stdin, one on stdout.
+Protocol: one JSON object per line on stdin, each answered by one line of JSON on stdout, until stdin
+closes (vLLM is imported once, so a test session pays for the import once).
 
 - ``{"argvs": [[...], ...], "command": "serve"}`` -> ``{"vllm_version": "...", "results": [{"ok": bool,
   "error": str}, ...]}``; each argv is what follows ``vllm serve`` on the command line (``MODEL --flag
@@ -148,23 +149,27 @@ def serve_help() -> str:
     return captured.getvalue()
 
 
+def answer(request: dict[str, Any], version: str) -> dict[str, Any]:
+    reply: dict[str, Any] = {"vllm_version": version}
+    if request.get("help"):
+        reply["help"] = serve_help()
+    elif "parse" in request:
+        reply["parsed"] = [parsed([str(arg) for arg in argv], request["dests"]) for argv in request["parse"]]
+    else:
+        command = request.get("command", "serve")
+        reply["results"] = [check([str(arg) for arg in argv], command) for argv in request["argvs"]]
+    return reply
+
+
 def main() -> int:
     answer_stream = _take_stdout()
-    request = json.load(sys.stdin)
     import vllm
 
     _select_cpu_platform()
-    answer: dict[str, Any] = {"vllm_version": vllm.__version__}
-    if request.get("help"):
-        answer["help"] = serve_help()
-    elif "parse" in request:
-        answer["parsed"] = [parsed([str(arg) for arg in argv], request["dests"]) for argv in request["parse"]]
-    else:
-        command = request.get("command", "serve")
-        answer["results"] = [check([str(arg) for arg in argv], command) for argv in request["argvs"]]
-    json.dump(answer, answer_stream)
-    answer_stream.write("\n")
-    answer_stream.flush()
+    for line in sys.stdin:
+        if line.strip():
+            answer_stream.write(json.dumps(answer(json.loads(line), vllm.__version__)) + "\n")
+            answer_stream.flush()
     return 0
 
 

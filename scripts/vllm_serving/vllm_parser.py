@@ -22,15 +22,18 @@ and torch's metadata allow (``pip check`` shows the conflicts).
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import fcntl
 import json
 import os
 import re
+import select
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -304,7 +307,8 @@ def _run(command: list[str], what: str) -> None:
 
 
 def _smoke_check(env: Path, version: str) -> None:
-    accepted, rejected = _ask(env, version, {"argvs": [list(argv) for argv in _SMOKE_ARGVS]})["results"]
+    request = {"argvs": [list(argv) for argv in _SMOKE_ARGVS]}
+    accepted, rejected = _ask(env, version, request, keep=False)["results"]
     if not accepted["ok"] or rejected["ok"]:
         raise ToolMissing(
             f"vLLM {version}'s parser failed its smoke check: accepted {_SMOKE_ARGVS[0]}: {accepted['ok']} "
@@ -312,32 +316,93 @@ def _smoke_check(env: Path, version: str) -> None:
         )
 
 
-def _ask(env: Path, version: str, request: dict[str, object]) -> dict[str, object]:
-    """Run the child once in `env` with one JSON request; return its JSON answer."""
-    try:
-        done = subprocess.run(
-            [str(_python(env)), "-I", str(CHILD)],  # -I: only the environment's packages, no PYTHONPATH
-            input=json.dumps(request),
-            capture_output=True,
-            text=True,
-            env={**os.environ, **_CHILD_ENV},
-            timeout=1800,
-        )
-    except (OSError, subprocess.TimeoutExpired) as err:
-        raise ToolMissing(f"vLLM {version}'s parser could not run in {env}: {err}") from err
-    tail = "\n".join(done.stderr.splitlines()[-30:])
-    if done.returncode != 0:
-        raise ToolMissing(
-            f"vLLM {version}'s parser failed in {env} (exit {done.returncode}); delete that directory "
-            f"to rebuild it if it is damaged. Its last output:\n{tail}"
-        )
-    try:
-        answer = json.loads(done.stdout)
-    except ValueError as err:
-        raise ToolMissing(f"vLLM {version}'s parser answered no JSON ({err}); its last output:\n{tail}") from err
-    if answer.get("vllm_version") != version:
-        raise ToolMissing(f"the parser environment {env} holds vLLM {answer.get('vllm_version')}, not {version}")
-    return answer
+class _Child:
+    """The parser child of one environment, kept running: importing vLLM and torch costs tens of seconds,
+    and a test session asks many times. It is stopped when this interpreter exits."""
+
+    def __init__(self, env: Path, version: str) -> None:
+        self.env, self.version, self.lock = env, version, threading.Lock()
+        # vLLM's logs, read only to explain a failure; open as long as the child runs
+        self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115
+        try:
+            self.process = subprocess.Popen(
+                [str(_python(env)), "-I", str(CHILD)],  # -I: only the environment's packages, no PYTHONPATH
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self.log,
+                text=True,
+                env={**os.environ, **_CHILD_ENV},
+            )
+        except OSError as err:
+            raise ToolMissing(f"vLLM {version}'s parser could not run in {env}: {err}") from err
+
+    def ask(self, request: dict[str, object]) -> dict[str, object]:
+        with self.lock:
+            try:
+                self.process.stdin.write(json.dumps(request) + "\n")
+                self.process.stdin.flush()
+                ready, _, _ = select.select([self.process.stdout], [], [], _ANSWER_TIMEOUT)
+                line = self.process.stdout.readline() if ready else ""
+            except OSError:
+                line = ""
+            if not line:
+                self.stop()
+                raise ToolMissing(
+                    f"vLLM {self.version}'s parser failed in {self.env} (exit {self.process.returncode}); delete "
+                    f"that directory to rebuild it if it is damaged. Its last output:\n{self._tail()}"
+                )
+        try:
+            answer = json.loads(line)
+        except ValueError as err:
+            raise ToolMissing(
+                f"vLLM {self.version}'s parser answered no JSON ({err}); its last output:\n{self._tail()}"
+            ) from err
+        if answer.get("vllm_version") != self.version:
+            raise ToolMissing(
+                f"the parser environment {self.env} holds vLLM {answer.get('vllm_version')}, not {self.version}"
+            )
+        return answer
+
+    def _tail(self) -> str:
+        self.log.seek(0)
+        return "\n".join(self.log.read().splitlines()[-30:])
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+_ANSWER_TIMEOUT = 1800  # seconds: the first answer waits for vLLM's import on a loaded machine
+_children: dict[Path, _Child] = {}
+_children_lock = threading.Lock()
+
+
+@atexit.register
+def _stop_children() -> None:
+    for child in _children.values():
+        child.stop()
+
+
+def _ask(env: Path, version: str, request: dict[str, object], *, keep: bool = True) -> dict[str, object]:
+    """Ask the parser child in `env` one JSON request; return its JSON answer. The child stays running for
+    the next request unless keep is False (the smoke check of an environment about to be moved)."""
+    if not keep:
+        child = _Child(env, version)
+        try:
+            return child.ask(request)
+        finally:
+            child.stop()
+    with _children_lock:
+        child = _children.get(env)
+        if child is None or child.process.poll() is not None:
+            child = _children[env] = _Child(env, version)
+    return child.ask(request)
 
 
 def check_argvs(

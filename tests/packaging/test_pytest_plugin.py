@@ -61,8 +61,9 @@ def test_both_plugins_are_loaded(request, chart_path):
 
 def test_loads_beside_pytest_helm_charts(tmp_path):
     site = tmp_path / "site"
+    plugin = "pytest-helm-charts==1.3.5"
     pip = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--target", str(site), "pytest-helm-charts==1.3.5"],
+        [sys.executable, "-m", "pip", "install", "-q", "--no-compile", "--target", str(site), plugin],
         capture_output=True,
         text=True,
     )

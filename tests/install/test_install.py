@@ -145,7 +145,7 @@ def test_baseline_refuses_the_privileged_nfs_tuning_with_the_documented_message(
     path = next(p for p in VALUES_FILES if needs_privilege(p))
     release = vllm_release(values_files=[path], pod_security="baseline", wait=False)
     with pytest.raises(ClusterError) as refused:
-        release.wait(timeout=20)
+        release.wait(timeout=10)
     message = str(refused.value)
     assert "FailedCreate" in message
     assert 'violates PodSecurity "baseline:latest": privileged (container "tune-read-ahead"' in message

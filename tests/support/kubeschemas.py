@@ -10,6 +10,11 @@ from typing import Any
 
 import jsonschema
 import kubernetes_validate
+import kubernetes_validate.utils
+
+# kubernetes-validate reads and parses its schema files, megabytes of JSON, on every call; they never
+# change, so each is read once (the suite validates thousands of objects).
+kubernetes_validate.utils.schema_contents = cache(kubernetes_validate.utils.schema_contents)
 
 
 @cache

@@ -218,24 +218,39 @@ by its volume's node affinity. A list of {name, zone, claim} as JSON.
        Service of that name exists. */}}
 {{- $budget := ternary 48 55 $lws }}
 {{- $w := .Values.weights }}
-{{- $workloads := list }}
-{{- if and (eq $w.source "persistentDisk") (not $w.persistentDisk.existingClaim) }}
-{{- $disks := $w.persistentDisk.disks }}
-{{- range $handle := $disks }}
-{{- $zone := include "vllm-serving.diskZone" $handle }}
-{{- $name := $fullname }}
-{{- if gt (len $disks) 1 }}{{ $name = printf "%s-%s" ($fullname | trunc (min 37 (sub $budget (add 1 (len $zone))) | int) | trimSuffix "-") $zone }}
-{{- else if $lws }}{{ $name = include "vllm-serving.lwsName" $fullname }}{{ end }}
-{{- $workloads = append $workloads (dict "name" $name "zone" $zone "claim" (include "vllm-serving.weightsClaimName" (list $ $zone))) }}
-{{- end }}
-{{- else }}
+{{- $volumes := include "vllm-serving.weights.staticVolumes" . | fromJsonArray }}
+{{- if not $volumes }}
+{{- /* No volume of the chart's: the user's claim, when the source mounts one. */}}
 {{- $claim := "" }}
-{{- if eq $w.source "persistentDisk" }}{{ $claim = $w.persistentDisk.existingClaim }}{{ end }}
-{{- if eq $w.source "nfs" }}{{ $claim = $w.nfs.existingClaim | default (include "vllm-serving.weightsClaimName" (list . "")) }}{{ end }}
+{{- if has $w.source (list "persistentDisk" "nfs") }}{{ $claim = (get $w $w.source).existingClaim }}{{ end }}
+{{- $volumes = list (dict "zone" "" "claim" $claim) }}
+{{- end }}
+{{- $workloads := list }}
+{{- range $volumes }}
 {{- $name := ternary (include "vllm-serving.lwsName" $fullname) $fullname $lws }}
-{{- $workloads = append $workloads (dict "name" $name "zone" "" "claim" $claim) }}
+{{- if gt (len $volumes) 1 }}{{ $name = printf "%s-%s" ($fullname | trunc (min 37 (sub $budget (add 1 (len .zone))) | int) | trimSuffix "-") .zone }}{{ end }}
+{{- $workloads = append $workloads (dict "name" $name "zone" .zone "claim" .claim) }}
 {{- end }}
 {{- toJson $workloads }}
+{{- end }}
+
+{{/* The one place that decides which volumes the chart creates for the weights: a PersistentVolume and
+     its claim per baked disk (in the disk's zone), or one pair for the NFS share; none when the user
+     names an existing claim, or for a source without a volume. A JSON list of {claim, volume, zone,
+     disk}; the volume's name carries the namespace, since PersistentVolumes are cluster-scoped. */}}
+{{- define "vllm-serving.weights.staticVolumes" -}}
+{{- $w := .Values.weights }}
+{{- $volumes := list }}
+{{- if and (eq $w.source "persistentDisk") (not $w.persistentDisk.existingClaim) }}
+{{- range $disk := $w.persistentDisk.disks }}
+{{- $zone := include "vllm-serving.diskZone" $disk }}
+{{- $volumes = append $volumes (dict "zone" $zone "disk" $disk "claim" (include "vllm-serving.weightsClaimName" (list $ $zone))) }}
+{{- end }}
+{{- else if and (eq $w.source "nfs") (not $w.nfs.existingClaim) }}
+{{- $volumes = list (dict "zone" "" "disk" "" "claim" (include "vllm-serving.weightsClaimName" (list . ""))) }}
+{{- end }}
+{{- range $volumes }}{{ $_ := set . "volume" (printf "%s-%s" $.Release.Namespace .claim) }}{{ end }}
+{{- toJson $volumes }}
 {{- end }}
 
 {{/* The one LeaderWorkerSet's name, from the full name: within the 48-byte budget above, never the Service's. */}}

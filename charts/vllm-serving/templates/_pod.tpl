@@ -1,19 +1,46 @@
+{{/* A vLLM pod's metadata, called with the pod spec's context (see vllm-serving.podSpec). The component
+     label is the role; the zone label keeps per-zone workloads' pods apart, since their selectors include
+     it. The GCSFuse and queued-provisioning annotations win over the user's podAnnotations: their
+     consumers (the GCSFuse webhook, the cluster autoscaler) need them as they are. */}}
+{{- define "vllm-serving.podMetadata" -}}
+labels:
+  {{- include "vllm-serving.labels" . | nindent 2 }}
+  app.kubernetes.io/component: {{ .role }}
+  {{- with .zone }}
+  vllm-serving/zone: {{ . }}
+  {{- end }}
+  {{- with .Values.podLabels }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- with merge (include "vllm-serving.weights.podAnnotations" . | fromYaml) (include "vllm-serving.provisioningAnnotations" . | fromYaml) .Values.podAnnotations }}
+annotations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
 {{/*
 The vLLM pod spec: GPU strategy, scheduling, weights, probes, shutdown and security in one place, so
 that every workload kind that runs vLLM gets the same pod. Called with the root context plus
-  weightsClaim  the claim of the workload's weights (see vllm-serving.workloads)
   role          server: `vllm serve` (a Deployment's pod, or a LeaderWorkerSet's leader)
                 worker: a LeaderWorkerSet worker, `vllm serve --headless` with the leader's address
                 batch:  `vllm run-batch` in a Job
+  weightsClaim  the claim of the workload's weights (see vllm-serving.workloads)
+  zone          the workload's zone, when it has one (see vllm-serving.podMetadata)
+What differs by role comes from the role's own helper, vllm-serving.pod.<role>: a map of YAML text
+fragments (text rather than objects, so that quoting and order stay as written), each spliced in at its
+place: pod (pod fields), command (with args), env, ports, lifecycle (probes, preStop), volumeMounts and
+volumes. A role leaves out what it does not add.
 */}}
 {{- define "vllm-serving.podSpec" -}}
+{{- $role := include (printf "vllm-serving.pod.%s" .role) . | fromYaml }}
 {{- $tensor := .Values.parallelism.tensor | int }}
-{{- $multiNode := gt (.Values.parallelism.pipeline | int) 1 }}
+{{- with $role.pod }}
+{{ . }}
+{{- end }}
 serviceAccountName: {{ include "vllm-serving.serviceAccountName" . }}
 {{- /* vLLM never calls the Kubernetes API. */}}
 automountServiceAccountToken: false
-{{- $shutdown := include "vllm-serving.shutdownTimings" . | fromJson }}
-terminationGracePeriodSeconds: {{ $shutdown.terminationGracePeriodSeconds | int }}
+terminationGracePeriodSeconds: {{ (include "vllm-serving.shutdownTimings" . | fromJson).terminationGracePeriodSeconds | int }}
 {{- with .Values.priorityClassName }}
 priorityClassName: {{ . }}
 {{- end }}
@@ -26,21 +53,93 @@ securityContext:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- include "vllm-serving.gpuScheduling" . }}
-{{- $inits := include "vllm-serving.weights.initContainers" . | trim }}
-{{- if or $inits .Values.extraInitContainers }}
+{{- $inits := list (include "vllm-serving.weights.initContainers" .) }}
+{{- with .Values.extraInitContainers }}{{ $inits = append $inits (toYaml .) }}{{ end }}
+{{- with include "vllm-serving.pod.list" $inits }}
 initContainers:
-  {{- with $inits }}
   {{- . | nindent 2 }}
-  {{- end }}
-  {{- with .Values.extraInitContainers }}
+{{- end }}
+{{- include "vllm-serving.pod.affinity" . }}
+{{- with .Values.topologySpreadConstraints }}
+topologySpreadConstraints:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+containers:
+  - name: vllm
+    image: {{ include "vllm-serving.image" . }}
+    imagePullPolicy: {{ .Values.image.pullPolicy }}
+    {{- $role.command | nindent 4 }}
+    env:
+      {{- include "vllm-serving.weights.env" . | trim | nindent 6 }}
+      {{- with .Values.env }}
+      {{- toYaml . | nindent 6 }}
+      {{- end }}
+      {{- if .Values.lora.runtimeUpdates }}
+      - name: VLLM_ALLOW_RUNTIME_LORA_UPDATING
+        value: "true"
+      {{- end }}
+      {{- with $role.env }}
+      {{- . | nindent 6 }}
+      {{- end }}
+    {{- with $role.ports }}
+    ports:
+      {{- . | nindent 6 }}
+    {{- end }}
+    resources:
+      requests:
+        {{- toYaml (merge (dict "nvidia.com/gpu" $tensor) (.Values.resources.requests | default dict)) | nindent 8 }}
+      limits:
+        {{- toYaml (merge (dict "nvidia.com/gpu" $tensor) (.Values.resources.limits | default dict)) | nindent 8 }}
+    {{- with $role.lifecycle }}
+    {{- . | nindent 4 }}
+    {{- end }}
+    {{- with .Values.securityContext }}
+    securityContext:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
+    {{- $mounts := include "vllm-serving.pod.list" (list (include "vllm-serving.weights.volumeMounts" .) (include "vllm-serving.extensions.volumeMounts" .)) }}
+    {{- if or $mounts $role.volumeMounts (gt $tensor 1) }}
+    volumeMounts:
+      {{- with $mounts }}
+      {{- . | nindent 6 }}
+      {{- end }}
+      {{- with $role.volumeMounts }}
+      {{- . | nindent 6 }}
+      {{- end }}
+      {{- if gt $tensor 1 }}
+      - name: dshm
+        mountPath: /dev/shm
+      {{- end }}
+    {{- end }}
+  {{- with .Values.extraContainers }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
+{{- $volumes := include "vllm-serving.pod.list" (list (include "vllm-serving.weights.volumes" .) (include "vllm-serving.extensions.volumes" .)) }}
+{{- if or $volumes $role.volumes (gt $tensor 1) }}
+volumes:
+  {{- with $volumes }}
+  {{- . | nindent 2 }}
+  {{- end }}
+  {{- with $role.volumes }}
+  {{- . | nindent 2 }}
+  {{- end }}
+  {{- if gt $tensor 1 }}
+  {{- /* Tensor-parallel workers exchange activations through shared memory; the container
+         runtime's default 64 MiB is far too small. */}}
+  - name: dshm
+    emptyDir:
+      medium: Memory
+      sizeLimit: {{ .Values.sharedMemory.sizeLimit }}
+  {{- end }}
 {{- end }}
-{{- if $multiNode }}
+{{- end }}
+
+{{/* A LeaderWorkerSet group's pods talk NCCL to each other: one node pool, one zone. matchLabelKeys
+     narrows the term to this pod's own group (the API server adds `group-key In (<this pod's>)`, so the
+     key may not appear in labelSelector too). */}}
+{{- define "vllm-serving.pod.affinity" -}}
+{{- if gt (.Values.parallelism.pipeline | int) 1 }}
 affinity:
-  {{- /* A group's pods talk NCCL to each other: one node pool, one zone. matchLabelKeys narrows the
-         term to this pod's own group (the API server adds `group-key In (<this pod's>)`, so the key
-         may not appear in labelSelector too). */}}
   podAffinity:
     requiredDuringSchedulingIgnoredDuringExecution:
       {{- range $key := list "topology.kubernetes.io/zone" "cloud.google.com/gke-nodepool" }}
@@ -60,143 +159,135 @@ affinity:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end }}
-{{- with .Values.topologySpreadConstraints }}
-topologySpreadConstraints:
-  {{- toYaml . | nindent 2 }}
 {{- end }}
-containers:
-  - name: vllm
-    image: {{ include "vllm-serving.image" . }}
-    imagePullPolicy: {{ .Values.image.pullPolicy }}
-    {{- if eq .role "batch" }}
-    command:
-      {{- list "sh" "-c" (include "vllm-serving.batchScript" .) "run-batch" | toYaml | nindent 6 }}
-    args:
-      {{- include "vllm-serving.args" (merge (dict "form" "batch") .) | fromJsonArray | toYaml | nindent 6 }}
-    {{- else }}
-    command: ["vllm", "serve"]
-    args:
-      {{- include "vllm-serving.args" (merge (dict "form" "serve") .) | fromJsonArray | toYaml | nindent 6 }}
-    {{- end }}
-    env:
-      {{- include "vllm-serving.weights.env" . | trim | nindent 6 }}
-      {{- with .Values.env }}
-      {{- toYaml . | nindent 6 }}
-      {{- end }}
-    {{- if .Values.lora.runtimeUpdates }}
-      - name: VLLM_ALLOW_RUNTIME_LORA_UPDATING
-        value: "true"
-    {{- end }}
-    {{- if eq .role "server" }}
-      {{- with include "vllm-serving.apiKeyEnv" . | trim }}
-      {{- . | nindent 6 }}
-      {{- end }}
-    {{- end }}
-    {{- if eq .role "batch" }}
-      - name: BATCH_DIR
-        value: /batch
-      - name: BATCH_INPUT
-        value: {{ .Values.batch.input | quote }}
-      - name: BATCH_OUTPUT
-        value: {{ .Values.batch.output | quote }}
-      - name: BATCH_SHARDS
-        value: {{ .Values.batch.shards | quote }}
-    {{- end }}
-    {{- if eq .role "server" }}
-    ports:
-      - name: http
-        containerPort: {{ .Values.vllm.port }}
-        protocol: TCP
-    {{- end }}
-    resources:
-      requests:
-        {{- toYaml (merge (dict "nvidia.com/gpu" $tensor) (.Values.resources.requests | default dict)) | nindent 8 }}
-      limits:
-        {{- toYaml (merge (dict "nvidia.com/gpu" $tensor) (.Values.resources.limits | default dict)) | nindent 8 }}
-    {{- if eq .role "server" }}
-    {{- /* The startup budget is one value; the probe polls until it is spent. */}}
-    startupProbe:
-      httpGet:
-        path: /health
-        port: http
-      periodSeconds: {{ .Values.startup.periodSeconds }}
-      failureThreshold: {{ divf (include "vllm-serving.startupBudget" .) .Values.startup.periodSeconds | ceil | int }}
-      timeoutSeconds: 5
-    readinessProbe:
-      httpGet:
-        path: /health
-        port: http
-      periodSeconds: {{ .Values.readiness.periodSeconds }}
-      failureThreshold: {{ .Values.readiness.failureThreshold }}
-      timeoutSeconds: {{ .Values.readiness.timeoutSeconds }}
-    livenessProbe:
-      httpGet:
-        path: /health
-        port: http
-      periodSeconds: {{ .Values.liveness.periodSeconds }}
-      failureThreshold: {{ .Values.liveness.failureThreshold }}
-      timeoutSeconds: {{ .Values.liveness.timeoutSeconds }}
-    {{- $preStop := $shutdown.preStopSleepSeconds | int }}
-    {{- if gt $preStop 0 }}
-    lifecycle:
-      {{- /* Keep serving while the endpoint removal reaches kube-proxy and load balancers. */}}
-      preStop:
-        sleep:
-          seconds: {{ $preStop }}
-    {{- end }}
-    {{- else if eq .role "worker" }}
-    lifecycle:
-      {{- /* A rollout or a group restart deletes the leader and its workers at once; the leader's
-             drain needs its workers, so they outlive it: SIGTERM reaches them at the end of the grace
-             period only. */}}
-      preStop:
-        sleep:
-          seconds: {{ $shutdown.terminationGracePeriodSeconds | int }}
-    {{- end }}
-    {{- with .Values.securityContext }}
-    securityContext:
-      {{- toYaml . | nindent 6 }}
-    {{- end }}
-    {{- $mounts := printf "%s\n%s" (include "vllm-serving.weights.volumeMounts" . | trim) (include "vllm-serving.extensions.volumeMounts" . | trim) | trim }}
-    {{- if or $mounts (gt $tensor 1) (eq .role "batch") }}
-    volumeMounts:
-      {{- with $mounts }}
-      {{- . | nindent 6 }}
-      {{- end }}
-      {{- if eq .role "batch" }}
-      - name: batch
-        mountPath: /batch
-        {{- /* A bucket mounts its directory alone (only-dir); a claim mounts it as a subPath. */}}
-        {{- if and .Values.batch.existingClaim .Values.batch.directory }}
-        subPath: {{ .Values.batch.directory }}
-        {{- end }}
-      {{- end }}
-      {{- if gt $tensor 1 }}
-      - name: dshm
-        mountPath: /dev/shm
-      {{- end }}
-    {{- end }}
-  {{- with .Values.extraContainers }}
-  {{- toYaml . | nindent 2 }}
+
+{{/* YAML list fragments as one list, leaving out empty ones. */}}
+{{- define "vllm-serving.pod.list" -}}
+{{- $items := list }}
+{{- range . }}{{ with trim . }}{{ $items = append $items . }}{{ end }}{{ end }}
+{{- join "\n" $items }}
+{{- end }}
+
+{{/* `vllm serve` and its argv: the server's and the worker's command. */}}
+{{- define "vllm-serving.pod.serve" -}}
+command: ["vllm", "serve"]
+args:
+  {{- include "vllm-serving.args" (merge (dict "form" "serve") .) | fromJsonArray | toYaml | nindent 2 }}
+{{- end }}
+
+{{/* A server (a Deployment's pod or a LeaderWorkerSet leader) answers the API: its key, its port, probes
+     on /health, and a pause before SIGTERM. */}}
+{{- define "vllm-serving.pod.server" -}}
+{{- $preStop := (include "vllm-serving.shutdownTimings" . | fromJson).preStopSleepSeconds | int }}
+command: |-
+  {{- include "vllm-serving.pod.serve" . | nindent 2 }}
+env: |-
+  {{- include "vllm-serving.apiKeyEnv" . | trim | nindent 2 }}
+ports: |-
+  - name: http
+    containerPort: {{ .Values.vllm.port }}
+    protocol: TCP
+lifecycle: |-
+  {{- /* The startup budget is one value; the probe polls until it is spent. */}}
+  startupProbe:
+    httpGet:
+      path: /health
+      port: http
+    periodSeconds: {{ .Values.startup.periodSeconds }}
+    failureThreshold: {{ divf (include "vllm-serving.startupBudget" .) .Values.startup.periodSeconds | ceil | int }}
+    timeoutSeconds: 5
+  readinessProbe:
+    httpGet:
+      path: /health
+      port: http
+    periodSeconds: {{ .Values.readiness.periodSeconds }}
+    failureThreshold: {{ .Values.readiness.failureThreshold }}
+    timeoutSeconds: {{ .Values.readiness.timeoutSeconds }}
+  livenessProbe:
+    httpGet:
+      path: /health
+      port: http
+    periodSeconds: {{ .Values.liveness.periodSeconds }}
+    failureThreshold: {{ .Values.liveness.failureThreshold }}
+    timeoutSeconds: {{ .Values.liveness.timeoutSeconds }}
+  {{- if gt $preStop 0 }}
+  lifecycle:
+    {{- /* Keep serving while the endpoint removal reaches kube-proxy and load balancers. */}}
+    preStop:
+      sleep:
+        seconds: {{ $preStop }}
   {{- end }}
-{{- $volumes := printf "%s\n%s" (include "vllm-serving.weights.volumes" . | trim) (include "vllm-serving.extensions.volumes" . | trim) | trim }}
-{{- if or $volumes (gt $tensor 1) (eq .role "batch") }}
-volumes:
-  {{- with $volumes }}
-  {{- . | nindent 2 }}
-  {{- end }}
-  {{- if eq .role "batch" }}
+{{- end }}
+
+{{/* A LeaderWorkerSet worker runs the model's other stages: `vllm serve --headless` (see
+     vllm-serving.args), no API, so no port or probes. */}}
+{{- define "vllm-serving.pod.worker" -}}
+command: |-
+  {{- include "vllm-serving.pod.serve" . | nindent 2 }}
+lifecycle: |-
+  lifecycle:
+    {{- /* A rollout or a group restart deletes the leader and its workers at once; the leader's
+           drain needs its workers, so they outlive it: SIGTERM reaches them at the end of the grace
+           period only. */}}
+    preStop:
+      sleep:
+        seconds: {{ (include "vllm-serving.shutdownTimings" . | fromJson).terminationGracePeriodSeconds | int }}
+{{- end }}
+
+{{/* A batch pod runs one shard through `vllm run-batch` once, reading and writing under /batch. */}}
+{{- define "vllm-serving.pod.batch" -}}
+pod: |-
+  restartPolicy: Never
+command: |-
+  command:
+    {{- list "sh" "-c" (include "vllm-serving.batchScript" .) "run-batch" | toYaml | nindent 4 }}
+  args:
+    {{- include "vllm-serving.args" (merge (dict "form" "batch") .) | fromJsonArray | toYaml | nindent 4 }}
+env: |-
+  - name: BATCH_DIR
+    value: /batch
+  - name: BATCH_INPUT
+    value: {{ .Values.batch.input | quote }}
+  - name: BATCH_OUTPUT
+    value: {{ .Values.batch.output | quote }}
+  - name: BATCH_SHARDS
+    value: {{ .Values.batch.shards | quote }}
+volumeMounts: |-
+  - name: batch
+    mountPath: /batch
+    {{- /* A bucket mounts its directory alone (only-dir); a claim mounts it as a subPath. */}}
+    {{- if and .Values.batch.existingClaim .Values.batch.directory }}
+    subPath: {{ .Values.batch.directory }}
+    {{- end }}
+volumes: |-
   {{- include "vllm-serving.batchVolume" . | nindent 2 }}
-  {{- end }}
-  {{- if gt $tensor 1 }}
-  {{- /* Tensor-parallel workers exchange activations through shared memory; the container
-         runtime's default 64 MiB is far too small. */}}
-  - name: dshm
-    emptyDir:
-      medium: Memory
-      sizeLimit: {{ .Values.sharedMemory.sizeLimit }}
-  {{- end }}
 {{- end }}
+
+{{/* One shard of a batch: an Indexed Job's pod N reads <stem>-N<ext> when the input is sharded. */}}
+{{- define "vllm-serving.batchScript" -}}
+set -eu
+in="$BATCH_DIR/$BATCH_INPUT"; out="$BATCH_DIR/$BATCH_OUTPUT"
+if [ "$BATCH_SHARDS" -gt 1 ]; then
+  in="${in%.*}-$JOB_COMPLETION_INDEX.${in##*.}"; out="${out%.*}-$JOB_COMPLETION_INDEX.${out##*.}"
+fi
+echo "batch shard ${JOB_COMPLETION_INDEX:-0}: $in -> $out"
+exec vllm run-batch -i "$in" -o "$out" "$@"
+{{- end }}
+
+{{/* Where batch input and output live: a GCSFuse bucket (read-write) or a claim. */}}
+{{- define "vllm-serving.batchVolume" -}}
+{{- $b := .Values.batch }}
+- name: batch
+  {{- if $b.bucket }}
+  csi:
+    driver: gcsfuse.csi.storage.gke.io
+    volumeAttributes:
+      bucketName: {{ $b.bucket }}
+      mountOptions: {{ printf "implicit-dirs%s" (ternary (printf ",only-dir=%s" $b.directory) "" (ne $b.directory "")) | quote }}
+  {{- else }}
+  persistentVolumeClaim:
+    claimName: {{ $b.existingClaim }}
+  {{- end }}
 {{- end }}
 
 {{/* Node selection for the GPU nodes: accelerator and optional pool, or a ComputeClass; Spot or
@@ -261,31 +352,4 @@ tolerations:
 {{/* Seconds the startupProbe allows: startup.maxSeconds, or the weight source's default. */}}
 {{- define "vllm-serving.startupBudget" -}}
 {{- .Values.startup.maxSeconds | default (get .Values.startup.maxSecondsBySource .Values.weights.source) | int }}
-{{- end }}
-
-{{/* One shard of a batch: an Indexed Job's pod N reads <stem>-N<ext> when the input is sharded. */}}
-{{- define "vllm-serving.batchScript" -}}
-set -eu
-in="$BATCH_DIR/$BATCH_INPUT"; out="$BATCH_DIR/$BATCH_OUTPUT"
-if [ "$BATCH_SHARDS" -gt 1 ]; then
-  in="${in%.*}-$JOB_COMPLETION_INDEX.${in##*.}"; out="${out%.*}-$JOB_COMPLETION_INDEX.${out##*.}"
-fi
-echo "batch shard ${JOB_COMPLETION_INDEX:-0}: $in -> $out"
-exec vllm run-batch -i "$in" -o "$out" "$@"
-{{- end }}
-
-{{/* Where batch input and output live: a GCSFuse bucket (read-write) or a claim. */}}
-{{- define "vllm-serving.batchVolume" -}}
-{{- $b := .Values.batch }}
-- name: batch
-  {{- if $b.bucket }}
-  csi:
-    driver: gcsfuse.csi.storage.gke.io
-    volumeAttributes:
-      bucketName: {{ $b.bucket }}
-      mountOptions: {{ printf "implicit-dirs%s" (ternary (printf ",only-dir=%s" $b.directory) "" (ne $b.directory "")) | quote }}
-  {{- else }}
-  persistentVolumeClaim:
-    claimName: {{ $b.existingClaim }}
-  {{- end }}
 {{- end }}

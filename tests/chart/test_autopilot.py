@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from paths import CHART, CI_FILES, VALUES_FILES
-from support.manifests import render
+from support.manifests import render, render_file
 from vllm_serving import chart as chart_mod
 
 SBD = "cloud.google.com.node-restriction.kubernetes.io/gke-secondary-boot-disk-"
@@ -47,7 +47,7 @@ class TestRendered:
     @pytest.mark.parametrize("path", autopilot_files(), ids=lambda p: p.name)
     def test_autopilot_files_render_only_allowed_selectors_and_no_gpu_toleration_without_gpus(self, path):
         rules = chart_mod.rules(CHART)["autopilot"]
-        for obj in render(values_files=[path]):
+        for obj in render_file(path):
             if obj["kind"] not in ("Deployment", "Job", "LeaderWorkerSet"):
                 continue
             specs = (

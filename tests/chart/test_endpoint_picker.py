@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from paths import CI_FILES, VALUES_FILES
-from support.manifests import of_kind, one, render
+from support.manifests import of_kind, one, render, render_file
 from vllm_serving import eppflags
 
 GATEWAY = {"gateway": {"enabled": True}}
@@ -81,7 +81,7 @@ class TestEndpointPicker:
 def rendered_picker_args() -> dict[str, list[str]]:
     found = {}
     for path in VALUES_FILES + CI_FILES:
-        for deployment in of_kind(render(values_files=[path]), "Deployment"):
+        for deployment in of_kind(render_file(path), "Deployment"):
             if deployment["metadata"]["name"].endswith("-epp"):
                 found[path.name] = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
     return found

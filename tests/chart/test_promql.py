@@ -14,7 +14,7 @@ import yaml
 
 from gmp_series import VLLM_COUNTERS, VLLM_GAUGES, VLLM_HISTOGRAMS, grafana
 from paths import CHART, CI_FILES, VALUES_FILES
-from support.manifests import of_kind, render
+from support.manifests import of_kind, render, render_file
 from vllm_serving import promql
 from vllm_serving.vllm_parser import parser_env, pinned_vllm_version
 
@@ -38,7 +38,7 @@ def trigger_queries(objects: list[dict]) -> list[str]:
 def rendered_queries() -> list[str]:
     """Every KEDA trigger query of every values file (the extra triggers users add included), and of
     every signal the chart knows on either workload kind."""
-    found = [q for path in VALUES_FILES + CI_FILES for q in trigger_queries(render(values_files=[path]))]
+    found = [q for path in VALUES_FILES + CI_FILES for q in trigger_queries(render_file(path))]
     signals = yaml.safe_load((CHART / "rules.yaml").read_text())["autoscalingMetrics"]
     keda = {"enabled": True, "provider": "keda", "keda": {"serverAddress": "http://frontend.gmp.svc:9090"}}
     multinode = {"parallelism": {"tensor": 8, "pipeline": 2}, "gke": {"accelerator": "nvidia-h100-80gb"}}

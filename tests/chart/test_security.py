@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from paths import CI_FILES, VALUES_FILES
-from support.manifests import render
+from support.manifests import render_file
 from vllm_serving import chart as chart_mod
 
 FILES = VALUES_FILES + CI_FILES
@@ -32,7 +32,7 @@ def rendered(request):
     """The file's objects, without the containers the user wrote (extraContainers, extraInitContainers)."""
     values = chart_mod.load_values_file(request.param)
     theirs = {c["name"] for key in ("extraContainers", "extraInitContainers") for c in values.get(key) or []}
-    objects = render(values_files=[request.param])
+    objects = render_file(request.param)
     for _, spec in pod_specs(objects):
         for key in ("containers", "initContainers"):
             if key in spec:

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from paths import CHART, CI_FILES, VALUES_FILES
-from support.manifests import group_argvs, of_kind, render
+from support.manifests import group_argvs, of_kind, render_file
 from vllm_serving.vllm_parser import check_argvs, pinned_vllm_version
 
 FILES = VALUES_FILES + CI_FILES
@@ -25,15 +25,10 @@ def test_image_tag_app_version_and_parser_pin_agree():
     assert values["image"] == {"repository": "vllm/vllm-openai", "tag": f"v{version}", "pullPolicy": "IfNotPresent"}
 
 
-@functools.cache
-def objects_of(path: Path) -> list[dict]:
-    return render(values_files=[path])
-
-
 def test_no_container_runs_ray():
     """The vLLM image has no Ray (vllm 0.33.0's wheel does not require it); nothing may call it."""
     for path in FILES:
-        for obj in objects_of(path):
+        for obj in render_file(path):
             text = yaml.safe_dump(obj)
             assert not re.search(r"\bray\b", text, re.IGNORECASE), f"{path.name}: {obj['kind']} mentions ray"
 
@@ -66,7 +61,7 @@ def argvs_of(command: str) -> dict[str, list[str]]:
     headless workers, as the kubelet expands them) or `vllm run-batch` (Jobs)."""
     argvs = {}
     for path in FILES:
-        objects = objects_of(path)
+        objects = render_file(path)
         if command == "run-batch":
             for job in of_kind(objects, "Job"):
                 pod = job["spec"]["template"]["spec"]

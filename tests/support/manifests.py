@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 import tempfile
@@ -27,6 +28,17 @@ def render(
         show_only = [show_only]
     manifest = helm.template(chart or chart_mod.chart_dir(), values, values_files, show_only=show_only, **kwargs)
     return helm.objects(manifest)
+
+
+def render_file(path: Path) -> list[Object]:
+    """The objects of one values file (release "vllm", namespace "default"). Several test modules check
+    every values file; each file is rendered once per session, and every call parses a fresh copy."""
+    return helm.objects(_template_file(path))
+
+
+@functools.cache
+def _template_file(path: Path) -> str:
+    return helm.template(chart_mod.chart_dir(), values_files=[path])
 
 
 def of_kind(objects: Sequence[Object], kind: str) -> list[Object]:

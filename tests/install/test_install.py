@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from paths import CI_FILES, VALUES_FILES
-from support.manifests import render
+from support.manifests import of_kind, render
 from vllm_serving import chart as chart_mod
 from vllm_serving.errors import ClusterError
 from vllm_serving.validate import chart_verdict
@@ -153,17 +153,34 @@ def test_baseline_refuses_the_privileged_nfs_tuning_with_the_documented_message(
     assert "pod-security.kubernetes.io/enforce=privileged" in readme
 
 
-def test_persistent_disk_claims_bind_their_volumes(vllm_release, vllm_cluster):
+def test_per_zone_claims_bind_their_volumes_and_pods_follow_their_disks(vllm_release, vllm_cluster):
+    """The chart's claims and volumes (vllm-serving.weights.staticVolumes) on the real PersistentVolume
+    controller, which binds each zone's claim to the volume the chart made for it, and the real scheduler,
+    which puts each zone's pods where that volume's node affinity allows."""
     from kubernetes import client
 
-    path = next(p for p in VALUES_FILES if effective(p)["weights"]["source"] == "persistentDisk")
+    (path,) = [p for p in CI_FILES if p.name == "persistent-disk-multizone-values.yaml"]
     release = vllm_release(values_files=[path])
+    rendered = render(values_files=[path], release=release.name, namespace=release.namespace)
+    volumes = {v["metadata"]["name"]: v for v in of_kind(rendered, "PersistentVolume")}
     with vllm_cluster.api_client() as api:
-        claims = client.CoreV1Api(api).list_namespaced_persistent_volume_claim(release.namespace).items
-    assert claims
-    for claim in claims:
+        core = client.CoreV1Api(api)
+        claims = {c.metadata.name: c for c in core.list_namespaced_persistent_volume_claim(release.namespace).items}
+        pods = core.list_namespaced_pod(release.namespace, label_selector="app.kubernetes.io/component=server").items
+    assert len(claims) == len(volumes) == 2
+    for claim in claims.values():
         assert claim.status.phase == "Bound"
+        assert claim.spec.volume_name in volumes
         assert claim.status.access_modes == ["ReadOnlyMany"]
+    nodes = {p.pod: p.zone for p in release.placements()}
+    zones = set()
+    for pod in pods:
+        (claim,) = [v.persistent_volume_claim.claim_name for v in pod.spec.volumes if v.persistent_volume_claim]
+        affinity = volumes[claims[claim].spec.volume_name]["spec"]["nodeAffinity"]["required"]
+        (disk_zone,) = affinity["nodeSelectorTerms"][0]["matchExpressions"][0]["values"]
+        assert nodes[pod.metadata.name] == disk_zone == pod.metadata.labels["vllm-serving/zone"], pod.metadata.name
+        zones.add(disk_zone)
+    assert zones == {"us-central1-a", "us-central1-b"}
 
 
 def assert_pending(release, reason: str) -> None:

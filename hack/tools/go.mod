@@ -1,5 +1,5 @@
-// Publishing tools, built from their Go modules (hack/tools/build.sh): chart-testing's ct (ct lint with
-// its version-increment check) and the CNCF distribution registry (an OCI registry on loopback for
+// Publishing tools, built from their Go modules (tests/support/publish_tools.py): chart-testing's ct
+// (ct lint with its version-increment check) and the CNCF distribution registry (an OCI registry on loopback for
 // helm push/pull tests). `go install ...ct@latest` is refused by the module proxy's version list;
 // requiring v3.14.0 here and building the package works.
 module vllm-serving/hack/tools

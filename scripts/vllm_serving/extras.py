@@ -18,9 +18,16 @@ EXTRAS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("google.cloud.compute_v1", "google.cloud.container_v1"),
     ),
     "loadtest": (("locust",), ("locust",)),
+    "pipeline": (("apache-beam",), ("apache_beam",)),
+    # apache-beam[gcp] 2.77 requires google-apitools, google-cloud-pubsub and google-cloud-secret-manager
+    "dataflow": (
+        ("apache-beam[gcp]", "openai"),
+        ("apitools", "google.cloud.pubsub", "google.cloud.secretmanager", "openai"),
+    ),
 }
 
-# vllm-serving sub-command -> the extra it needs
+# vllm-serving sub-command -> the extra it needs before it parses its arguments (`pipeline --dry-run` needs
+# none: it asks for [pipeline], and for [dataflow] per option, when it runs)
 COMMAND_EXTRAS = {"bake": "gcp", "nodepool": "gcp", "loadtest": "loadtest"}
 
 
@@ -28,14 +35,16 @@ def _installed(module: str) -> bool:
     # Looked up, never imported: importing locust would monkey-patch this process with gevent.
     try:
         return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:  # a parent package is missing
+    except (ModuleNotFoundError, ValueError):  # a parent package is missing, or a stand-in with no spec
         return False
 
 
-def require(extra: str, command: str) -> None:
-    """Raise MissingExtra, naming the install command, unless every module of ``extra`` can be imported."""
-    distributions, modules = EXTRAS[extra]
-    if all(_installed(module) for module in modules):
+def require(extra: str, command: str, modules: tuple[str, ...] = ()) -> None:
+    """Raise MissingExtra, naming the install command, unless every module of ``extra`` (or those of its
+    ``modules`` that ``command`` uses) can be imported."""
+    distributions, provided = EXTRAS[extra]
+    assert set(modules) <= set(provided), f"{modules} are not all provided by [{extra}]"
+    if all(_installed(module) for module in modules or provided):
         return
     raise MissingExtra(
         f"vllm-serving {command} needs the package's [{extra}] extra ({', '.join(distributions)}), "

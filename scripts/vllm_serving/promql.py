@@ -1,8 +1,7 @@
 """Prometheus's own PromQL parser and engine, for checking the queries the chart emits.
 
 ``hack/promql`` is a small Go module around ``github.com/prometheus/prometheus/promql`` (the version
-its go.mod pins). It is built once into ``<cache>/promql-<hash>/promql`` (``<cache>`` as for the
-cluster binaries; ``<hash>`` covers the module's files) and answers one JSON request per run: parse
+its go.mod pins). It is built once (``vllm_serving.gobuild``) and answers one JSON request per run: parse
 each query, list its selectors, functions and aggregations, and evaluate it at a given time over
 the series the request carries.
 
@@ -14,16 +13,12 @@ query against both.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import subprocess
-import time
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 
-from vllm_serving.cluster.build import _lock, cache_root, find_go
-from vllm_serving.errors import ClusterError, ToolMissing
+from vllm_serving import bundle, gobuild
+from vllm_serving.errors import ClusterError
 
 # Functions and aggregations of Prometheus 2.44, the PromQL that GMP is at parity with
 # (https://prometheus.io/docs/prometheus/2.44/querying/functions/ and .../querying/operators/).
@@ -39,47 +34,7 @@ GMP_FUNCTIONS = frozenset(_FUNCTIONS_2_44.split())
 GMP_AGGREGATIONS = frozenset(_AGGREGATIONS_2_44.split())
 
 
-def source_dir() -> Path:
-    # scripts/vllm_serving/promql.py -> repository root
-    return Path(__file__).resolve().parents[2] / "hack" / "promql"
-
-
-def _sources(src: Path) -> list[Path]:
-    files = [src / "go.mod", src / "go.sum", *sorted(src.glob("*.go"))]
-    if not all(f.is_file() for f in files[:2]):
-        raise ToolMissing(f"the PromQL helper's Go module is not at {src}; run from a checkout of the repository")
-    return files
-
-
-def binary_path() -> Path:
-    digest = hashlib.sha256()
-    for path in _sources(source_dir()):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return cache_root() / f"promql-{digest.hexdigest()[:12]}" / "promql"
-
-
-def ensure_built() -> Path:
-    """The helper binary, built first if this version of hack/promql has none (a minute or two, once)."""
-    binary = binary_path()
-    if binary.is_file():
-        return binary
-    with _lock(binary.parent.with_name(binary.parent.name + ".lock")):
-        if binary.is_file():
-            return binary
-        binary.parent.mkdir(parents=True, exist_ok=True)
-        start = time.monotonic()
-        proc = subprocess.run(
-            [find_go(), "build", "-trimpath", "-ldflags=-s -w", "-o", str(binary) + ".tmp", "."],
-            cwd=source_dir(),
-            capture_output=True,
-            text=True,
-            env={**os.environ, "CGO_ENABLED": "0"},
-        )
-        if proc.returncode != 0:
-            raise ClusterError(f"building hack/promql failed:\n{proc.stderr.strip()}")
-        Path(str(binary) + ".tmp").rename(binary)
-        (binary.parent / "build.json").write_text(json.dumps({"seconds": round(time.monotonic() - start, 1)}) + "\n")
-    return binary
+TOOL = gobuild.GoTool("promql", "the PromQL checker (hack/promql)", ("promql",), src=bundle.path("hack/promql"))
 
 
 def series(labels: Mapping[str, str], *samples: tuple[float, float]) -> dict:
@@ -88,7 +43,7 @@ def series(labels: Mapping[str, str], *samples: tuple[float, float]) -> dict:
 
 
 def _ask(request: dict) -> dict:
-    proc = subprocess.run([str(ensure_built())], input=json.dumps(request), capture_output=True, text=True)
+    proc = subprocess.run([str(TOOL.ensure() / "promql")], input=json.dumps(request), capture_output=True, text=True)
     if proc.returncode != 0:
         raise ClusterError(f"the PromQL helper failed: {proc.stderr.strip()}")
     return json.loads(proc.stdout)

@@ -59,6 +59,7 @@ def target_kubeconfig(config: pytest.Config) -> Path | None:
 
 @pytest.fixture(scope="session")
 def vllm_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from vllm_serving import gobuild
     from vllm_serving.cluster import build
     from vllm_serving.cluster.testing import session_cluster
     from vllm_serving.errors import ToolMissing
@@ -66,7 +67,7 @@ def vllm_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     kubeconfig = target_kubeconfig(request.config)
     if kubeconfig is None:
         try:
-            build.find_go()
+            gobuild.find_go("the local test cluster")
         except ToolMissing as err:
             if not build.binaries().complete:
                 pytest.skip(f"no cluster: {err}")

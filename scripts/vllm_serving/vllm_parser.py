@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextlib
-import fcntl
 import json
 import os
 import re
@@ -35,13 +34,13 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from vllm_serving import cli_options
+from vllm_serving import cli_options, gobuild
 from vllm_serving.chart import chart_dir
 from vllm_serving.errors import InvalidValues, ToolMissing, UsageError
 
@@ -177,13 +176,6 @@ def pinned_vllm_version(chart_dir: Path) -> str:
     return match.group(1)
 
 
-def cache_root() -> Path:
-    """${VLLM_SERVING_CACHE:-${XDG_CACHE_HOME:-~/.cache}/vllm-serving}."""
-    if explicit := os.environ.get("VLLM_SERVING_CACHE"):
-        return Path(explicit).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "vllm-serving"
-
-
 def _requirements(version: str) -> tuple[str, ...]:
     try:
         return _LOCKS[version]
@@ -222,30 +214,19 @@ def _stderr_fd() -> int | None:
         return None
 
 
-@contextlib.contextmanager
-def _exclusive(lock_file: Path) -> Iterator[None]:
-    """Serialise builders of one environment (parallel test workers, two terminals)."""
-    with lock_file.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def parser_env(version: str, cache_dir: Path | None = None) -> Path:
     """The virtual environment holding vLLM `version`'s parser; built on first use, then reused.
 
     It is built in a temporary directory beside its final place and renamed there only after
     a smoke check passed, with a marker inside, so an interrupted build is never mistaken for one.
     """
-    root = Path(cache_dir) if cache_dir is not None else cache_root()
+    root = Path(cache_dir) if cache_dir is not None else gobuild.cache_root()
     env = root / f"vllm-parser-{version}"
     requirements = _requirements(version)
     if _is_built(env, version):
         return env
     root.mkdir(parents=True, exist_ok=True)
-    with _exclusive(root / f"vllm-parser-{version}.lock"):
+    with gobuild.lock(root / f"vllm-parser-{version}.lock"):  # one builder; the others wait
         if _is_built(env, version):  # another process built it while we waited
             return env
         for stale in root.glob(f".vllm-parser-{version}-*"):  # left by a killed build; we hold the lock

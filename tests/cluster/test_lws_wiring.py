@@ -7,6 +7,7 @@ import base64
 import pytest
 import yaml
 
+from vllm_serving import gobuild
 from vllm_serving.cluster import build, crds, lws
 from vllm_serving.errors import ClusterError, ToolMissing
 
@@ -16,7 +17,7 @@ NAME_LABEL = "leaderworkerset.sigs.k8s.io/name"
 @pytest.fixture(scope="module")
 def upstream() -> lws.Upstream:
     try:
-        build.find_go()
+        gobuild.find_go()
     except ToolMissing as err:
         pytest.skip(str(err))
     return lws.load(lws.pinned_version())

@@ -98,12 +98,13 @@ def baseline(namespaces: Callable[..., str]) -> str:
 @pytest.fixture(scope="module")
 def bare(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestCluster]:
     """A second local cluster: the same nodes, but no CRDs, no LeaderWorkerSet controller, nothing else."""
+    from vllm_serving import gobuild
     from vllm_serving.cluster import build
     from vllm_serving.cluster.local import LocalCluster
 
     if not build.binaries().complete:
         try:
-            build.find_go()
+            gobuild.find_go()
         except Exception as err:
             pytest.skip(f"no local cluster binaries: {err}")
     cluster = LocalCluster(tmp_path_factory.mktemp("bare-cluster"), install_crds=False, progress=None)

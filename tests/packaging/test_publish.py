@@ -1,6 +1,6 @@
 """Publishing the chart: chart-testing's `ct lint` with its version-increment check, and `helm package` +
 `helm push` to an OCI registry (the CNCF distribution registry on 127.0.0.1), pulled back and rendered from
-`oci://`. Both tools are built from their Go modules by hack/tools/build.sh (cached like the cluster).
+`oci://`. Both tools are built from their Go modules (hack/tools) by support.publish_tools, cached like the cluster.
 
 Contracts: ct v3.14.0 `pkg/chart/chart.go` (LintChart: version check against <remote>/<target-branch>, then
 yamale on Chart.yaml, yamllint on Chart.yaml, values.yaml and ci/*-values.yaml, then helm lint); Helm's OCI
@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from paths import CHART, REPO, VALUES_FILES
+from support import publish_tools
 from vllm_serving import helm
 
 pytestmark = pytest.mark.publish
@@ -35,9 +36,7 @@ HELM_CHART_MEDIA = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 
 @pytest.fixture(scope="session")
 def tools() -> Path:
-    built = subprocess.run(["bash", str(REPO / "hack" / "tools" / "build.sh")], capture_output=True, text=True)
-    assert built.returncode == 0, built.stderr[-3000:]
-    return Path(built.stdout.strip())
+    return publish_tools.TOOLS.ensure()
 
 
 def _env(tmp: Path) -> dict[str, str]:

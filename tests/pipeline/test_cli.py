@@ -43,11 +43,12 @@ class TestMissingExtra:
             """
         )
         assert proc.returncode == 3, proc.stderr
-        assert "error: vllm-serving pipeline needs the apache_beam package: pip install 'vllm-serving[pipeline]'" in (
-            proc.stderr
+        assert proc.stderr == (
+            "error: vllm-serving pipeline needs the package's [pipeline] extra (apache-beam), which is not installed:"
+            " pip install 'vllm-serving[pipeline]'\n"
         )
 
-    def test_dataflow_without_beam_gcp_names_the_dataflow_extra(self, monkeypatch):
+    def test_dataflow_without_beam_gcp_names_the_dataflow_extra(self, monkeypatch, capsys):
         import importlib.util
 
         real = importlib.util.find_spec
@@ -56,6 +57,10 @@ class TestMissingExtra:
         )
         code = cli.main(["pipeline", *BATCH, "--endpoint", "http://10.0.0.1:8000", *DATAFLOW])
         assert code == 3
+        assert capsys.readouterr().err == (
+            "error: vllm-serving pipeline --runner DataflowRunner needs the package's [dataflow] extra"
+            " (apache-beam[gcp], openai), which is not installed: pip install 'vllm-serving[dataflow]'\n"
+        )
 
     def test_other_commands_and_the_dry_run_never_import_beam(self):
         proc = python(

@@ -11,6 +11,7 @@ import pytest
 from paths import REPO
 from vllm_serving import cli, extras
 
+PIPELINE = ["pipeline", "run", "--input", "x.jsonl", "--output", "o", "--endpoint", "http://127.0.0.1:1"]
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 
 
@@ -32,10 +33,20 @@ def _hide(monkeypatch, prefixes: tuple[str, ...]) -> None:
         (["bake", "--help"], "gcp", "google-cloud-compute, google-cloud-container"),
         (["nodepool", "create", "l4", "--dry-run"], "gcp", "google-cloud-compute, google-cloud-container"),
         (["loadtest", "http://127.0.0.1:1"], "loadtest", "locust"),
+        (
+            ["pipeline", "run", "--input", "x.jsonl", "--output", "o", "--endpoint", "http://h:1"],
+            "pipeline",
+            "apache-beam",
+        ),
+        (
+            ["pipeline", "run", "--input", "x", "--output", "o", "--endpoint", "http://h:1", "--runner", "PrismRunner"],
+            "pipeline",
+            "apache-beam",
+        ),
     ],
 )
 def test_missing_extra_names_the_install_command(monkeypatch, capsys, argv, extra, distributions):
-    _hide(monkeypatch, ("google.cloud", "locust"))
+    _hide(monkeypatch, ("google.cloud", "locust", "apache_beam"))
     assert cli.main(argv) == 3
     assert capsys.readouterr().err == (
         f"error: vllm-serving {argv[0]} needs the package's [{extra}] extra ({distributions}),"
@@ -57,7 +68,7 @@ def test_core_commands_need_no_extra(monkeypatch, capsys):
 def test_extras_match_pyproject():
     declared = PYPROJECT["project"]["optional-dependencies"]
     for extra, (distributions, _) in extras.EXTRAS.items():
-        names = {re.match(r"[A-Za-z0-9_.-]+", req).group(0) for req in declared[extra]}
+        names = {re.match(r"[A-Za-z0-9_.-]+(\[[a-z,]+\])?", req).group(0) for req in declared[extra]}
         assert names == set(distributions), extra
     core = " ".join(PYPROJECT["project"]["dependencies"])
     for distributions, _ in extras.EXTRAS.values():
@@ -71,6 +82,18 @@ def test_every_command_with_an_extra_exists():
 
 
 def test_test_extra_pulls_every_other_extra():
+    # but [dataflow]: Beam's Google Cloud clients only submit to Dataflow and read Pub/Sub, which tests stand in for
     test = PYPROJECT["project"]["optional-dependencies"]["test"]
     self_ref = next(r for r in test if r.startswith("vllm-serving["))
-    assert set(self_ref[len("vllm-serving[") : -1].split(",")) >= set(extras.EXTRAS)
+    assert set(self_ref[len("vllm-serving[") : -1].split(",")) == set(extras.EXTRAS) - {"dataflow"}
+
+
+def test_dataflow_modules_come_with_beams_gcp_extra():
+    # What pip installs for apache-beam[gcp], read from the installed apache-beam's own metadata (Requires-Dist)
+    from importlib.metadata import requires
+
+    gcp = {re.match(r"[A-Za-z0-9_.-]+", r).group(0) for r in requires("apache-beam") if 'extra == "gcp"' in r}
+    providers = {"apitools": "google-apitools", "google.cloud.pubsub": "google-cloud-pubsub"}
+    providers["google.cloud.secretmanager"] = "google-cloud-secret-manager"
+    _, modules = extras.EXTRAS["dataflow"]
+    assert {providers[m] for m in modules if m != "openai"} <= gcp  # openai is [dataflow]'s own requirement

@@ -7,7 +7,7 @@ fake GKE node pools, ``crds.yaml`` for the CRDs taken from upstream modules and
 ``lws.py`` for the LeaderWorkerSet controller and its webhooks.
 """
 
-from vllm_serving.cluster.build import cache_root, ensure_built
+from vllm_serving.cluster.build import ensure_built
 from vllm_serving.cluster.local import LocalCluster, default_state_dir
 
-__all__ = ["LocalCluster", "cache_root", "default_state_dir", "ensure_built"]
+__all__ = ["LocalCluster", "default_state_dir", "ensure_built"]

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from vllm_serving import cli_options
+from vllm_serving import cli_options, gobuild
 from vllm_serving.cluster import build
 from vllm_serving.cluster.local import LocalCluster, default_state_dir
 from vllm_serving.errors import ClusterError
@@ -120,7 +120,7 @@ def _down(args: argparse.Namespace) -> int:
     if not (state_dir / "state.json").exists():
         _emit(args, {"state_dir": str(state_dir), "stopped": {}}, f"no local cluster recorded in {state_dir}")
         return 0
-    cluster = LocalCluster.from_state(state_dir, progress=build._stderr)
+    cluster = LocalCluster.from_state(state_dir, progress=gobuild.stderr)
     stopped = cluster.stop()
     left = [n for n, alive in cluster.processes().items() if alive]
     if left:
@@ -171,7 +171,7 @@ def _bench(args: argparse.Namespace) -> int:
     if args.cold:
         with tempfile.TemporaryDirectory(prefix="vllm-serving-cold-build-") as tmp:
             # A fresh GOCACHE: everything is compiled; modules still come from GOMODCACHE.
-            cold = build.run_build(Path(tmp) / "bin", GOCACHE=str(Path(tmp) / "gocache"))
+            cold = bins.build_into(Path(tmp) / "bin", GOCACHE=str(Path(tmp) / "gocache"))
     starts, stops = [], []
     with tempfile.TemporaryDirectory(prefix="vllm-serving-bench-") as tmp:
         for _ in range(max(1, args.runs)):

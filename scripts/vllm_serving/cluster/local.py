@@ -38,6 +38,7 @@ from typing import Any
 
 import yaml
 
+from vllm_serving import gobuild
 from vllm_serving.cluster import autopilot, build, crds, lws, nodes, pki
 from vllm_serving.cluster.rest import ApiError, Rest
 from vllm_serving.errors import ClusterError
@@ -64,7 +65,7 @@ Progress = Callable[[str], None]
 
 
 def default_state_dir(name: str = "local") -> Path:
-    return build.cache_root() / "clusters" / name
+    return gobuild.cache_root() / "clusters" / name
 
 
 def _free_ports(count: int) -> list[int]:
@@ -138,7 +139,7 @@ class LocalCluster:
         lws: bool = True,
         autopilot: bool = True,
         detach: bool = False,
-        progress: Progress | None = build._stderr,
+        progress: Progress | None = gobuild.stderr,
         timeout: float = 120,
         hpa_sync_period: float = 15,
     ):
@@ -268,7 +269,7 @@ class LocalCluster:
         (self.state_dir / "logs").mkdir()
         (self.state_dir / "kubeconfigs").mkdir()
 
-    def _start(self, bins: build.Binaries) -> None:
+    def _start(self, bins: gobuild.GoTool) -> None:
         sd = self.state_dir
         run_lws = self.runs_lws
         etcd_client, etcd_peer, api, kcm, sched, kwok, *lws_ports = _free_ports(9 if run_lws else 6)
@@ -455,7 +456,7 @@ class LocalCluster:
         self._say(f"cluster ready in {self._state['start_seconds']:.1f} s; KUBECONFIG={self.kubeconfig}")
 
     def _start_lws(
-        self, bins: build.Binaries, rest: Rest, upstream: lws.Upstream, p: pki.Pki, ports: list[int]
+        self, bins: gobuild.GoTool, rest: Rest, upstream: lws.Upstream, p: pki.Pki, ports: list[int]
     ) -> None:
         """Spawn the LeaderWorkerSet controller and point its webhook configurations at it."""
         webhook, metrics, health = ports
@@ -516,7 +517,7 @@ class LocalCluster:
                 config(name, p.cert(name), p.key(name), embed=False),
             )
 
-    def _spawn(self, bins: build.Binaries, component: str, args: list[str]) -> None:
+    def _spawn(self, bins: gobuild.GoTool, component: str, args: list[str]) -> None:
         cmd = [str(bins.path(component)), *args]
         env = None
         if not self.detach:

@@ -16,19 +16,17 @@ apache_beam is imported only when a pipeline is built (``vllm_serving.pipeline.t
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from vllm_serving.errors import ToolMissing, UsageError
+from vllm_serving import extras
+from vllm_serving.errors import UsageError
 from vllm_serving.pipeline import dataflow
 from vllm_serving.pipeline.client import MODES, EndpointSettings
 from vllm_serving.pipeline.records import INPUT_FORMATS
 
 RUNNERS = ("DirectRunner", "PrismRunner", "DataflowRunner")
-PIPELINE_EXTRA = "pip install 'vllm-serving[pipeline]'"
-DATAFLOW_EXTRA = "pip install 'vllm-serving[dataflow]'"
 
 
 def _number(kind: type, minimum: float):
@@ -225,7 +223,7 @@ def beam_options(p: Plan) -> list[str]:
     if args.runner == "PrismRunner":
         from vllm_serving.pipeline import prism
 
-        flags.append(f"--prism_location={prism.binary_path()}")
+        flags.append(f"--prism_location={prism.tool().path()}")
     return flags
 
 
@@ -234,15 +232,6 @@ def submission_argv(argv: Sequence[str], p: Plan) -> list[str]:
     extra = [f for f in beam_options(p) if f not in p.beam_args and not f.startswith("--runner=")]
     kept = [a for a in argv if a != "--dry-run"]
     return [*kept, *extra]
-
-
-def _require(module: str, what: str, extra: str) -> None:
-    try:
-        found = importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        found = False
-    if not found:
-        raise ToolMissing(f"{what} needs the {module.split('.')[0]} package: {extra}")
 
 
 def main(argv: Sequence[str]) -> int:
@@ -264,19 +253,20 @@ def main(argv: Sequence[str]) -> int:
                 if note:
                     print(note)
         return 0
-    _require("apache_beam", "vllm-serving pipeline", PIPELINE_EXTRA)
+    # the part of an extra each option uses: --vllm-in-worker on the DirectRunner needs openai alone
+    extras.require("pipeline", "pipeline")
     if p.args.runner == "DataflowRunner":
-        _require("apitools", "--runner DataflowRunner", DATAFLOW_EXTRA)
+        extras.require("dataflow", "pipeline --runner DataflowRunner", ("apitools",))
     if p.args.streaming:
-        _require("google.cloud.pubsub", "--streaming (Pub/Sub)", DATAFLOW_EXTRA)
+        extras.require("dataflow", "pipeline --streaming (Pub/Sub)", ("google.cloud.pubsub",))
     if p.args.api_key_secret:
-        _require("google.cloud.secretmanager", "--api-key-secret", DATAFLOW_EXTRA)
+        extras.require("dataflow", "pipeline --api-key-secret", ("google.cloud.secretmanager",))
     if p.args.vllm_in_worker:
-        _require("openai", "--vllm-in-worker (Beam's vLLM model handler)", DATAFLOW_EXTRA)
+        extras.require("dataflow", "pipeline --vllm-in-worker (Beam's vLLM model handler)", ("openai",))
     if p.args.runner == "PrismRunner":
         from vllm_serving.pipeline import prism
 
-        prism.ensure_built()
+        prism.tool().ensure()
     from vllm_serving.pipeline import run
 
     return run.run(p, beam_options(p))

@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from vllm_serving import cli_options
-from vllm_serving.bake import options, validate
+from vllm_serving.bake import validate
 from vllm_serving.bake.chart import accelerators
+from vllm_serving.bake.cli import Parser, add_output, add_project, parse
 from vllm_serving.errors import UsageError
 from vllm_serving.gcp import api
 from vllm_serving.gcp.operations import Waiter
@@ -73,7 +74,7 @@ class Spec:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = options.Parser(prog="vllm-serving nodepool", description="GPU node pools for vLLM on GKE.")
+    parser = Parser(prog="vllm-serving nodepool", description="GPU node pools for vLLM on GKE.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     create = commands.add_parser(
         "create",
@@ -82,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     create.add_argument("name", help="node pool name")
-    options.add_project(create)
+    add_project(create)
     create.add_argument("--cluster", required=True, help="cluster name")
     create.add_argument("--location", required=True, help="cluster location: region or zone")
     create.add_argument("--machine-type", required=True, help="e.g. g2-standard-24")
@@ -157,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_options.add_chart(create, help=f"{cli_options.CHART_HELP}; its rules.yaml lists the known GPUs")
     create.add_argument("--timeout", default="30m", help="how long creation may take (default 30m)")
     create.add_argument("--dry-run", action="store_true", help="print the request and gcloud command only")
-    options.add_output(create)
+    add_output(create)
     return parser
 
 
@@ -493,7 +494,7 @@ def render_text(result: dict, dry_run: bool) -> str:
 
 
 def main(argv: Sequence[str], *, runtime: Runtime | None = None) -> int:
-    args = options.parse(build_parser(), argv)
+    args = parse(build_parser(), argv)
     if isinstance(args, int):
         return args
     spec = spec_from(args)

@@ -13,7 +13,7 @@ from support.clock import FakeClock
 from support.console import script_args, startup_console
 from support.fakegcp import FakeGcp
 from vllm_serving import cli
-from vllm_serving.bake.content import RUN_LABEL
+from vllm_serving.bake.baker import RUN_LABEL
 from vllm_serving.gcp.clients import Clients
 from vllm_serving.gcp.runtime import Runtime
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from support.clock import FakeClock
-from vllm_serving.bake import chart, content, validate
-from vllm_serving.bake.serial import ScriptFailed, ScriptTimeout, SerialWatcher, marker_line
+from vllm_serving.bake import baker, chart, validate
+from vllm_serving.bake.build_vm import ScriptFailed, ScriptTimeout, SerialWatcher, marker_line
 from vllm_serving.errors import UsageError
 from vllm_serving.gcp.clients import Clients
 from vllm_serving.gcp.ledger import Ledger, State
@@ -150,22 +150,22 @@ class TestProgress:
 
 
 def test_content_hash_is_stable_and_label_safe():
-    first = content.content_hash("image-cache", images=["a", "b"])
-    assert first == content.content_hash("image-cache", images=["a", "b"])
-    assert first != content.content_hash("image-cache", images=["a"])
+    first = baker.content_hash("image-cache", images=["a", "b"])
+    assert first == baker.content_hash("image-cache", images=["a", "b"])
+    assert first != baker.content_hash("image-cache", images=["a"])
     assert re.fullmatch(r"[0-9a-f]{24}", first)
 
 
 def test_run_ids_make_valid_names():
-    run_id = content.new_run_id()
+    run_id = baker.new_run_id()
     validate.resource_name("--x", f"vllm-bake-{run_id}-check-vm-boot")
 
 
 def test_temporary_filter():
-    assert content.temporary_filter(content="abc") == (
+    assert baker.temporary_filter(content="abc") == (
         '(labels.vllm-serving-bake:*) (labels.vllm-serving-bake-content = "abc")'
     )
-    assert content.temporary_filter(run_id="r") == '(labels.vllm-serving-bake = "r")'
+    assert baker.temporary_filter(run_id="r") == '(labels.vllm-serving-bake = "r")'
 
 
 def test_default_chart_is_the_repositorys(monkeypatch):
@@ -186,11 +186,9 @@ def test_clients_from_environment():
 
 def test_printed_values_are_accepted_by_the_chart():
     """What the bake commands tell users to paste is valid chart input."""
-    from vllm_serving.bake import snippets
-    from vllm_serving.chart import chart_dir
     from vllm_serving.validate import chart_verdict
 
-    chart = chart_dir()
-    assert chart_verdict(chart, values=snippets.image_cache_values("l4-cache")).problems == []
+    chart_dir = chart.chart_dir()
+    assert chart_verdict(chart_dir, values=chart.image_cache_values("l4-cache")).problems == []
     handles = ["projects/my-project/zones/us-central1-a/disks/w", "projects/my-project/zones/us-central1-b/disks/w"]
-    assert chart_verdict(chart, values=snippets.weights_values(handles, 4096)).problems == []
+    assert chart_verdict(chart_dir, values=chart.weights_values(handles, 4096)).problems == []

@@ -8,8 +8,8 @@ import signal
 
 import yaml
 
-from vllm_serving.bake import image_cache, startup
-from vllm_serving.bake.content import CONTENT_LABEL, KIND_LABEL, RUN_LABEL
+from vllm_serving.bake import build_vm, image_cache
+from vllm_serving.bake.baker import CONTENT_LABEL, KIND_LABEL, RUN_LABEL
 
 PROJECT = "test-project"  # as in conftest.Harness
 ZONE = "us-central1-a"
@@ -58,12 +58,12 @@ class TestHappyPath:
         assert bake(gcp, "nvcr.io/nvidia/tritonserver:24.01-py3", "vllm/vllm-openai:v0.33.0").code == 0
         vm = next(c.body for c in gcp.fake.calls if c.name == "compute.instances.insert")
         items = {i["key"]: i["value"] for i in vm["metadata"]["items"]}
-        assert items["startup-script"] == startup.script_text()
+        assert items["startup-script"] == build_vm.script_text()
         args = gcp.script_args(vm)
         assert args[0] == "image-cache"
         assert args[-2:] == ["nvcr.io/nvidia/tritonserver:24.01-py3", "docker.io/vllm/vllm-openai:v0.33.0"]
         data = [d for d in vm["disks"] if not d.get("boot")]
-        assert data[0]["deviceName"] == startup.DEVICE_NAME
+        assert data[0]["deviceName"] == build_vm.DEVICE_NAME
         assert data[0]["autoDelete"] is False
         assert RUN_LABEL in vm["labels"]
         assert vm["serviceAccounts"][0]["scopes"] == ["https://www.googleapis.com/auth/cloud-platform"]

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from support.clock import FakeClock
-from vllm_serving.bake import startup
-from vllm_serving.bake.serial import ScriptFailed, SerialWatcher
+from vllm_serving.bake import build_vm
+from vllm_serving.bake.build_vm import ScriptFailed, SerialWatcher
 
-SCRIPT = Path(startup.__file__).with_name("startup.sh")
+SCRIPT = Path(build_vm.__file__).with_name("startup.sh")
 RUN = ["--run-id", "r-1", "--content", "abc123"]
 DOCKER = "docker.io/vllm/vllm-openai:v0.33.0"
 GAR = "us-docker.pkg.dev/proj/repo/server:1.0"
@@ -133,7 +133,7 @@ class Sandbox:
             stub = self.stubs / name
             stub.write_text(f'#!/bin/bash\necho "{name} $*" >> "$STUB_LOG"\n{body}\n')
             stub.chmod(0o755)
-        self.device = self.devices / f"google-{startup.DEVICE_NAME}"
+        self.device = self.devices / f"google-{build_vm.DEVICE_NAME}"
         self.device.write_bytes(b"")
         for n, files in ((1, {"bin/sh": "shell"}), (2, {"usr/lib/libpython.so": "lib", "etc/.wh.gone": ""})):
             for rel, text in files.items():
@@ -273,8 +273,8 @@ class TestImageCache:
         assert result.markers[-1] == f"VLLM-SERVING-BAKE[r-1] FAILURE: mkfs.ext4 failed on {box.device}"
 
     def test_arguments_from_instance_metadata(self, box):
-        args = startup.image_cache_args("r-1", "abc123", [DOCKER], auth="auto")
-        (box.state / "args").write_text(startup.metadata_items(args)[startup.ARGS_ATTRIBUTE])
+        args = build_vm.image_cache_args("r-1", "abc123", [DOCKER], auth="auto")
+        (box.state / "args").write_text(build_vm.metadata_items(args)[build_vm.ARGS_ATTRIBUTE])
         result = box.run()
         assert result.code == 0, result.out
         assert result.markers[-1] == "VLLM-SERVING-BAKE[r-1] SUCCESS"
@@ -431,5 +431,5 @@ def startup_manifest() -> str:
 
 
 def test_script_is_shipped_in_the_package():
-    assert startup.script_text().startswith("#!/bin/bash")
+    assert build_vm.script_text().startswith("#!/bin/bash")
     assert os.access(SCRIPT, os.R_OK)

@@ -7,7 +7,7 @@ import json
 import yaml
 
 from vllm_serving.bake import weights_disk
-from vllm_serving.bake.content import CONTENT_LABEL, KIND_LABEL, RUN_LABEL
+from vllm_serving.bake.baker import CONTENT_LABEL, KIND_LABEL, RUN_LABEL
 
 PROJECT, ZONE = "test-project", "us-central1-a"
 BASE = ["--project", PROJECT, "--zone", ZONE, "--image-name", "gemma"]

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from vllm_serving.bake import startup
-from vllm_serving.bake.serial import marker_line
+from vllm_serving.bake import build_vm
+from vllm_serving.bake.build_vm import marker_line
 
 BEHAVIOURS = ("success", "failure", "silent", "agent-failure", "other-run", "split")
 
@@ -17,7 +17,7 @@ BEHAVIOURS = ("success", "failure", "silent", "agent-failure", "other-run", "spl
 def script_args(instance: dict) -> list[str]:
     """The startup script's arguments from a fake instance's metadata."""
     items = (instance.get("metadata") or {}).get("items") or []
-    value = next((i["value"] for i in items if i["key"] == startup.ARGS_ATTRIBUTE), "")
+    value = next((i["value"] for i in items if i["key"] == build_vm.ARGS_ATTRIBUTE), "")
     return value.split("\n")
 
 

@@ -2,5 +2,11 @@
 
 ``image-cache`` bakes container images into a disk image for a GKE secondary boot disk;
 ``weights-disk`` bakes model weights into a disk image and a pd-ssd disk per zone;
-``cleanup`` removes what a crashed run left behind. The command entry is ``vllm_serving.bake.cli``.
+``cleanup`` removes what a crashed run left behind.
+
+``cli`` is the command and the options every bake shares (and ``cleanup``); ``baker`` one run: labels,
+content hash, the resources it creates and removes, reuse and leftovers; ``build_vm`` what runs on the
+temporary VM (startup.sh, its arguments, the serial-console verdict); ``chart`` what a bake reads from
+the chart and hands back to it; ``image_cache`` and ``weights_disk`` the two bakes; ``validate`` the
+argument checks.
 """

@@ -1,4 +1,10 @@
-"""The Baker: creates the resources of one run, records each in a ledger, and cleans up at the end.
+"""One bake run: its labels and content hash, the Baker that creates its resources, reuse and leftovers.
+
+Every resource carries the hash of what its disk holds (``vllm-serving-bake-content``); temporary ones
+also carry the run's id (``vllm-serving-bake``). An output that already holds the same content is reused
+unless --force, and what crashed runs left behind is found (and swept) by those labels.
+
+The Baker creates the resources of one run, records each in a ledger, and cleans up at the end:
 
     with Baker(gce, run, runtime, progress) as baker:
         disk = baker.scratch_disk("disk", size_gb=100, disk_type="pd-balanced")
@@ -15,23 +21,53 @@ fails, the error names what is left and the ``vllm-serving bake cleanup`` comman
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
+import secrets
 import signal
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from google.cloud import compute_v1
 
-from vllm_serving.bake import startup
-from vllm_serving.bake.content import CONTENT_LABEL, KIND_LABEL, RUN_LABEL
-from vllm_serving.bake.serial import SerialWatcher
-from vllm_serving.errors import CloudError, VllmServingError
+from vllm_serving.bake import build_vm
+from vllm_serving.errors import CloudError, UsageError, VllmServingError
 from vllm_serving.gcp.clock import format_duration
 from vllm_serving.gcp.compute import Gce
 from vllm_serving.gcp.ledger import Ledger, Resource, State
 from vllm_serving.gcp.progress import Progress
 from vllm_serving.gcp.runtime import Runtime
+
+# Bumped when the layout written on the disk changes, so that older images are not reused.
+FORMAT = "1"
+
+RUN_LABEL = "vllm-serving-bake"  # on temporary resources only: the run that created them
+CONTENT_LABEL = "vllm-serving-bake-content"  # on everything: the hash of what the disk holds
+KIND_LABEL = "vllm-serving-bake-kind"  # image-cache | weights
+RESERVED_LABELS = (RUN_LABEL, CONTENT_LABEL, KIND_LABEL)
+
+
+def content_hash(kind: str, **sources: object) -> str:
+    """A label-safe hash (24 hex digits) of what a bake puts on its disk."""
+    document = json.dumps({"kind": kind, "format": FORMAT, **sources}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(document.encode()).hexdigest()[:24]
+
+
+def new_run_id() -> str:
+    """``20250101-120000-a1b2``: sortable, unique enough, usable in resource names and label values."""
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+def temporary_filter(content: str | None = None, run_id: str | None = None) -> str:
+    """A Compute Engine list filter for temporary resources of one bake content, one run, or all runs."""
+    terms = [f'(labels.{RUN_LABEL} = "{run_id}")' if run_id else f"(labels.{RUN_LABEL}:*)"]
+    if content:
+        terms.append(f'(labels.{CONTENT_LABEL} = "{content}")')
+    return " ".join(terms)
+
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 
@@ -138,7 +174,7 @@ class Baker:
             interface.subnetwork = vm.subnet
         if vm.external_ip:
             interface.access_configs = [compute_v1.AccessConfig(name="External NAT", type_="ONE_TO_ONE_NAT")]
-        items = [compute_v1.Items(key=k, value=v) for k, v in startup.metadata_items(args).items()]
+        items = [compute_v1.Items(key=k, value=v) for k, v in build_vm.metadata_items(args).items()]
         return compute_v1.Instance(
             name=name,
             machine_type=f"zones/{run.zone}/machineTypes/{vm.machine_type}",
@@ -161,7 +197,7 @@ class Baker:
                     auto_delete=False,
                     type_="PERSISTENT",
                     source=run.disk_url(data_disk.name),
-                    device_name=startup.DEVICE_NAME,
+                    device_name=build_vm.DEVICE_NAME,
                     mode="READ_ONLY" if read_only else "READ_WRITE",
                 ),
             ],
@@ -181,7 +217,7 @@ class Baker:
         with self.progress.step(f"Starting build VM {name} ({vm.machine_type} in {run.zone})"):
             self.gce.create_instance(run.zone, self._instance(name, data_disk, args, vm, read_only))
         boot.state = instance.state = State.CREATED
-        watcher = SerialWatcher(
+        watcher = build_vm.SerialWatcher(
             lambda start: self.gce.serial_output(run.zone, name, start),
             run.run_id,
             clock=self.runtime.clock,
@@ -193,7 +229,7 @@ class Baker:
         with self.progress.step(f"Running the startup script (up to {format_duration(run.script_timeout)})"):
             watcher.wait()
         with self.progress.step(f"Detaching {data_disk.name} from {name}"):
-            self.gce.detach_disk(run.zone, name, startup.DEVICE_NAME)
+            self.gce.detach_disk(run.zone, name, build_vm.DEVICE_NAME)
         self.release(instance)
         boot.state = State.DELETED
 
@@ -299,3 +335,93 @@ class Baker:
             raise CloudError(f"{exc}\n{message}") from exc
         self.progress.warn(message)
         return False
+
+
+# -- reuse -------------------------------------------------------------------------------------------
+
+
+def existing_image(
+    gce: Gce, name: str, content: str, *, force: bool, progress: Progress
+) -> tuple[compute_v1.Image | None, bool]:
+    """``(image, reuse)``: the image named ``name`` if it exists, and whether it can be used as it is.
+
+    An image with other content is a conflict unless ``force`` (then the caller replaces it).
+    """
+    with progress.step(f"Looking for an existing image {name}"):
+        image = gce.get_image(name)
+    if image is None:
+        return None, False
+    found = image.labels.get(CONTENT_LABEL, "")
+    if found == content and image.status == "READY" and not force:
+        progress.info(f"    image {name} already holds this content: reusing it (--force rebuilds it)")
+        return image, True
+    if found != content and not force:
+        raise UsageError(
+            f"--image-name: image {name} already exists with other content "
+            f"({CONTENT_LABEL}={found or 'none'}, this bake is {content}); choose another "
+            "--image-name or pass --force to replace it"
+        )
+    return image, False
+
+
+def existing_disk(
+    gce: Gce, zone: str, name: str, content: str, *, force: bool, progress: Progress
+) -> tuple[compute_v1.Disk | None, bool]:
+    """``(disk, reuse)`` for the output disk ``name`` in ``zone``; refuses to replace a disk in use."""
+    disk = gce.get_disk(zone, name)
+    if disk is None:
+        return None, False
+    found = disk.labels.get(CONTENT_LABEL, "")
+    if found == content and not force:
+        progress.info(f"    disk {name} in {zone} already holds this content: reusing it")
+        return disk, True
+    if found != content and not force:
+        raise UsageError(
+            f"--disk-name: disk {name} in {zone} already exists with other content "
+            f"({CONTENT_LABEL}={found or 'none'}); choose another --disk-name or pass --force "
+            "to replace it"
+        )
+    if disk.users:
+        raise CloudError(
+            f"disk {name} in {zone} is in use by {', '.join(disk.users)}; it cannot be replaced "
+            "while attached: scale the workload down or choose another --disk-name"
+        )
+    return disk, False
+
+
+# -- leftovers of crashed runs -----------------------------------------------------------------------
+
+
+def find_leftovers(gce: Gce, filter_: str) -> list[tuple[str, str, str | None]]:
+    """``(kind, name, zone)`` of the VMs, disks and images matching ``filter_``, VMs first."""
+    found: list[tuple[str, str, str | None]] = []
+    found += [("instance", vm.name, zone) for zone, vm in gce.find_instances(filter_)]
+    found += [("disk", disk.name, zone) for zone, disk in gce.find_disks(filter_)]
+    found += [("image", image.name, None) for image in gce.find_images(filter_)]
+    return found
+
+
+def sweep(gce: Gce, filter_: str, progress: Progress, *, skip_run: str | None = None) -> list[str]:
+    """Delete every leftover matching ``filter_`` (except those of run ``skip_run``); return their names."""
+    leftovers = [r for r in find_leftovers(gce, filter_) if not (skip_run and skip_run in r[1])]
+    if not leftovers:
+        return []
+    removed, failures = [], []
+    with progress.step(f"Removing {len(leftovers)} leftover resource(s) of earlier runs (label {RUN_LABEL})"):
+        for kind, name, zone in leftovers:
+            label = f"{kind} {name}" + (f" in {zone}" if zone else "")
+            try:
+                if kind == "instance":
+                    gce.delete_instance(zone, name)
+                elif kind == "disk":
+                    gce.delete_disk(zone, name)
+                else:
+                    gce.delete_image(name)
+            except VllmServingError as err:
+                failures.append(f"{label}: {err}")
+                continue
+            removed.append(label)
+            progress.info(f"    removed {label}")
+        if failures:
+            raise CloudError("could not remove leftovers of earlier runs:\n" + "\n".join(f"  {f}" for f in failures))
+    return removed

@@ -1,4 +1,5 @@
-"""What the bake commands read from the chart: the default vLLM image, and the GPUs it knows."""
+"""The chart on both sides of a bake: what the bake commands read from it (the default vLLM image, the GPUs
+it knows) and what they hand to the next step (node-pool flags, chart values, the chart's PV manifests)."""
 
 from __future__ import annotations
 
@@ -44,3 +45,54 @@ def accelerators(override: str | os.PathLike[str] | None = None) -> dict[str, An
     except (UsageError, OSError, yaml.YAMLError, AttributeError):
         return None
     return table if isinstance(table, dict) else None
+
+
+def image_path(project: str, image: str) -> str:
+    return f"projects/{project}/global/images/{image}"
+
+
+def disk_handle(project: str, zone: str, disk: str) -> str:
+    return f"projects/{project}/zones/{zone}/disks/{disk}"
+
+
+def node_pool_flags(project: str, image: str) -> list[str]:
+    """The `gcloud container node-pools create` flags that put the cache on each node."""
+    return [
+        f"--secondary-boot-disk=disk-image={image_path(project, image)},mode=CONTAINER_IMAGE_CACHE",
+        "--enable-image-streaming",
+    ]
+
+
+def image_cache_values(node_pool: str = "NODE_POOL") -> dict:
+    """Chart values that schedule onto the (Standard) node pool with the cache and use image streaming."""
+    return {"gke": {"nodePool": node_pool, "secondaryBootDisk": {"enabled": True}, "imageStreaming": True}}
+
+
+def weights_values(handles: list[str], read_ahead_kb: int) -> dict:
+    """Chart values that mount the baked disks (one per zone; the chart reads the zone from the handle)."""
+    return {
+        "weights": {
+            "source": "persistentDisk",
+            "persistentDisk": {"disks": list(handles), "readAheadKb": read_ahead_kb},
+        }
+    }
+
+
+def persistent_volumes(handles: list[str], *, name: str, size_gb: int, read_ahead_kb: int) -> list[dict]:
+    """A read-only PV and its PVC per zone, for clusters that do not install the chart: the chart's own
+    objects (its persistentvolume and persistentvolumeclaim templates), named after the disk."""
+    from vllm_serving import helm
+
+    values = weights_values(handles, read_ahead_kb)
+    values["weights"]["persistentDisk"]["capacity"] = f"{size_gb}Gi"
+    values["fullnameOverride"] = name
+    templates = ["templates/persistentvolume.yaml", "templates/persistentvolumeclaim.yaml"]
+    return helm.objects(helm.template(chart_dir(), values, release="weights", show_only=templates))
+
+
+def to_yaml(document: object) -> str:
+    return yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
+
+
+def to_yaml_stream(documents: list[dict]) -> str:
+    return yaml.safe_dump_all(documents, sort_keys=False, default_flow_style=False)

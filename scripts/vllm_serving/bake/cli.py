@@ -1,17 +1,31 @@
-"""``vllm-serving bake SUBCOMMAND``: image-cache, weights-disk, cleanup."""
+"""``vllm-serving bake SUBCOMMAND`` (image-cache, weights-disk, cleanup): the options every bake command
+shares and their checks (all before any API call), the shape of a bake command, and ``cleanup``."""
 
 from __future__ import annotations
 
+import argparse
 import importlib
-from collections.abc import Sequence
+import json
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
+from vllm_serving import cli_options
+from vllm_serving.bake import validate
+from vllm_serving.bake.baker import RESERVED_LABELS, VmSpec, find_leftovers, sweep, temporary_filter
 from vllm_serving.errors import UsageError
+from vllm_serving.gcp.compute import Gce
+from vllm_serving.gcp.operations import Waiter
+from vllm_serving.gcp.progress import Progress
 from vllm_serving.gcp.runtime import Runtime
 
+# name -> (module:function, help); the command modules are imported only when asked for
 SUBCOMMANDS = {
-    "image-cache": ("vllm_serving.bake.image_cache", "bake container images into a secondary-boot-disk image"),
-    "weights-disk": ("vllm_serving.bake.weights_disk", "bake model weights into an image and a pd-ssd per zone"),
-    "cleanup": ("vllm_serving.bake.cleanup", "remove what crashed bake runs left behind"),
+    "image-cache": ("vllm_serving.bake.image_cache:main", "bake container images into a secondary-boot-disk image"),
+    "weights-disk": ("vllm_serving.bake.weights_disk:main", "bake model weights into an image and a pd-ssd per zone"),
+    "cleanup": ("vllm_serving.bake.cli:cleanup", "remove what crashed bake runs left behind"),
 }
 
 
@@ -30,5 +44,208 @@ def main(argv: Sequence[str], *, runtime: Runtime | None = None) -> int:
     name, rest = argv[0], argv[1:]
     if name not in SUBCOMMANDS:
         raise UsageError(f"unknown bake subcommand {name!r}: use one of {', '.join(SUBCOMMANDS)}")
-    module = importlib.import_module(SUBCOMMANDS[name][0])
-    return module.main(rest, runtime=runtime)
+    module, _, function = SUBCOMMANDS[name][0].partition(":")
+    return getattr(importlib.import_module(module), function)(rest, runtime=runtime)
+
+
+# -- shared options ----------------------------------------------------------------------------------
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that raises UsageError instead of exiting, so that cli.run reports it."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+
+@dataclass
+class BakePlan:
+    """What every bake run needs: where it runs, what it makes, how long it may take."""
+
+    project: str
+    zone: str
+    content: str  # hash of what goes on the disk: the idempotency label
+    image_name: str
+    family: str | None
+    labels: dict[str, str]
+    vm: VmSpec
+    script_timeout: float
+    operation_timeout: float
+    storage_location: str | None
+    force: bool
+    verify: bool
+
+
+def parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace | int:
+    """The parsed arguments, or the exit status of ``--help``."""
+    try:
+        return parser.parse_args(list(argv))
+    except SystemExit as done:  # --help
+        return int(done.code or 0)
+
+
+def default_project() -> str | None:
+    return os.environ.get("CLOUDSDK_CORE_PROJECT") or os.environ.get("GOOGLE_CLOUD_PROJECT") or None
+
+
+def add_project(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--project",
+        default=default_project(),
+        help="Google Cloud project (default: $CLOUDSDK_CORE_PROJECT or $GOOGLE_CLOUD_PROJECT)",
+    )
+
+
+def add_output(parser: argparse.ArgumentParser) -> None:
+    cli_options.add_output(parser, help="text for people, json (on stdout; progress stays on stderr) for CI")
+
+
+def add_bake(parser: argparse.ArgumentParser, *, timeout: str, disk_type: str) -> None:
+    """Options every bake command has: where, how long, labels, the build VM."""
+    add_project(parser)
+    parser.add_argument("--zone", required=True, help="zone of the temporary build VM and disk, e.g. us-central1-a")
+    parser.add_argument("--image-name", help="name of the disk image to create (default: derived from the content)")
+    parser.add_argument("--family", help="image family to put the image in")
+    parser.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="label for every resource created (repeatable)",
+    )
+    parser.add_argument("--storage-location", help="where the image is stored (e.g. us); default: nearest")
+    parser.add_argument("--build-disk-type", default=disk_type, help=f"type of the build disk (default {disk_type})")
+    parser.add_argument(
+        "--timeout", default=timeout, help=f"how long the build VM may take to fill the disk (default {timeout})"
+    )
+    parser.add_argument("--operation-timeout", default="30m", help="how long one API operation may take (default 30m)")
+    parser.add_argument("--force", action="store_true", help="rebuild even if an image with the same content exists")
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="afterwards, boot a VM on a disk made from the image and check its contents",
+    )
+    add_output(parser)
+    vm = parser.add_argument_group("build VM")
+    vm.add_argument("--machine-type", default="e2-standard-8", help="(default e2-standard-8)")
+    vm.add_argument("--boot-image", default=VmSpec.boot_image, help=f"(default {VmSpec.boot_image})")
+    vm.add_argument("--boot-disk-size-gb", type=int, default=None, help="boot disk size")
+    vm.add_argument("--network", default="global/networks/default", help="(default global/networks/default)")
+    vm.add_argument("--subnet", help="subnetwork, e.g. regions/us-central1/subnetworks/NAME")
+    vm.add_argument(
+        "--no-external-ip",
+        dest="external_ip",
+        action="store_false",
+        help="no external IP (the subnet then needs Cloud NAT or Private Google Access)",
+    )
+    vm.add_argument(
+        "--service-account",
+        default="default",
+        help="service account of the build VM (default: the Compute Engine default)",
+    )
+
+
+def vm_spec(args: argparse.Namespace, *, boot_disk_size_gb: int) -> VmSpec:
+    size = args.boot_disk_size_gb or boot_disk_size_gb
+    validate.size_gb("--boot-disk-size-gb", size)
+    if not args.machine_type or not all(c.isalnum() or c == "-" for c in args.machine_type):
+        raise UsageError(f"--machine-type: {args.machine_type!r} is not a machine type (e.g. e2-standard-8)")
+    return VmSpec(
+        machine_type=args.machine_type,
+        boot_image=args.boot_image,
+        boot_disk_size_gb=size,
+        network=args.network,
+        subnet=args.subnet,
+        external_ip=args.external_ip,
+        service_account=args.service_account,
+    )
+
+
+def checked_common(args: argparse.Namespace) -> dict:
+    """The BakePlan fields every bake command shares (all but content, image_name and vm), checked."""
+    checked = {
+        "project": validate.project(args.project),
+        "zone": validate.zone("--zone", args.zone),
+        "labels": validate.labels("--label", args.label, RESERVED_LABELS),
+        "script_timeout": validate.duration("--timeout", args.timeout),
+        "operation_timeout": validate.duration("--operation-timeout", args.operation_timeout),
+        "family": args.family,
+        "storage_location": args.storage_location,
+        "force": args.force,
+        "verify": args.verify,
+    }
+    if args.image_name:
+        validate.resource_name("--image-name", args.image_name)
+    if args.family:
+        validate.resource_name("--family", args.family)
+    validate.resource_name("--build-disk-type", args.build_disk_type)
+    return checked
+
+
+def run_bake_command(
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str],
+    plan_from: Callable[[argparse.Namespace], Any],
+    bake: Callable[[Any, Runtime, Any], dict[str, Any]],
+    render_text: Callable[[dict[str, Any]], str],
+    runtime: Runtime | None,
+) -> int:
+    """The shape of every bake sub-command: parse, plan, bake with progress, print text or JSON."""
+    args = parse(parser, argv)
+    if isinstance(args, int):
+        return args
+    plan = plan_from(args)
+    runtime = runtime or Runtime()
+    result = bake(plan, runtime, Progress(runtime.stderr, runtime.clock, tty=runtime.tty))
+    runtime.stdout.write((json.dumps(result, indent=2) if args.output == "json" else render_text(result)) + "\n")
+    return 0
+
+
+# -- cleanup ----------------------------------------------------------------------------------------
+
+_RUN_ID = re.compile(r"^[a-z0-9-]{1,63}$")
+
+
+def cleanup_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="vllm-serving bake cleanup", description="Remove temporary VMs and disks left behind by bake runs."
+    )
+    add_project(parser)
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--run-id", help="only the resources of this run (printed by the failed run)")
+    which.add_argument("--all", action="store_true", help="the leftovers of every run (none may be running)")
+    parser.add_argument("--dry-run", action="store_true", help="list them, delete nothing")
+    parser.add_argument("--operation-timeout", default="30m", help="how long one deletion may take (default 30m)")
+    add_output(parser)
+    return parser
+
+
+def cleanup(argv: Sequence[str], *, runtime: Runtime | None = None) -> int:
+    """``vllm-serving bake cleanup``: every temporary VM and disk carries the label vllm-serving-bake=<run id>;
+    images and per-zone disks (the outputs) do not, and are never touched here."""
+    args = parse(cleanup_parser(), argv)
+    if isinstance(args, int):
+        return args
+    project = validate.project(args.project)
+    if args.run_id and not _RUN_ID.match(args.run_id):
+        raise UsageError(f"--run-id: {args.run_id!r} is not a run id (e.g. 20250101-120000-a1b2)")
+    timeout = validate.duration("--operation-timeout", args.operation_timeout)
+    runtime = runtime or Runtime()
+    progress = Progress(runtime.stderr, runtime.clock, tty=runtime.tty)
+    gce = Gce(runtime, Waiter(runtime, progress), project, timeout=timeout)
+    filter_ = temporary_filter(run_id=args.run_id)
+    if args.dry_run:
+        found = [
+            f"{kind} {name}" + (f" in {zone}" if zone else "") for kind, name, zone in find_leftovers(gce, filter_)
+        ]
+        removed: list[str] = []
+    else:
+        found = removed = sweep(gce, filter_, progress)
+    if args.output == "json":
+        runtime.stdout.write(json.dumps({"found": found, "removed": removed}, indent=2) + "\n")
+    elif not found:
+        runtime.stdout.write("Nothing to clean up.\n")
+    else:
+        verb = "Would remove" if args.dry_run else "Removed"
+        runtime.stdout.write("\n".join(f"{verb} {item}" for item in found) + "\n")
+    return 0

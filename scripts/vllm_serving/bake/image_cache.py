@@ -13,12 +13,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from vllm_serving import cli_options
-from vllm_serving.bake import chart, options, snippets, startup, validate
-from vllm_serving.bake.baker import Baker, Run, VmSpec
-from vllm_serving.bake.content import content_hash, new_run_id, temporary_filter
-from vllm_serving.bake.options import BakePlan, run_bake_command
-from vllm_serving.bake.reuse import existing_image
-from vllm_serving.bake.sweep import sweep
+from vllm_serving.bake import build_vm, chart, cli, validate
+from vllm_serving.bake.baker import (
+    Baker,
+    Run,
+    VmSpec,
+    content_hash,
+    existing_image,
+    new_run_id,
+    sweep,
+    temporary_filter,
+)
+from vllm_serving.bake.cli import BakePlan, run_bake_command
 from vllm_serving.gcp.compute import Gce
 from vllm_serving.gcp.operations import Waiter
 from vllm_serving.gcp.progress import Progress
@@ -38,7 +44,7 @@ class Plan(BakePlan):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = options.Parser(
+    parser = cli.Parser(
         prog="vllm-serving bake image-cache",
         description="Bake container images into a disk image for a GKE secondary boot disk "
         "(mode CONTAINER_IMAGE_CACHE).",
@@ -57,13 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="pull with the build VM's service-account token: for Google registries (auto), never, or always",
     )
-    options.add_bake(parser, timeout="60m", disk_type="pd-balanced")
+    cli.add_bake(parser, timeout="60m", disk_type="pd-balanced")
     return parser
 
 
 def plan_from(args: argparse.Namespace) -> Plan:
     """Every check that needs no API call."""
-    common = options.checked_common(args)
+    common = cli.checked_common(args)
     raw = args.images or [chart.chart_image(args.chart)]
     images = list(dict.fromkeys(validate.container_image(i) for i in raw))
     content = content_hash(KIND, images=sorted(images))
@@ -76,7 +82,7 @@ def plan_from(args: argparse.Namespace) -> Plan:
         disk_size_gb=disk_size,
         disk_type=args.build_disk_type,
         auth=args.auth,
-        vm=options.vm_spec(args, boot_disk_size_gb=max(200, 2 * disk_size)),
+        vm=cli.vm_spec(args, boot_disk_size_gb=max(200, 2 * disk_size)),
     )
 
 
@@ -94,10 +100,10 @@ def verify_image(
     small = replace(vm, machine_type="e2-standard-2", boot_disk_size_gb=20)
     with Baker(gce, run, runtime, progress) as baker:
         disk = baker.scratch_disk(
-            "check", size_gb=size_gb, disk_type="pd-balanced", source_image=snippets.image_path(run.project, image)
+            "check", size_gb=size_gb, disk_type="pd-balanced", source_image=chart.image_path(run.project, image)
         )
         baker.run_build_vm(
-            "check-vm", disk, startup.verify_args(run.run_id, run.content, list(images)), small, read_only=True
+            "check-vm", disk, build_vm.verify_args(run.run_id, run.content, list(images)), small, read_only=True
         )
         baker.release(disk)
 
@@ -111,7 +117,7 @@ def bake(plan: Plan, runtime: Runtime, progress: Progress) -> dict:
         sweep(gce, temporary_filter(content=plan.content), progress)
         with Baker(gce, run, runtime, progress) as baker:
             disk = baker.scratch_disk("disk", size_gb=plan.disk_size_gb, disk_type=plan.disk_type)
-            args = startup.image_cache_args(run.run_id, plan.content, plan.images, auth=plan.auth)
+            args = build_vm.image_cache_args(run.run_id, plan.content, plan.images, auth=plan.auth)
             baker.run_build_vm("vm", disk, args, plan.vm)
             if image is not None:
                 with progress.step(f"Deleting the previous image {plan.image_name}"):
@@ -128,15 +134,15 @@ def bake(plan: Plan, runtime: Runtime, progress: Progress) -> dict:
         size = int((gce.get_image(plan.image_name) or image).disk_size_gb or plan.disk_size_gb)
         verify_image(gce, run, plan.image_name, size, plan.vm, runtime, progress, plan.images)
     return {
-        "image": snippets.image_path(plan.project, plan.image_name),
+        "image": chart.image_path(plan.project, plan.image_name),
         "name": plan.image_name,
         "created": not reuse,
         "verified": plan.verify,
         "content": plan.content,
         "images": plan.images,
         "runId": run.run_id,
-        "nodePoolFlags": snippets.node_pool_flags(plan.project, plan.image_name),
-        "values": snippets.image_cache_values(),
+        "nodePoolFlags": chart.node_pool_flags(plan.project, plan.image_name),
+        "values": chart.image_cache_values(),
     }
 
 
@@ -151,7 +157,7 @@ def render_text(result: dict) -> str:
         f"or: vllm-serving nodepool create ... --secondary-boot-disk {result['image']}",
         "",
         "Chart values:",
-        snippets.to_yaml(result["values"]).rstrip(),
+        chart.to_yaml(result["values"]).rstrip(),
     ]
     return "\n".join(lines)
 

@@ -12,13 +12,19 @@ import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from vllm_serving.bake import options, snippets, startup, validate
-from vllm_serving.bake.baker import Baker, Run
-from vllm_serving.bake.content import content_hash, new_run_id, temporary_filter
+from vllm_serving.bake import build_vm, chart, cli, validate
+from vllm_serving.bake.baker import (
+    Baker,
+    Run,
+    content_hash,
+    existing_disk,
+    existing_image,
+    new_run_id,
+    sweep,
+    temporary_filter,
+)
+from vllm_serving.bake.cli import BakePlan, run_bake_command
 from vllm_serving.bake.image_cache import verify_image
-from vllm_serving.bake.options import BakePlan, run_bake_command
-from vllm_serving.bake.reuse import existing_disk, existing_image
-from vllm_serving.bake.sweep import sweep
 from vllm_serving.errors import UsageError
 from vllm_serving.gcp.compute import Gce
 from vllm_serving.gcp.operations import Waiter
@@ -46,7 +52,7 @@ class Plan(BakePlan):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = options.Parser(
+    parser = cli.Parser(
         prog="vllm-serving bake weights-disk",
         description="Bake model weights into a disk image and a read-only pd-ssd disk per zone.",
     )
@@ -84,13 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print PersistentVolume and PersistentVolumeClaim manifests instead of chart values",
     )
-    options.add_bake(parser, timeout="2h", disk_type="pd-ssd")
+    cli.add_bake(parser, timeout="2h", disk_type="pd-ssd")
     return parser
 
 
 def plan_from(args: argparse.Namespace) -> Plan:
     """Every check that needs no API call."""
-    common = options.checked_common(args)
+    common = cli.checked_common(args)
     source = validate.weights_source(args.source)
     if source.startswith("gs://") and (args.revision or args.hf_token_secret):
         raise UsageError("--revision and --hf-token-secret apply to Hugging Face sources only")
@@ -126,7 +132,7 @@ def plan_from(args: argparse.Namespace) -> Plan:
         build_disk_type=args.build_disk_type,
         read_ahead_kb=args.read_ahead_kb,
         pv_manifests=args.pv_manifests,
-        vm=options.vm_spec(args, boot_disk_size_gb=50),
+        vm=cli.vm_spec(args, boot_disk_size_gb=50),
     )
 
 
@@ -156,11 +162,11 @@ def bake(plan: Plan, runtime: Runtime, progress: Progress) -> dict:
             )
     created_disks: list[str] = []
     sweep(gce, temporary_filter(content=plan.content), progress)
-    image_path = snippets.image_path(plan.project, plan.image_name)
+    image_path = chart.image_path(plan.project, plan.image_name)
     with Baker(gce, run, runtime, progress) as baker:
         if not reuse:
             disk = baker.scratch_disk("disk", size_gb=plan.image_size_gb, disk_type=plan.build_disk_type)
-            args = startup.weights_args(
+            args = build_vm.weights_args(
                 run.run_id, plan.content, plan.source, revision=plan.revision, hf_token_secret=plan.hf_token_secret
             )
             baker.run_build_vm("vm", disk, args, plan.vm)
@@ -189,20 +195,20 @@ def bake(plan: Plan, runtime: Runtime, progress: Progress) -> dict:
     if plan.verify:
         size = int((gce.get_image(plan.image_name) or image).disk_size_gb or plan.image_size_gb)
         verify_image(gce, run, plan.image_name, size, plan.vm, runtime, progress)
-    handles = [snippets.disk_handle(plan.project, z, plan.disk_name) for z in plan.disk_zones]
+    handles = [chart.disk_handle(plan.project, z, plan.disk_name) for z in plan.disk_zones]
     result = {
         "image": image_path,
         "imageCreated": not reuse,
         "disks": handles,
-        "disksCreated": [snippets.disk_handle(plan.project, z, plan.disk_name) for z in created_disks],
+        "disksCreated": [chart.disk_handle(plan.project, z, plan.disk_name) for z in created_disks],
         "verified": plan.verify,
         "content": plan.content,
         "source": plan.source + (f"@{plan.revision}" if plan.revision else ""),
         "runId": run.run_id,
-        "values": snippets.weights_values(handles, plan.read_ahead_kb),
+        "values": chart.weights_values(handles, plan.read_ahead_kb),
     }
     if plan.pv_manifests:
-        result["manifests"] = snippets.persistent_volumes(
+        result["manifests"] = chart.persistent_volumes(
             handles, name=plan.disk_name, size_gb=plan.disk_size_gb, read_ahead_kb=plan.read_ahead_kb
         )
     return result
@@ -216,10 +222,10 @@ def render_text(result: dict) -> str:
     if "manifests" in result:
         lines += [
             "PersistentVolumes and claims (kubectl apply -n default -f -):",
-            snippets.to_yaml_stream(result["manifests"]),
+            chart.to_yaml_stream(result["manifests"]),
         ]
     else:
-        lines += ["Chart values:", snippets.to_yaml(result["values"]).rstrip()]
+        lines += ["Chart values:", chart.to_yaml(result["values"]).rstrip()]
     return "\n".join(lines)
 
 

@@ -1,6 +1,8 @@
-"""Watching the build VM's serial console for the startup script's markers.
+"""What runs on the temporary build VM and how its verdict comes back.
 
-The script prints, and the guest agent copies to serial port 1 (with a prefix of its own)::
+The VM's startup script is ``startup.sh`` (shipped in the package); its arguments reach it as instance
+metadata. The script prints markers, and the guest agent copies them to serial port 1 (with a prefix
+of its own)::
 
     VLLM-SERVING-BAKE[<run id>] STEP: pulling docker.io/vllm/vllm-openai:v0.33.0
     VLLM-SERVING-BAKE[<run id>] SUCCESS
@@ -15,10 +17,48 @@ from __future__ import annotations
 import re
 from collections import deque
 from collections.abc import Callable
+from importlib import resources
 
 from vllm_serving.errors import CloudError
 from vllm_serving.gcp.clock import Clock, format_duration
 from vllm_serving.gcp.progress import Progress
+
+DEVICE_NAME = "vllm-serving-bake-data"  # the data disk appears as /dev/disk/by-id/google-<this>
+ARGS_ATTRIBUTE = "vllm-serving-bake-args"
+
+
+def script_text() -> str:
+    return resources.files("vllm_serving.bake").joinpath("startup.sh").read_text()
+
+
+def metadata_items(args: list[str]) -> dict[str, str]:
+    """Instance metadata: the script, and its arguments one per line (none may contain a newline)."""
+    for arg in args:
+        if "\n" in arg:
+            raise ValueError(f"startup script argument {arg!r} contains a newline")
+    return {"startup-script": script_text(), ARGS_ATTRIBUTE: "\n".join(args)}
+
+
+def image_cache_args(run_id: str, content: str, images: list[str], *, auth: str) -> list[str]:
+    return ["image-cache", "--run-id", run_id, "--content", content, "--auth", auth, "--", *images]
+
+
+def weights_args(
+    run_id: str, content: str, source: str, *, revision: str | None, hf_token_secret: str | None
+) -> list[str]:
+    args = ["weights", "--run-id", run_id, "--content", content, "--source", source]
+    if revision:
+        args += ["--revision", revision]
+    if hf_token_secret:
+        args += ["--hf-token-secret", hf_token_secret]
+    return args
+
+
+def verify_args(run_id: str, content: str, images: list[str] = ()) -> list[str]:
+    return ["verify", "--run-id", run_id, "--content", content, "--", *images]
+
+
+# -- the serial console ------------------------------------------------------------------------------
 
 MARKER = "VLLM-SERVING-BAKE"
 _MARKER = re.compile(rf"{MARKER}\[(?P<run>[a-z0-9-]+)\] (?P<kind>STEP|SUCCESS|FAILURE)(?::\s*(?P<text>.*))?")

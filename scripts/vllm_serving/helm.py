@@ -1,11 +1,12 @@
-"""The real helm, run through pyhelm3. Helm's failures become domain errors with Helm's own words."""
+"""The real helm, run as a process. Helm's failures become domain errors with Helm's own words."""
 
 from __future__ import annotations
 
 import json
-import logging
+import os
 import re
 import shutil
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,10 +15,6 @@ from typing import Any
 import yaml
 
 from vllm_serving.errors import InvalidValues, ToolMissing, VllmServingError
-
-# pyhelm3 logs every failed command as a warning; the failure reaches the user as an error instead.
-logging.getLogger("pyhelm3").addHandler(logging.NullHandler())
-logging.getLogger("pyhelm3").propagate = False
 
 
 def helm_executable() -> str:
@@ -30,27 +27,25 @@ def helm_executable() -> str:
     return found
 
 
-def command(**kwargs: Any):  # -> pyhelm3.Command
-    import pyhelm3  # takes most of a second: not for commands that only find helm
-
-    return pyhelm3.Command(executable=helm_executable(), **kwargs)
-
-
-def run(args: Sequence[str], stdin: bytes | None = None, **kwargs: Any) -> bytes:
-    """Run `helm ARGS` (kwargs configure pyhelm3's Command, e.g. kubeconfig); a chart that does not
-    render raises InvalidValues with each problem."""
-    import asyncio
-
-    import pyhelm3
-
-    try:
-        return asyncio.run(command(**kwargs).run(list(args), stdin))
-    except pyhelm3.errors.Error as err:
-        message = err.stderr.decode(errors="replace")
-        problems = render_problems(message)
-        if problems:
-            raise InvalidValues(problems) from None
-        raise VllmServingError(f"helm {args[0]} failed:\n{message.strip()}") from None
+def run(args: Sequence[str], stdin: bytes | None = None, *, kubeconfig: str | os.PathLike[str] | None = None) -> bytes:
+    """Run `helm ARGS` (against `kubeconfig`'s cluster when given); a chart that does not render raises
+    InvalidValues with each problem, any other failure VllmServingError with helm's words."""
+    command = [helm_executable(), *args]
+    if kubeconfig is not None:
+        command += ["--kubeconfig", str(kubeconfig)]
+    env = None
+    if args[0] == "template":
+        # A render lives a tenth of a second: Go's garbage collector would spend a quarter of its CPU for
+        # nothing (benchmarks/validate_ten_files.py). Commands that wait on a cluster keep it.
+        env = {**os.environ, "GOGC": "off"}
+    done = subprocess.run(command, input=stdin, capture_output=True, check=False, env=env)
+    if done.returncode == 0:
+        return done.stdout
+    message = done.stderr.decode(errors="replace")
+    problems = render_problems(message)
+    if problems:
+        raise InvalidValues(problems)
+    raise VllmServingError(f"helm {args[0]} failed:\n{message.strip()}")
 
 
 _SCHEMA_LINE = re.compile(r"^- (.+)$")

@@ -73,9 +73,7 @@ def chart_verdict(
     if values is not None:
         args += ["--values", "-"]
     stdin = json.dumps(values).encode() if values is not None else None
-    # Helm lives a tenth of a second here: Go's garbage collector would spend a quarter of its CPU for
-    # nothing (benchmarks/validate_ten_files.py).
-    env = {**os.environ, "GOGC": "off"}
+    env = {**os.environ, "GOGC": "off"}  # as helm.run gives every render
     done = subprocess.run(args, input=stdin, capture_output=True, check=False, env=env)
     # What Helm reads silently otherwise than written; its verdict is on what it read.
     misread = [problem for path in values_files for problem in chart_mod.helm_reading_problems(path)]

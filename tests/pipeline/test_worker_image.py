@@ -61,7 +61,7 @@ def test_worker_modules_need_nothing_beam_does_not_bring():
         """
         import sys
         # This package's own dependencies that Beam does not bring: absent from the worker image (--no-deps).
-        for name in ("kubernetes", "google.cloud.compute", "google.cloud.container", "pyhelm3", "jsonschema", "locust"):
+        for name in ("kubernetes", "google.cloud.compute", "google.cloud.container", "jsonschema", "locust"):
             sys.modules[name] = None
         import vllm_serving.pipeline.transforms, vllm_serving.pipeline.run
         """

@@ -32,6 +32,7 @@ Progress = Callable[[str], None]
 # Static, reproducible binaries with no local paths or VCS stamps (a wheel's copy has no .git anyway).
 GO_ENV = {"CGO_ENABLED": "0"}
 GO_FLAGS = ("-trimpath", "-buildvcs=false")
+LDFLAGS = "-s -w"  # no symbol table or DWARF: smaller binaries
 KEEP = 3  # builds of one tool kept in the cache (the cluster's are ~130 MB)
 
 
@@ -110,12 +111,16 @@ class GoTool:
         return [*files, *sorted(self.src.glob("*.go"))]
 
     def key(self) -> str:
-        """The version, or a short hash of the pinned versions (go.mod, go.sum) and of what is compiled."""
+        """The version, or a short hash of the pinned versions (go.mod, go.sum), of what is compiled and of how
+        (a build script, or the flags here): a change of any of them builds anew."""
         if self.src is None:
             return self.version
         digest = hashlib.sha256()
         for path in self._sources():
             digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        if not self.script:
+            how = {"packages": self.packages, "stamps": self.stamps, "env": GO_ENV, "flags": GO_FLAGS, "ld": LDFLAGS}
+            digest.update(json.dumps(how, sort_keys=True).encode())
         return digest.hexdigest()[:12]
 
     @property
@@ -165,7 +170,7 @@ class GoTool:
     def _command(self, go: str, out: Path) -> list[str]:
         if self.script:
             return ["bash", str(self.src / self.script), str(out)]
-        ldflags = " ".join(["-s -w", *(f"-X {var}={module_version(self.src, m)}" for var, m in self.stamps.items())])
+        ldflags = " ".join([LDFLAGS, *(f"-X {var}={module_version(self.src, m)}" for var, m in self.stamps.items())])
         if self.src is None:  # go install path@version: GOBIN is the output
             return [go, "install", f"-ldflags={ldflags}", *self.packages]
         # one binary: name it ourselves; several: go build names them after their package paths

@@ -25,11 +25,12 @@ import yaml
 
 from paths import CHART, REPO, VALUES_FILES
 from support import publish_tools
-from vllm_serving import helm
+from vllm_serving import gobuild, helm
 
 pytestmark = pytest.mark.publish
 
 VERSION = yaml.safe_load((CHART / "Chart.yaml").read_text())["version"]
+REGISTRY = "github.com/distribution/distribution/v3"
 HELM_CONFIG_MEDIA = "application/vnd.cncf.helm.config.v1+json"
 HELM_CHART_MEDIA = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 
@@ -51,6 +52,16 @@ def _env(tmp: Path) -> dict[str, str]:
 
 def _run(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_the_tools_report_the_versions_go_mod_pins(tools: Path) -> None:
+    # ct v3.14.0 ct/cmd/version.go prints its Version variable ("unreleased" unless the build sets it with -X);
+    # the registry prints its module's version from the binary's build info
+    pinned = {m: gobuild.module_version(publish_tools.TOOLS.src, m) for m in (publish_tools.CT, REGISTRY)}
+    ct = subprocess.run([str(tools / "ct"), "version"], capture_output=True, text=True, check=True)
+    assert f"Version:\t {pinned[publish_tools.CT]}\n" in ct.stdout
+    registry = subprocess.run([str(tools / "registry"), "--version"], capture_output=True, text=True, check=True)
+    assert registry.stdout.split()[1:3] == [REGISTRY, f"{pinned[REGISTRY]}+unknown"]
 
 
 class TestCtLint:

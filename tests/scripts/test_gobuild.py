@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -67,6 +68,8 @@ def test_the_key_follows_pins_and_sources_only(module: Path) -> None:
     (module / "main.go").write_text(MAIN.replace("hello", "hi"))
     assert tool.key() != first
     (module / "main.go").write_text(MAIN)
+    assert tool.key() == first
+    assert replace(tool, stamps={"main.stamp": "example.local/x"}).key() != first  # built with other flags
     (module / "go.mod").write_text("module example.local/hello\n\ngo 1.23\n")
     assert tool.key() != first
 

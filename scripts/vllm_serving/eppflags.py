@@ -2,7 +2,8 @@
 
 ``hack/epp`` is a small Go module that requires ``sigs.k8s.io/gateway-api-inference-extension`` at the
 version the chart pins and runs the EPP's ``Options`` (``pkg/epp/server``): ``AddFlags``, parse,
-``Complete`` and ``Validate``, as ``cmd/epp``'s runner does before it starts. It is built once
+``Complete`` and ``Validate``, as ``cmd/epp``'s runner does before it starts, and loads EndpointPickerConfig
+texts through the EPP's config loader (``pkg/epp/config/loader``). It is built once
 (``vllm_serving.gobuild``), like the cluster binaries.
 """
 
@@ -40,16 +41,34 @@ def pinned_release(src: Path = SOURCE) -> str:
     raise ToolMissing(f"{src / 'go.mod'} requires no sigs.k8s.io/gateway-api-inference-extension")
 
 
-def check(argvs: Sequence[Sequence[str]]) -> list[EppVerdict]:
-    """The EPP's verdict on each argv (its container args)."""
+def _ask(mode: list[str], request: list) -> list[dict]:
     done = subprocess.run(
-        [str(TOOL.ensure() / "eppflags")],
-        input=json.dumps([list(a) for a in argvs]),
+        [str(TOOL.ensure() / "eppflags"), *mode],
+        input=json.dumps(request),
         capture_output=True,
         text=True,
         timeout=120,
     )
     if done.returncode != 0:
-        raise ToolMissing(f"the EPP flag checker failed (exit {done.returncode}): {done.stderr[-2000:]}")
-    answers = json.loads(done.stdout)
+        raise ToolMissing(f"the EPP checker failed (exit {done.returncode}): {done.stderr[-2000:]}")
+    return json.loads(done.stdout)
+
+
+def check(argvs: Sequence[Sequence[str]]) -> list[EppVerdict]:
+    """The EPP's verdict on each argv (its container args)."""
+    answers = _ask([], [list(a) for a in argvs])
     return [EppVerdict(list(a), v["ok"], v["error"], v.get("flags") or {}) for a, v in zip(argvs, answers, strict=True)]
+
+
+@dataclass(frozen=True)
+class ConfigVerdict:
+    ok: bool
+    error: str
+    feature_gates: list[str]
+
+
+def check_configs(texts: Sequence[str]) -> list[ConfigVerdict]:
+    """The EPP's config loader's verdict on each EndpointPickerConfig text (its --config-file): strict
+    decoding, known feature gates, plugins and scheduling profiles instantiated; and the gates it enables."""
+    answers = _ask(["config"], list(texts))
+    return [ConfigVerdict(v["ok"], v["error"], v.get("featureGates") or []) for v in answers]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import re
 
-from support.manifests import one, render
+from support.manifests import of_kind, one, render
 
 # The vLLM series the fixtures below produce (tests tie each to the pinned vLLM's metrics module).
 VLLM_GAUGES = ("vllm:num_requests_waiting", "vllm:num_requests_running", "vllm:kv_cache_usage_perc")
@@ -79,6 +79,52 @@ class Scrape:
             {"labels": self.labels(f"vllm:{gauge}", pod, controller, kind), "samples": [[at, value]]}
             for gauge, value in values.items()
         ]
+
+
+class EppScrape:
+    """What GMP stores from the chart's PodMonitoring of the endpoint picker, for one release: the picker's
+    flow-control gauge with the labels GIE v1.3.0 gives it (pkg/epp/metrics/metrics.go:
+    fairness_id, priority, inference_pool, model_name, target_model_name; fairness_id defaults to
+    "default-flow" and priority to "0", pkg/epp/handlers/request.go) plus the scrape's target labels."""
+
+    QUEUE = "inference_extension_flow_control_queue_size"
+
+    def __init__(self, values: dict, release: str = "vllm", namespace: str = "llm"):
+        values = {**values, "monitoring": {**values.get("monitoring", {}), "podMonitoring": {"enabled": True}}}
+        objects = render(values, release=release, namespace=namespace)
+        monitor = next(o for o in of_kind(objects, "PodMonitoring") if o["metadata"]["name"].endswith("-epp"))
+        picker = next(o for o in of_kind(objects, "Deployment") if o["metadata"]["name"].endswith("-epp"))
+        args = picker["spec"]["template"]["spec"]["containers"][0]["args"]
+        self.pool = args[args.index("--pool-name") + 1]
+        self.deployment = picker["metadata"]["name"]
+        self.namespace = namespace
+        self.job = monitor["metadata"]["name"]
+        self.port = monitor["spec"]["endpoints"][0]["port"]
+        self.metadata = monitor["spec"]["targetLabels"]["metadata"]
+
+    def queue(self, held: float, *, model: str, target: str = "", at: float = 0, pod: str = "") -> dict:
+        """The picker's gauge for one flow: requests held for `model` (rewritten to `target`)."""
+        pod = pod or deployment_pod(self.deployment)
+        meta = {
+            "pod": pod,
+            "container": "epp",
+            "top_level_controller_name": self.deployment,
+            "top_level_controller_type": "Deployment",
+        }
+        labels = {
+            "__name__": self.QUEUE,
+            **GMP_RESOURCE,
+            "namespace": self.namespace,
+            "job": self.job,
+            "instance": f"{pod}:{self.port}",
+            **{k: v for k, v in meta.items() if k in self.metadata},
+            "fairness_id": "default-flow",
+            "priority": "0",
+            "inference_pool": self.pool,
+            "model_name": model,
+            "target_model_name": target or model,
+        }
+        return {"labels": labels, "samples": [[at, held]]}
 
 
 def dcgm(pod: str, namespace: str, gpu: int) -> dict:

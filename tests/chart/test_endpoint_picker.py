@@ -6,6 +6,8 @@ sigs.k8s.io/gateway-api-inference-extension v1.3.0's pkg/epp/server, built from 
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import yaml
 
@@ -72,31 +74,71 @@ class TestEndpointPicker:
         refs = {p["pluginRef"] for p in config["schedulingProfiles"][0]["plugins"]}
         assert refs == {p["type"] for p in config["plugins"]}
 
+    def test_flow_control_is_a_feature_gate_of_the_config_file(self):
+        """v1.3.0 reads feature gates from the config file (pkg/epp/config/loader); the
+        ENABLE_EXPERIMENTAL_FLOW_CONTROL_LAYER variable is deprecated there."""
+        plain = yaml.safe_load(one(render(GATEWAY), "ConfigMap")["data"]["config.yaml"])
+        assert "featureGates" not in plain
+        held = {"gateway": {"enabled": True, "endpointPicker": {"flowControl": True}}}
+        config = yaml.safe_load(one(render(held), "ConfigMap")["data"]["config.yaml"])
+        assert config["featureGates"] == ["flowControl"]
+        env = picker(render(held))["spec"]["template"]["spec"]["containers"][0]["env"]
+        assert not [e for e in env if e["name"].startswith("ENABLE_EXPERIMENTAL")]
+
     def test_args_name_the_pool(self):
         args = picker(render(GATEWAY))["spec"]["template"]["spec"]["containers"][0]["args"]
         assert args[args.index("--pool-name") + 1] == one(render(GATEWAY), "InferencePool")["metadata"]["name"]
         assert args[args.index("--config-file") + 1] == "/config/config.yaml"
 
 
-def rendered_picker_args() -> dict[str, list[str]]:
+@functools.cache
+def rendered_pickers() -> dict[str, tuple[list[str], str]]:
+    """Each gateway values file's picker argv and config file text."""
     found = {}
     for path in VALUES_FILES + CI_FILES:
-        for deployment in of_kind(render_file(path), "Deployment"):
+        objects = render_file(path)
+        for deployment in of_kind(objects, "Deployment"):
             if deployment["metadata"]["name"].endswith("-epp"):
-                found[path.name] = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+                config = next(c for c in of_kind(objects, "ConfigMap") if c["metadata"]["name"].endswith("-epp"))
+                args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+                found[path.name] = (args, config["data"]["config.yaml"])
     return found
 
 
 @pytest.mark.epp_flags
 class TestEppFlagSet:
     def test_every_rendered_picker_argv_passes_the_epps_own_flags(self):
-        argvs = rendered_picker_args()
+        argvs = {name: args for name, (args, _) in rendered_pickers().items()}
         assert argvs, "no values file enables the gateway"
         verdicts = eppflags.check(list(argvs.values()))
         assert {name: v.error for name, v in zip(argvs, verdicts, strict=True) if not v.ok} == {}
         flags = verdicts[0].flags
         assert flags["pool-name"] and flags["config-file"] == "/config/config.yaml"
         assert flags["metrics-endpoint-auth"] == "false"
+        # pprof shares the metrics port, which scrapers reach without a token.
+        assert flags["enable-pprof"] == "false"
+
+    def test_every_rendered_picker_config_passes_the_epps_own_loader(self):
+        configs = {name: config for name, (_, config) in rendered_pickers().items()}
+        verdicts = dict(zip(configs, eppflags.check_configs(list(configs.values())), strict=True))
+        assert {name: v.error for name, v in verdicts.items() if not v.ok} == {}
+        # The scale-to-zero file's picker holds requests; the others do not.
+        gates = {name: v.feature_gates for name, v in verdicts.items()}
+        assert gates.pop("gateway-scale-to-zero-values.yaml") == ["flowControl"]
+        assert set(map(tuple, gates.values())) == {()}
+
+    def test_the_loader_still_refuses_what_it_must(self):
+        (_, config), *_ = rendered_pickers().values()
+        unknown_gate, unknown_plugin, unknown_field = eppflags.check_configs(
+            [
+                config + "featureGates: [flowCtl]\n",
+                config.replace("type: queue-scorer", "type: queue-scorr"),
+                config + "queueing: {}\n",
+            ]
+        )
+        assert "feature gate 'flowCtl' is unknown or unregistered" in unknown_gate.error
+        assert "plugin type 'queue-scorr' is not registered" in unknown_plugin.error
+        assert 'strict decoding error: unknown field "queueing"' in unknown_field.error
 
     def test_the_flag_set_still_refuses_what_it_must(self):
         unknown, no_pool, both_configs = eppflags.check(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
-from gmp_series import GMP_RESOURCE, Scrape, deployment_pod
+from gmp_series import GMP_RESOURCE, EppScrape, Scrape, deployment_pod
 from support.manifests import of_kind, one, render
 from vllm_serving import promql
 from vllm_serving.errors import InvalidValues
@@ -236,3 +237,133 @@ class TestTriggersOnGmpSeries:
             for ns, workload, util in (("llm", name, 60), ("llm", name, 90), ("llm", "other", 5), ("dev", name, 5))
         ]
         assert evaluate(queries(values)[0], series) == 75
+
+
+# Scale to zero behind the Inference Gateway: the endpoint picker's flow control holds each request while
+# the pool has no pod with room (GIE v1.3.0: the flow controller's dispatch loop finds the pool saturated,
+# pkg/epp/flowcontrol/controller/internal/processor.go, and a pool with no pod is saturated,
+# pkg/epp/saturationdetector/framework/plugins/utilizationdetector/detector.go), and counts it in
+# inference_extension_flow_control_queue_size until it is sent on. Without flow control the picker answers
+# 503 at once when the pool has no pod (pkg/epp/requestcontrol/director.go) and counts no request
+# (inference_objective_request_total is only recorded for requests it routed, pkg/epp/handlers/server.go).
+GATEWAY_ZERO = {
+    "gateway": {"enabled": True, "endpointPicker": {"flowControl": True}},
+    "monitoring": {"podMonitoring": {"enabled": True}},
+    "autoscaling": {"enabled": True, "provider": "keda", "minReplicas": 0, "keda": {"serverAddress": SERVER}},
+}
+
+
+def gateway_trigger(objects: list[dict]) -> dict:
+    (trigger,) = [
+        t
+        for t in one(objects, "ScaledObject")["spec"]["triggers"]
+        if "inference_extension_flow_control_queue_size" in t["metadata"]["query"]
+    ]
+    return trigger
+
+
+def with_autoscaling(**changes) -> dict:
+    return {**GATEWAY_ZERO, "autoscaling": {**GATEWAY_ZERO["autoscaling"], **changes}}
+
+
+class TestGatewayWakeUp:
+    def test_the_pickers_queue_for_this_pool_wakes_it(self):
+        objects = render(GATEWAY_ZERO, namespace="llm")
+        pool = one(objects, "InferencePool")["metadata"]["name"]
+        trigger = gateway_trigger(objects)
+        assert trigger == {
+            "type": "prometheus",
+            "metricType": "AverageValue",
+            "metadata": {
+                "query": f'sum(inference_extension_flow_control_queue_size{{namespace="llm",inference_pool="{pool}"}})',
+                "serverAddress": SERVER,
+                "threshold": "5",
+                "activationThreshold": "0",
+            },
+        }
+        assert one(objects, "ScaledObject")["spec"]["minReplicaCount"] == 0
+
+    def test_the_picker_holds_requests_and_is_scraped(self):
+        objects = render(GATEWAY_ZERO)
+        config = yaml.safe_load(
+            next(o for o in of_kind(objects, "ConfigMap") if o["metadata"]["name"].endswith("-epp"))["data"][
+                "config.yaml"
+            ]
+        )
+        assert config["featureGates"] == ["flowControl"]
+        monitors = [o["metadata"]["name"] for o in of_kind(objects, "PodMonitoring")]
+        assert monitors == ["vllm-vllm-serving", "vllm-vllm-serving-epp"]
+
+    def test_target_and_workload_identity(self):
+        keda = {"serverAddress": SERVER, "gatewayQueueTarget": 2.5, "gcpWorkloadIdentity": True}
+        objects = render(with_autoscaling(keda=keda))
+        trigger = gateway_trigger(objects)
+        assert trigger["metadata"]["threshold"] == "2.5"
+        assert trigger["authenticationRef"] == {"name": one(objects, "TriggerAuthentication")["metadata"]["name"]}
+
+    @pytest.mark.parametrize(
+        "values",
+        [
+            with_autoscaling(minReplicas=1),
+            {**GATEWAY_ZERO, "gateway": {"enabled": True}, "autoscaling": {**KEDA["autoscaling"]}},
+        ],
+        ids=["one replica", "flow control off, an extra trigger"],
+    )
+    def test_only_when_scaling_to_zero_through_the_picker(self, values):
+        triggers = one(render(values), "ScaledObject")["spec"]["triggers"]
+        assert not [t for t in triggers if "inference_extension" in t["metadata"]["query"]]
+
+    def test_a_scrape_of_the_picker_is_needed(self):
+        """The refusals' messages are asserted through helm and validate in bad-values/
+        (autoscaling-scale-to-zero-gateway-*.yaml)."""
+        unscraped = {**GATEWAY_ZERO, "monitoring": {"podMonitoring": {"enabled": False}}}
+        with pytest.raises(InvalidValues) as refused:
+            render(unscraped)
+        assert [p.split(":")[0] for p in refused.value.problems] == ["gateway.endpointPicker.flowControl"]
+        assert gateway_trigger(render({**unscraped, "monitoring": {"serviceMonitor": {"enabled": True}}}))
+
+
+def keda_active(value, activation: float) -> bool:
+    """KEDA's prometheus scaler: an empty result reads as 0 (ignoreNullValues, the default), and the
+    scaler is active when the value exceeds activationThreshold (pkg/scalers/prometheus_scaler.go)."""
+    return (value or 0) > activation
+
+
+@pytest.mark.promql
+class TestGatewayWakeUpOnGmpSeries:
+    """The wake-up query through Prometheus's own engine, over the picker's gauge as GMP stores it from the
+    chart's PodMonitoring of the picker (gmp_series.EppScrape)."""
+
+    def test_the_first_held_request_activates(self):
+        scrape = EppScrape(GATEWAY_ZERO)
+        trigger = gateway_trigger(render(GATEWAY_ZERO, namespace="llm"))
+        query, activation = trigger["metadata"]["query"], float(trigger["metadata"]["activationThreshold"])
+        # A picker that has held nothing yet exports no series: KEDA reads 0 and the workload stays at 0.
+        assert not keda_active(evaluate(query, []), activation)
+        # A series left at 0 after earlier requests were sent on: still asleep.
+        assert not keda_active(evaluate(query, [scrape.queue(0, model="gemma-2-9b-it")]), activation)
+        # One request held: awake.
+        held = [scrape.queue(1, model="gemma-2-9b-it")]
+        assert evaluate(query, held) == 1
+        assert keda_active(evaluate(query, held), activation)
+
+    def test_every_flow_of_this_pool_counts_and_nothing_else(self):
+        scrape = EppScrape(GATEWAY_ZERO)
+        series = [
+            scrape.queue(3, model="gemma-2-9b-it"),
+            scrape.queue(2, model="gemma-sql"),
+            # A rewrite to an adapter is one more flow of the same pool.
+            scrape.queue(1, model="sql", target="gemma-sql"),
+        ]
+        # Another release's picker in the same namespace, whose pool name extends ours, and this release's
+        # pool in another namespace.
+        series.append(EppScrape(GATEWAY_ZERO, release="vllm-vllm-serving-canary").queue(50, model="gemma-2-9b-it"))
+        series.append(EppScrape(GATEWAY_ZERO, namespace="staging").queue(50, model="gemma-2-9b-it"))
+        query = gateway_trigger(render(GATEWAY_ZERO, namespace="llm"))["metadata"]["query"]
+        assert evaluate(query, series) == 6
+
+    def test_a_53_character_release_name(self):
+        release = "r" * 53
+        scrape = EppScrape(GATEWAY_ZERO, release=release)
+        query = gateway_trigger(render(GATEWAY_ZERO, release=release, namespace="llm"))["metadata"]["query"]
+        assert evaluate(query, [scrape.queue(2, model="gemma-2-9b-it")]) == 2

@@ -29,3 +29,24 @@ class TestServiceMonitor:
         values = {"monitoring": {"serviceMonitor": {"enabled": True, "relabelings": [rule]}}}
         (endpoint,) = one(render(values), "ServiceMonitor")["spec"]["endpoints"]
         assert endpoint["relabelings"] == [rule]
+
+
+class TestEndpointPickerServiceMonitor:
+    def test_selects_the_pickers_service_and_its_metrics_port(self):
+        objects = render(MONITOR | {"gateway": {"enabled": True}})
+        monitors = {m["metadata"]["name"]: m for m in of_kind(objects, "ServiceMonitor")}
+        services = {s["metadata"]["name"]: s for s in of_kind(objects, "Service")}
+        for name, service in services.items():
+            # Each monitor selects exactly its own Service.
+            selecting = [
+                m
+                for m, o in monitors.items()
+                if o["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+            ]
+            assert selecting == [name], (name, selecting)
+        (endpoint,) = monitors["vllm-vllm-serving-epp"]["spec"]["endpoints"]
+        port = next(p for p in services["vllm-vllm-serving-epp"]["spec"]["ports"] if p["name"] == endpoint["port"])
+        picker = next(d for d in of_kind(objects, "Deployment") if d["metadata"]["name"] == "vllm-vllm-serving-epp")
+        (container,) = picker["spec"]["template"]["spec"]["containers"]
+        assert port["targetPort"] == "metrics" and "metrics" in [p["name"] for p in container["ports"]]
+        assert endpoint["path"] == "/metrics"

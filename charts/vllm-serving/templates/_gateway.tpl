@@ -19,6 +19,8 @@
 {{- /* Scrapers (GMP, Prometheus) read the picker's metrics without a ServiceAccount token; the
        NetworkPolicy limits who reaches the port. */}}
 {{- $args = append $args "--metrics-endpoint-auth=false" }}
+{{- /* pprof (on by default in v1.3.0) shares the metrics port, which scrapers reach without a token. */}}
+{{- $args = append $args "--enable-pprof=false" }}
 {{- $args = concat $args $epp.extraArgs }}
 {{- toJson $args }}
 {{- end }}
@@ -28,6 +30,12 @@
 {{- define "vllm-serving.epp.config" -}}
 apiVersion: inference.networking.x-k8s.io/v1alpha1
 kind: EndpointPickerConfig
+{{- if .Values.gateway.endpointPicker.flowControl }}
+{{- /* Read from the config file only (the runner's loader, cmd/epp/runner); its environment variable is
+       deprecated. */}}
+featureGates:
+  - flowControl
+{{- end }}
 plugins:
   - type: queue-scorer
   - type: kv-cache-utilization-scorer
@@ -48,4 +56,20 @@ schedulingProfiles:
       - pluginRef: lora-affinity-scorer
         weight: 1
       {{- end }}
+{{- end }}
+
+{{/* The gateway's wake-up signal: requests the endpoint picker's flow control holds for this release's
+     pool. v1.3.0 names the gauge inference_extension_flow_control_queue_size and labels it with the
+     pool's name (inference_pool, from --pool-name; pkg/epp/metrics, pkg/epp/requestcontrol/admission.go);
+     a scrape adds the picker's namespace. An exact metric name: Google Managed Prometheus matches no
+     other way. */}}
+{{- define "vllm-serving.epp.queueQuery" -}}
+{{- printf "sum(inference_extension_flow_control_queue_size{namespace=%q,inference_pool=%q})" .Release.Namespace (include "vllm-serving.fullname" .) }}
+{{- end }}
+
+{{/* "true" when the chart writes the gateway's wake-up trigger: KEDA scaling to zero behind the gateway,
+     with the picker holding requests. */}}
+{{- define "vllm-serving.epp.wakesUp" -}}
+{{- $a := .Values.autoscaling }}
+{{- if and .Values.gateway.enabled .Values.gateway.endpointPicker.flowControl $a.enabled (eq $a.provider "keda") (eq ($a.minReplicas | int) 0) }}true{{ end }}
 {{- end }}

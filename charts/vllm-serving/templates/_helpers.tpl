@@ -157,4 +157,7 @@ autoscaling.x-k8s.io/provisioning-class-name: queued-provisioning.gke.io
 {{- if .Values.autoscaling.keda.extraTriggers }}
 autoscaling.keda.extraTriggers
 {{- end }}
+{{- if include "vllm-serving.epp.wakesUp" . }}
+gateway.endpointPicker.flowControl
+{{- end }}
 {{- end }}

@@ -249,7 +249,16 @@ asks Helm (templates/validate.yaml) and prints these messages unchanged. Data co
 {{- /* At zero replicas every series the serving pods produce is gone, and KEDA reads an empty result
        as 0: only a signal from elsewhere can wake the workload up. */}}
 {{- if and (eq $a.provider "keda") (eq ($a.minReplicas | int) 0) (not (include "vllm-serving.wakeUpSignals" . | trim)) }}
+{{- if .Values.gateway.enabled }}
+{{- /* Without flow control the picker answers 503 at once while the pool has no pod, and counts nothing
+       a trigger could wake up on. */}}
+{{- $errors = append $errors "autoscaling.minReplicas: 0 would never scale back up: every trigger reads series of the serving pods, which vanish at zero replicas, and KEDA reads the empty result as 0; set gateway.endpointPicker.flowControl: true (the endpoint picker then holds requests while the pool has no pod, and the chart wakes the workload on them), add autoscaling.keda.extraTriggers, or set autoscaling.minReplicas: 1" }}
+{{- else }}
 {{- $errors = append $errors "autoscaling.minReplicas: 0 would never scale back up: every trigger reads series of the serving pods, which vanish at zero replicas, and KEDA reads the empty result as 0; add a wake-up signal that does not come from the serving pods (autoscaling.keda.extraTriggers, e.g. requests counted at the load balancer or a queue's length), or set autoscaling.minReplicas: 1" }}
+{{- end }}
+{{- end }}
+{{- if and (include "vllm-serving.epp.wakesUp" .) (not (or .Values.monitoring.podMonitoring.enabled .Values.monitoring.serviceMonitor.enabled)) }}
+{{- $errors = append $errors "gateway.endpointPicker.flowControl: the wake-up trigger reads the endpoint picker's inference_extension_flow_control_queue_size from Prometheus, but nothing scrapes the picker; set monitoring.podMonitoring.enabled: true (Google Managed Prometheus) or monitoring.serviceMonitor.enabled: true" }}
 {{- end }}
 {{- if and (eq $a.provider "keda") (not $a.keda.serverAddress) }}
 {{- $errors = append $errors "autoscaling.keda.serverAddress: required with autoscaling.provider keda; the Prometheus endpoint KEDA queries (Google Managed Prometheus or a Prometheus server)" }}

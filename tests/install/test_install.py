@@ -72,12 +72,39 @@ def assert_capacity(pod, values: dict) -> None:
     assert (labels.get("cloud.google.com/gke-queued") == "true") == (provisioning == "queuedProvisioning"), pod
 
 
+def absent_objects(api, release, objects: list[dict]) -> list[str]:
+    """The rendered objects (test hooks aside) the cluster does not hold, as kind/name."""
+    from kubernetes import dynamic
+
+    resources = dynamic.DynamicClient(api).resources
+    absent = []
+    for obj in objects:
+        if "helm.sh/hook" in obj["metadata"].get("annotations", {}):
+            continue
+        kind = resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+        try:
+            kind.get(name=obj["metadata"]["name"], namespace=release.namespace if kind.namespaced else None)
+        except dynamic.exceptions.NotFoundError:
+            absent.append(f"{obj['kind']}/{obj['metadata']['name']}")
+    return absent
+
+
 @pytest.mark.parametrize("path", VALUES_FILES, ids=lambda p: p.name)
-def test_values_file_installs_and_lands_on_its_pool(vllm_release, path):
+def test_values_file_installs_and_lands_on_its_pool(vllm_release, vllm_cluster, path):
     values = effective(path)
     level = "privileged" if needs_privilege(path) else "baseline"
     release = vllm_release(values_files=[path], pod_security=level, wait=False)
     pods = release.wait(timeout=180, expect_pods=expected_pods(values))
+    # Every object of the file is there: the gateway's InferencePool, HTTPRoute and GKE policies (CRDs from
+    # their Go modules), the picker's Deployment, Service and RBAC, the NetworkPolicies, the monitors.
+    with vllm_cluster.api_client() as api:
+        objects = render(values_files=[path], release=release.name, namespace=release.namespace)
+        assert absent_objects(api, release, objects) == []
+    # The endpoint picker runs on a CPU node: it asks for no GPU and tolerates no GPU taint.
+    pickers = [p for p in pods if p.component == "endpoint-picker"]
+    assert len(pickers) == (1 if values["gateway"]["enabled"] else 0)
+    for pod in pickers:
+        assert pod.ready and pod.accelerator == "" and pod.gpus == 0 and pod.pool, pod
     gke = values["gke"]
     gpu_pods = [p for p in pods if p.component in ("server", "worker", "batch")]
     assert gpu_pods

@@ -209,3 +209,26 @@ def test_each_claim_a_pod_mounts_is_bound_by_name_to_its_volume(case):
         assert set(claim["spec"]["accessModes"]) <= set(volume["accessModes"])
         requested = claim["spec"]["resources"]["requests"]["storage"]
         assert parse_quantity(volume["capacity"]["storage"]) >= parse_quantity(requested)
+
+
+# Strings YAML must quote: blank lines, trailing and leading spaces, a tab, a comment sign, a block indicator.
+AWKWARD_ARGS = ["--override-generation-config", '{\n\n  "temperature": 0.5  \n\t}\n', "  lead", "#x: y", "|\n  z"]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {},
+        {"parallelism": {"pipeline": 2, "tensor": 8}, "gke": {"accelerator": "nvidia-h100-80gb"}},
+        {"batch": {"enabled": True, "bucket": "my-batch"}},
+    ],
+    ids=["server", "leader-and-worker", "batch"],
+)
+def test_the_argv_reaches_the_container_as_written(values):
+    """A role's command is YAML text that vllm-serving.podSpec splices into the pod; the kubelet hands
+    the args to vLLM verbatim, so they must parse back exactly as the user wrote them."""
+    pods = Case(values, render({**values, "vllm": {"extraArgs": AWKWARD_ARGS}})).pods()
+    assert pods
+    for pod in pods:
+        (vllm,) = [c for c in pod.template["spec"]["containers"] if c["name"] == "vllm"]
+        assert vllm["args"][-len(AWKWARD_ARGS) :] == AWKWARD_ARGS, pod.where

@@ -166,6 +166,10 @@ asks Helm (templates/validate.yaml) and prints these messages unchanged. Data co
 {{- end }}
 {{- $zones = append $zones $zone }}
 {{- end }}
+{{- if and .Values.batch.enabled (gt (len $zones) 1) }}
+{{- /* One Job, one pod template: it mounts one claim, so the other zones' volumes would go unused. */}}
+{{- $errors = append $errors (printf "weights.persistentDisk.disks: a batch Job runs in one zone, but the disks are in %d (%s); list only the disk of the zone the Job should run in" (len $zones) (join ", " $zones)) }}
+{{- end }}
 {{- range $key := list "topology.kubernetes.io/zone" "topology.gke.io/zone" }}
 {{- $pinned := get $.Values.nodeSelector $key }}
 {{- if and $pinned $zones (not (has $pinned $zones)) }}

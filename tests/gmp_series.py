@@ -104,6 +104,18 @@ class EppScrape:
 
     def queue(self, held: float, *, model: str, target: str = "", at: float = 0, pod: str = "") -> dict:
         """The picker's gauge for one flow: requests held for `model` (rewritten to `target`)."""
+        own = {
+            "__name__": self.QUEUE,
+            "fairness_id": "default-flow",
+            "priority": "0",
+            "inference_pool": self.pool,
+            "model_name": model,
+            "target_model_name": target or model,
+        }
+        return self.scraped({"labels": own, "samples": [[at, held]]}, pod)
+
+    def scraped(self, exposed: dict, pod: str = "") -> dict:
+        """A series as the picker exposes it, with the target labels GMP adds when it scrapes `pod`."""
         pod = pod or deployment_pod(self.deployment)
         meta = {
             "pod": pod,
@@ -111,20 +123,14 @@ class EppScrape:
             "top_level_controller_name": self.deployment,
             "top_level_controller_type": "Deployment",
         }
-        labels = {
-            "__name__": self.QUEUE,
+        target = {
             **GMP_RESOURCE,
             "namespace": self.namespace,
             "job": self.job,
             "instance": f"{pod}:{self.port}",
             **{k: v for k, v in meta.items() if k in self.metadata},
-            "fairness_id": "default-flow",
-            "priority": "0",
-            "inference_pool": self.pool,
-            "model_name": model,
-            "target_model_name": target or model,
         }
-        return {"labels": labels, "samples": [[at, held]]}
+        return {**exposed, "labels": {**exposed["labels"], **target}}
 
 
 def dcgm(pod: str, namespace: str, gpu: int) -> dict:

@@ -9,6 +9,9 @@
 // through the EPP's config loader (pkg/epp/config/loader): strict decoding, the feature gates the runner
 // registers, then the plugins and scheduling profiles instantiated from the in-tree plugin factories.
 // One object per text: {"ok": bool, "error": string, "featureGates": [the gates it turns on]}.
+//
+// With "hold" it reads one request {config, pool, model, waitMs, peekMs} and plays the EPP's request path
+// for it at a pool with no pod (hold.go).
 package main
 
 import (
@@ -115,7 +118,15 @@ func checkConfig(text string) configVerdict {
 
 func main() {
 	var out any
-	if len(os.Args) > 1 && os.Args[1] == "config" {
+	if len(os.Args) > 1 && os.Args[1] == "hold" {
+		var req holdRequest
+		if err := json.NewDecoder(os.Stdin).Decode(&req); err != nil {
+			fmt.Fprintln(os.Stderr, "eppflags hold: stdin is not a JSON request:", err)
+			os.Exit(2)
+		}
+		registerConfigurables()
+		out = hold(req)
+	} else if len(os.Args) > 1 && os.Args[1] == "config" {
 		var texts []string
 		if err := json.NewDecoder(os.Stdin).Decode(&texts); err != nil {
 			fmt.Fprintln(os.Stderr, "eppflags config: stdin is not a JSON array of config texts:", err)

@@ -3,7 +3,8 @@
 ``hack/epp`` is a small Go module that requires ``sigs.k8s.io/gateway-api-inference-extension`` at the
 version the chart pins and runs the EPP's ``Options`` (``pkg/epp/server``): ``AddFlags``, parse,
 ``Complete`` and ``Validate``, as ``cmd/epp``'s runner does before it starts, and loads EndpointPickerConfig
-texts through the EPP's config loader (``pkg/epp/config/loader``). It is built once
+texts through the EPP's config loader (``pkg/epp/config/loader``), and plays the EPP's request path for one
+request at a pool with no pod (``hold``). It is built once
 (``vllm_serving.gobuild``), like the cluster binaries.
 """
 
@@ -41,7 +42,7 @@ def pinned_release(src: Path = SOURCE) -> str:
     raise ToolMissing(f"{src / 'go.mod'} requires no sigs.k8s.io/gateway-api-inference-extension")
 
 
-def _ask(mode: list[str], request: list) -> list[dict]:
+def _ask(mode: list[str], request: list | dict) -> list | dict:
     done = subprocess.run(
         [str(TOOL.ensure() / "eppflags"), *mode],
         input=json.dumps(request),
@@ -72,3 +73,23 @@ def check_configs(texts: Sequence[str]) -> list[ConfigVerdict]:
     decoding, known feature gates, plugins and scheduling profiles instantiated; and the gates it enables."""
     answers = _ask(["config"], list(texts))
     return [ConfigVerdict(v["ok"], v["error"], v.get("featureGates") or []) for v in answers]
+
+
+@dataclass(frozen=True)
+class HoldVerdict:
+    held_ms: int
+    code: str
+    message: str
+    while_held: list[dict]
+
+
+def hold(config: str, pool: str, model: str, wait_ms: int = 1000, peek_ms: int = 300) -> HoldVerdict:
+    """One request for `model` through the EPP's own request path (the Director with the admission
+    control the config's feature gates choose, as cmd/epp's runner wires it) at a pool with no pod, the
+    gateway giving up after wait_ms: how long the picker kept it, its error code and message, and the
+    picker's gauges and counters (PromQL series) at peek_ms if it still held the request then."""
+    request = {"config": config, "pool": pool, "model": model, "waitMs": wait_ms, "peekMs": peek_ms}
+    answer = _ask(["hold"], request)
+    if answer["error"]:
+        raise ToolMissing(f"the EPP could not be set up from the config: {answer['error']}")
+    return HoldVerdict(answer["heldMs"], answer["code"], answer["message"], answer["whileHeld"] or [])

@@ -7,7 +7,7 @@ import yaml
 
 from gmp_series import GMP_RESOURCE, EppScrape, Scrape, deployment_pod
 from support.manifests import of_kind, one, render
-from vllm_serving import promql
+from vllm_serving import eppflags, promql
 from vllm_serving.errors import InvalidValues
 
 SERVER = "https://monitoring.googleapis.com/v1/projects/my-project/location/global/prometheus"
@@ -367,3 +367,55 @@ class TestGatewayWakeUpOnGmpSeries:
         scrape = EppScrape(GATEWAY_ZERO, release=release)
         query = gateway_trigger(render(GATEWAY_ZERO, release=release, namespace="llm"))["metadata"]["query"]
         assert evaluate(query, [scrape.queue(2, model="gemma-2-9b-it")]) == 2
+
+
+def picker_config_and_pool(objects: list[dict]) -> tuple[str, str]:
+    config = next(c for c in of_kind(objects, "ConfigMap") if c["metadata"]["name"].endswith("-epp"))
+    picker = next(d for d in of_kind(objects, "Deployment") if d["metadata"]["name"].endswith("-epp"))
+    args = picker["spec"]["template"]["spec"]["containers"][0]["args"]
+    return config["data"]["config.yaml"], args[args.index("--pool-name") + 1]
+
+
+@pytest.mark.epp_flags
+@pytest.mark.promql
+class TestThePickerAtZeroPods:
+    """The picker's own request path at the pinned release (vllm_serving.eppflags.hold: the Director with
+    the admission control the rendered config's feature gates choose, as cmd/epp's runner wires it) for a
+    request to the release's pool while it has no pod; the gateway gives up after a second."""
+
+    def test_with_flow_control_it_holds_the_request_and_the_trigger_wakes_up(self):
+        objects = render(GATEWAY_ZERO, namespace="llm")
+        config, pool = picker_config_and_pool(objects)
+        verdict = eppflags.hold(config, pool, model="gemma-2-9b-it", wait_ms=1000, peek_ms=300)
+        # Held until the gateway gave up, then answered 503.
+        assert verdict.held_ms >= 1000
+        assert (verdict.code, verdict.message) == (
+            "ServiceUnavailable",
+            "request timed out in queue: request evicted from queue: request TTL expired",
+        )
+        # What the picker exposed while it held the request, as GMP stores it from the chart's scrape.
+        scrape = EppScrape(GATEWAY_ZERO)
+        (exposed,) = [s for s in verdict.while_held if s["labels"]["__name__"] == EppScrape.QUEUE]
+        assert exposed["labels"] == {
+            "__name__": "inference_extension_flow_control_queue_size",
+            "fairness_id": "default-flow",
+            "priority": "0",
+            "inference_pool": pool,
+            "model_name": "gemma-2-9b-it",
+            "target_model_name": "gemma-2-9b-it",
+        }
+        # The hand-made series of the tests above carry the same labels.
+        assert exposed["labels"].items() <= scrape.queue(1, model="gemma-2-9b-it")["labels"].items()
+        trigger = gateway_trigger(objects)
+        value = evaluate(trigger["metadata"]["query"], [scrape.scraped(exposed)])
+        assert value == 1
+        assert keda_active(value, float(trigger["metadata"]["activationThreshold"]))
+
+    def test_without_flow_control_it_answers_503_at_once(self):
+        config, pool = picker_config_and_pool(render({"gateway": {"enabled": True}}))
+        verdict = eppflags.hold(config, pool, model="gemma-2-9b-it", wait_ms=1000, peek_ms=300)
+        assert verdict.held_ms < 300
+        assert (verdict.code, verdict.message) == (
+            "ServiceUnavailable",
+            "failed to find candidate pods for serving the request",
+        )

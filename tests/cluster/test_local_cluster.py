@@ -73,6 +73,25 @@ def test_nodes_are_ready_with_spec_labels_taints_and_allocatable(api, spec_nodes
         assert quantities(node.status.capacity) == quantities(want.capacity), name
 
 
+def test_every_node_holds_a_lease_renewed_like_a_kubelets(api, spec_nodes):
+    """The node lifecycle controller (kube-controller-manager) reads node health from the Lease in
+    kube-node-lease. Without one it finds each node stale after its grace period and marks the node's
+    pods NotReady, which kwok's pod stages never set back: installs then failed at random."""
+    import datetime
+
+    leases = {
+        lease.metadata.name: lease
+        for lease in client.CoordinationV1Api(api).list_namespaced_lease("kube-node-lease").items
+    }
+    assert set(spec_nodes) <= set(leases)
+    now = datetime.datetime.now(datetime.UTC)
+    for name in spec_nodes:
+        spec = leases[name].spec
+        assert spec.lease_duration_seconds == 40, name
+        # renewed every quarter of the duration; a stale lease is one older than the duration
+        assert (now - spec.renew_time).total_seconds() < spec.lease_duration_seconds, name
+
+
 # ------------------------------------------------------------------ scheduling
 def test_gpu_pod_lands_on_its_pool_and_becomes_ready(api, namespace):
     core = client.CoreV1Api(api)

@@ -380,6 +380,11 @@ class LocalCluster:
                 f"--manage-nodes-with-annotation-selector={nodes.KWOK_SELECTOR}",
                 f"--server-address=127.0.0.1:{kwok}",
                 f"--cidr={POD_CIDR}",
+                # Node leases, renewed every quarter of their duration as the kubelet does (40 s, its
+                # default). Without them kwok leaves leases alone, the node lifecycle controller finds every
+                # node's heartbeat stale after its grace period, and marks the pods on them NotReady, which
+                # kwok's pod stages never undo.
+                "--node-lease-duration-seconds=40",
             ],
         )
 

@@ -172,7 +172,7 @@ def test_baseline_refuses_the_privileged_nfs_tuning_with_the_documented_message(
     path = next(p for p in VALUES_FILES if needs_privilege(p))
     release = vllm_release(values_files=[path], pod_security="baseline", wait=False)
     with pytest.raises(ClusterError) as refused:
-        release.wait(timeout=10)
+        release.wait(timeout=6)
     message = str(refused.value)
     assert "FailedCreate" in message
     assert 'violates PodSecurity "baseline:latest": privileged (container "tune-read-ahead"' in message
@@ -213,7 +213,7 @@ def test_per_zone_claims_bind_their_volumes_and_pods_follow_their_disks(vllm_rel
 def assert_pending(release, reason: str) -> None:
     """The release's one pod stays Pending, and the scheduler's event gives the reason."""
     with pytest.raises(ClusterError) as pending:
-        release.wait(timeout=15)
+        release.wait(timeout=8)
     message = str(pending.value)
     assert "FailedScheduling" in message
     assert reason in message

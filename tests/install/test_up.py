@@ -87,7 +87,7 @@ def test_a_group_that_never_forms_fails_naming_the_controllers_event(vllm_cluste
         wait_for("the quota's status", lambda: core.read_namespaced_resource_quota("one-pod", namespace).status.hard)
     args = ["up", MULTINODE, "--kubeconfig", str(vllm_cluster.kubeconfig), "--namespace", namespace]
     try:
-        assert cli.main([*args, "--release", "llama", "--timeout", "15"]) == 4
+        assert cli.main([*args, "--release", "llama", "--timeout", "8"]) == 4
         err = capsys.readouterr().err
         lws = "llama-vllm-serving-lws"
         # The leader alone (Ready unless the machine is slow) is not a group.
@@ -108,7 +108,7 @@ def test_a_group_larger_than_its_zone_fails_naming_the_schedulers_event(vllm_clu
     namespace = f"up-{uuid.uuid4().hex[:6]}"
     args = ["up", MULTINODE, str(three), "--kubeconfig", str(vllm_cluster.kubeconfig), "--namespace", namespace]
     try:
-        assert cli.main([*args, "--release", "llama", "--timeout", "15"]) == 4
+        assert cli.main([*args, "--release", "llama", "--timeout", "8"]) == 4
         err = capsys.readouterr().err
         assert re.search(r"LeaderWorkerSet/llama-vllm-serving-lws group 0: [0-2] of 3 pods Ready \(not Ready: ", err)
         assert ": FailedScheduling: 0/" in err

@@ -27,9 +27,10 @@ def helm_executable() -> str:
     return found
 
 
-def run(args: Sequence[str], stdin: bytes | None = None, *, kubeconfig: str | os.PathLike[str] | None = None) -> bytes:
-    """Run `helm ARGS` (against `kubeconfig`'s cluster when given); a chart that does not render raises
-    InvalidValues with each problem, any other failure VllmServingError with helm's words."""
+def process(
+    args: Sequence[str], stdin: bytes | None = None, *, kubeconfig: str | os.PathLike[str] | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    """Run `helm ARGS` (against `kubeconfig`'s cluster when given) and return it, failed or not."""
     command = [helm_executable(), *args]
     if kubeconfig is not None:
         command += ["--kubeconfig", str(kubeconfig)]
@@ -38,7 +39,13 @@ def run(args: Sequence[str], stdin: bytes | None = None, *, kubeconfig: str | os
         # A render lives a tenth of a second: Go's garbage collector would spend a quarter of its CPU for
         # nothing (benchmarks/validate_ten_files.py). Commands that wait on a cluster keep it.
         env = {**os.environ, "GOGC": "off"}
-    done = subprocess.run(command, input=stdin, capture_output=True, check=False, env=env)
+    return subprocess.run(command, input=stdin, capture_output=True, check=False, env=env)
+
+
+def run(args: Sequence[str], stdin: bytes | None = None, *, kubeconfig: str | os.PathLike[str] | None = None) -> bytes:
+    """`helm ARGS`'s output; a chart that does not render raises InvalidValues with each problem, any other
+    failure VllmServingError with helm's words."""
+    done = process(args, stdin, kubeconfig=kubeconfig)
     if done.returncode == 0:
         return done.stdout
     message = done.stderr.decode(errors="replace")

@@ -13,9 +13,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
-import os
 import re
-import subprocess
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -64,17 +62,16 @@ def chart_verdict(
 
     A file Helm cannot open or parse raises UsageError; any other failure of helm raises VllmServingError.
     """
-    from vllm_serving.helm import helm_executable
+    from vllm_serving import helm
 
-    args = [helm_executable(), "template", release, str(chart), "--namespace", namespace]
+    args = ["template", release, str(chart), "--namespace", namespace]
     args += ["--show-only", VALIDATE_TEMPLATE, "--api-versions", COMPUTED_VALUES_API]
     for path in values_files:
         args += ["--values", str(path)]
     if values is not None:
         args += ["--values", "-"]
     stdin = json.dumps(values).encode() if values is not None else None
-    env = {**os.environ, "GOGC": "off"}  # as helm.run gives every render
-    done = subprocess.run(args, input=stdin, capture_output=True, check=False, env=env)
+    done = helm.process(args, stdin)
     # What Helm reads silently otherwise than written; its verdict is on what it read.
     misread = [problem for path in values_files for problem in chart_mod.helm_reading_problems(path)]
     if done.returncode == 0:

@@ -60,7 +60,9 @@ def flaky_run(tmp_path_factory):
             root / "out" / "results",
             stub.url,
             *("--concurrency", "4", "--retry-backoff", "0.01", "--api-key-env", "PIPELINE_TEST_KEY"),
-            *("--runner", "DirectRunner"),
+            # The stub fails every 4th request it sees, whoever sends it: with 4 in flight, one request
+            # could draw a 500 six times in a row and exhaust the default 5 retries (seen once in CI).
+            *("--max-retries", "50", "--runner", "DirectRunner"),
         )
         requests = stub.chat_requests
     return code, root / "out" / "results", requests

@@ -39,7 +39,8 @@ def schema(chart: Path) -> dict[str, Any]:
 
 
 def rules(chart: Path) -> dict[str, Any]:
-    """rules.yaml: the data behind _validate.tpl; Python reads its facts (accelerators), not its rules."""
+    """rules.yaml: the data behind the chart's cross-field rules (templates/validate/); Python reads its facts
+    (accelerators), not its rules."""
     return _load_yaml(chart / "rules.yaml")
 
 

@@ -1,7 +1,7 @@
 """`vllm-serving validate`: the chart's verdict on values files, asked of Helm, plus what only the model's
 size can tell.
 
-The chart is the only place a rule lives (values.schema.json and templates/_validate.tpl). Each file gets
+The chart is the only place a rule lives (values.schema.json and templates/validate/). Each file gets
 one `helm template` of templates/validate.yaml, which fails with Helm's schema errors or the chart's own
 `fail` message, or prints the values Helm computed. Problems keep Helm's words; schema messages are put in
 this tool's form (the value's path first, a did-you-mean for an unknown key). Files run concurrently: one
@@ -217,7 +217,7 @@ def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="vllm-serving validate",
         description="Ask Helm for the chart's verdict on values files (values.schema.json and the cross-field "
-        "rules of templates/_validate.tpl, the checks `helm install` makes), each file on its own; refuse what "
+        "rules of templates/validate/, the checks `helm install` makes), each file on its own; refuse what "
         "Helm would read otherwise than written, pass-through objects Kubernetes' schema refuses, and a known "
         "model that cannot start on its GPUs (validation.modelFit: warn makes that a warning). Exit status 1 if "
         "any file is invalid.",

@@ -1,5 +1,5 @@
-"""gke.mode autopilot: what the chart renders for GKE Autopilot. What _validate.tpl refuses before
-Autopilot's admission (GKE Warden) would is in bad-values/autopilot-*.yaml (Helm and `vllm-serving
+"""gke.mode autopilot: what the chart renders for GKE Autopilot. What the chart's rules (templates/validate/)
+refuse before Autopilot's admission (GKE Warden) would is in bad-values/autopilot-*.yaml (Helm and `vllm-serving
 validate`); the local cluster's Autopilot policies (tests/cluster/test_autopilot_admission.py) play Warden."""
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Each file in bad-values/ states what the user must read in `# expect:` lines; both tools' messages must
 contain every one of them (and validate's the `# validate:` lines). The chart is the only place a rule
-lives, so every message of templates/_validate.tpl must reach a user through `validate` exactly as Helm
+lives, so every message of the rules in templates/validate/ must reach a user through `validate` exactly as Helm
 wrote it.
 """
 
@@ -65,9 +65,14 @@ class TestRefused:
             assert expected in problems
 
 
+def rule_sources() -> str:
+    """The text of every topic file of the chart's cross-field rules."""
+    return "\n".join(p.read_text() for p in sorted((CHART / "templates" / "validate").glob("_*.tpl")))
+
+
 def rule_messages() -> list[str]:
-    """Every message templates/_validate.tpl can append: the literal string or printf format."""
-    source = (CHART / "templates" / "_validate.tpl").read_text()
+    """Every message the rules in templates/validate/ can append: the literal string or printf format."""
+    source = rule_sources()
     found = re.findall(r'append \$errors \(?(?:printf )?"((?:[^"\\]|\\.)*)"', source)
     return [m.replace('\\"', '"') for m in found]
 
@@ -92,9 +97,7 @@ RULE_MESSAGES = rule_messages()
 
 
 def test_the_rule_messages_are_found():
-    assert len(RULE_MESSAGES) == len(
-        re.findall(r"append \$errors", (CHART / "templates" / "_validate.tpl").read_text())
-    )
+    assert len(RULE_MESSAGES) == len(re.findall(r"append \$errors", rule_sources()))
     assert (
         "weights.gcsStream.bucket: required when weights.source is gcsStream; name the bucket that holds the model"
         in (RULE_MESSAGES)

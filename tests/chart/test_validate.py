@@ -1,8 +1,10 @@
-"""templates/validate.yaml (the rules of _validate.tpl): each rule that compares numbers, on both sides of
+"""templates/validate.yaml (the rules of templates/validate/): each rule that compares numbers, on both sides of
 its boundary, asserting the exact message a user reads. Every rule's own negative case is in bad-values/
-(test_bad_values.py checks that each message of _validate.tpl is reached by one)."""
+(test_bad_values.py checks that each message of those rules is reached by one)."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 
@@ -201,3 +203,16 @@ def test_the_extra_args_vllm_would_read_past_the_chart_are_refused():
             assert {dest: answer["values"][dest] for dest in read} == read, (name, answer)
         problems = chart_verdict(CHART, values={"vllm": {"extraArgs": args}}).problems
         assert len(problems) == 1 and problems[0].startswith("vllm.extraArgs: "), (name, problems)
+
+
+def test_every_rule_topic_is_collected():
+    """A topic file the collector does not list would never run: its rules would pass everything."""
+    templates = CHART / "templates"
+    defined = {
+        name
+        for path in (templates / "validate").glob("_*.tpl")
+        for name in re.findall(r'define "vllm-serving\.validate\.([A-Za-z]+)"', path.read_text())
+    }
+    listed = re.search(r"range \$topic := list ((?:\"[A-Za-z]+\" ?)+)", (templates / "_validate.tpl").read_text())
+    assert listed, "the collector's list of topics is not where this test looks for it"
+    assert set(re.findall(r'"([A-Za-z]+)"', listed.group(1))) == defined

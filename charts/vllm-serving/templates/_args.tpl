@@ -3,7 +3,7 @@ The vLLM argv, built in one place: after `vllm serve` (form "serve"; role server
 LeaderWorkerSet's headless workers) or `vllm run-batch` (form "batch"). Typed values become flags only
 when set; extraArgs
 follow verbatim. The flags built here are listed under ownedFlags in rules.yaml,
-so that _validate.tpl and `vllm-serving validate` refuse them in extraArgs.
+so that the rules in templates/validate/ and `vllm-serving validate` refuse them in extraArgs.
 */}}
 {{- define "vllm-serving.args" -}}
 {{- $v := .Values.vllm }}

@@ -1,0 +1,27 @@
+{{/* GKE Autopilot: what its admission (GKE Warden) refuses, named before it is rendered. */}}
+{{- define "vllm-serving.validate.autopilot" -}}
+{{- $rules := include "vllm-serving.rules" . | fromYaml }}
+{{- $errors := list }}
+{{- $w := .Values.weights }}
+{{- if eq .Values.gke.mode "autopilot" }}
+{{- $ap := $rules.autopilot }}
+{{- with .Values.gke.nodePool }}
+{{- $errors = append $errors (printf "gke.nodePool: %s becomes the node selector cloud.google.com/gke-nodepool, which Autopilot refuses (it creates the nodes itself); remove gke.nodePool and let gke.accelerator choose the nodes" .) }}
+{{- end }}
+{{- range $key := keys .Values.nodeSelector | sortAlpha }}
+{{- $allowed := has $key $ap.nodeSelectorKeys }}
+{{- range $prefix := $ap.nodeSelectorKeyPrefixes }}{{ if hasPrefix $prefix $key }}{{ $allowed = true }}{{ end }}{{ end }}
+{{- if not $allowed }}
+{{- $errors = append $errors (printf "nodeSelector.%s: Autopilot allows node selectors only on its own keys (%s); remove it or use one of those" $key (join ", " $ap.nodeSelectorKeys)) }}
+{{- end }}
+{{- end }}
+{{- if and (eq $w.source "nfs") $w.nfs.readAhead.enabled }}
+{{- $errors = append $errors "weights.nfs.readAhead.enabled: the read-ahead init container is privileged, which Autopilot refuses; set weights.nfs.readAhead.enabled: false, or use a Standard cluster" }}
+{{- end }}
+{{- $image := .Values.gke.secondaryBootDisk.diskImage }}
+{{- if and .Values.gke.secondaryBootDisk.enabled (gt (len $image) ($ap.maxDiskImageName | int)) }}
+{{- $errors = append $errors (printf "gke.secondaryBootDisk.diskImage: %s has %d characters; Autopilot's node selector key gke-secondary-boot-disk-<image> allows %d at most, so bake the image under a shorter name (vllm-serving bake image-cache --image-name)" $image (len $image) ($ap.maxDiskImageName | int)) }}
+{{- end }}
+{{- end }}
+{{- toYaml $errors }}
+{{- end }}

@@ -12,6 +12,8 @@ closes (vLLM is imported once, so a test session pays for the import once).
 - ``{"help": true}`` -> ``{"vllm_version": "...", "help": "<vllm serve --help=all>"}``.
 - ``{"parse": [[...], ...], "dests": [...]}`` -> ``{"vllm_version": "...", "parsed": [{"values": {dest: value}}
   or {"error": str}, ...]}``: what `vllm serve` as shipped (abbreviations allowed) reads from each argv.
+- ``{"kv": [{"config": {...}, "tensor": N}, ...]}`` -> ``{"vllm_version": "...", "kv": [{"layers": [...], ...}]}``:
+  how vLLM lays out the KV cache of a config.json (see ``kv_layout``).
 
 Everything vLLM, torch or a C library prints goes to stderr, so stdout carries only the answer.
 """
@@ -149,10 +151,55 @@ def serve_help() -> str:
     return captured.getvalue()
 
 
+def kv_layout(config: dict[str, Any], tensor: int) -> dict[str, Any]:
+    """vLLM's view of a model's KV cache per GPU: the config as transformers reads it, vLLM's
+    ModelArchitectureConfig convertor (head size, KV heads, MLA), and per layer the KVCacheSpec vLLM
+    builds (full, sliding-window or MLA attention) with its page size for one 16-token block."""
+    import torch
+    import vllm.config  # noqa: F401  (first: the convertor module and vllm.config import each other)
+    from transformers import AutoConfig
+    from vllm.transformers_utils.model_arch_config_convertor import (
+        MODEL_ARCH_CONFIG_CONVERTORS,
+        ModelArchConfigConvertorBase,
+    )
+    from vllm.v1.kv_cache_interface import FullAttentionSpec, MLAAttentionSpec, SlidingWindowSpec
+
+    fields = {key: value for key, value in config.items() if key != "model_type"}
+    hf_config = AutoConfig.for_model(config["model_type"], **fields)
+    text = hf_config.get_text_config()
+    convertor = MODEL_ARCH_CONFIG_CONVERTORS.get(hf_config.model_type, ModelArchConfigConvertorBase)
+    arch = convertor(hf_config, text).convert()
+    # ModelConfig.get_num_kv_heads: one latent "head" under MLA, else the KV heads split over the GPUs
+    kv_heads = 1 if arch.is_deepseek_mla else max(1, arch.total_num_kv_heads // tensor)
+    kinds = getattr(text, "layer_types", None) or ["full_attention"] * arch.total_num_hidden_layers
+    window = getattr(text, "sliding_window", None)
+    block = 16
+    layers = []
+    for kind in kinds:
+        common = {"block_size": block, "num_kv_heads": kv_heads, "head_size": arch.head_size, "dtype": torch.bfloat16}
+        if arch.is_deepseek_mla:
+            spec = MLAAttentionSpec(**common)
+        elif kind == "sliding_attention" and window:
+            spec = SlidingWindowSpec(**common, sliding_window=window)
+        else:
+            spec = FullAttentionSpec(**common)
+        layers.append({"kind": type(spec).__name__, "bytes_per_token": spec.page_size_bytes // block, "window": window})
+    return {
+        "head_size": arch.head_size,
+        "total_num_kv_heads": arch.total_num_kv_heads,
+        "is_deepseek_mla": arch.is_deepseek_mla,
+        "num_experts": arch.num_experts,
+        "num_experts_per_token": arch.num_experts_per_token,
+        "layers": layers,
+    }
+
+
 def answer(request: dict[str, Any], version: str) -> dict[str, Any]:
     reply: dict[str, Any] = {"vllm_version": version}
     if request.get("help"):
         reply["help"] = serve_help()
+    elif "kv" in request:
+        reply["kv"] = [kv_layout(item["config"], item["tensor"]) for item in request["kv"]]
     elif "parse" in request:
         reply["parsed"] = [parsed([str(arg) for arg in argv], request["dests"]) for argv in request["parse"]]
     else:

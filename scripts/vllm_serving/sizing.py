@@ -10,18 +10,24 @@ The memory model, per GPU, follows how vLLM allocates memory when it starts:
     sequences   = KV cache / (context x KV / token)
 
 memoryGiB, maxPerNode and largestMachine come from the chart's rules.yaml; model configs from
-models.yaml or a Hugging Face config.json. The assumptions, each erring towards "does not fit":
+models.yaml, a config.json (--config), or the Hugging Face Hub by id (hub.py), where the weights are
+the checkpoint's own bytes. The assumptions, each erring towards "does not fit":
 
 - overhead (default 2 GiB per GPU) stands for what vLLM holds besides weights and KV cache: the
   activation peak of its profiling run, CUDA graphs, NCCL buffers and the CUDA context.
 - memoryGiB is the GPU's nominal memory; the driver shows a little less (an L4 about 22 GiB), which
   the overhead only partly absorbs.
-- Quantized dtypes (fp8, int8: 1 byte; int4, awq, gptq: 0.5) apply to every parameter but the
-  embeddings and output head, which stay 16-bit; quantization scales are not counted.
+- Quantized dtypes (fp8, int8: 1 byte; int4, awq, gptq: 0.5; mxfp4: 4.25 bits) apply to every
+  parameter but the embeddings and output head, which stay 16-bit; quantization scales are not counted.
+  A checkpoint read from the Hub and served as stored is its own size instead.
 - dtype auto is the checkpoint's torch_dtype, except float32, which vLLM serves in 16 bits. The KV
   cache has the serving dtype's width (4 bytes under float32, else 2) unless --kv-cache-dtype fp8.
-- Every layer counts as full attention: sliding-window layers (half of Gemma 2's keep a 4096-token
-  window) need less, so those models get a conservative figure.
+- The KV cache follows vLLM's KVCacheSpecs (vllm/v1/kv_cache_interface.py): K and V per KV head on
+  full-attention layers; multi-head latent attention (DeepSeek) keeps one latent vector
+  (kv_lora_rank + qk_rope_head_dim) per token on every GPU; sliding-window layers (layer_types, or
+  Gemma 2/3's pattern) keep at most their window plus one step's max_num_batched_tokens (vLLM's
+  default for the GPU). Mixture-of-experts models hold every expert; active_parameters counts the
+  ones a token passes through (for speed, not memory).
 - A tensor size must divide the attention heads (vLLM refuses it otherwise). With more GPUs than KV
   heads each GPU keeps a copy of one KV head, so the KV cache per token grows with the tensor size.
 - Pipeline parallelism (one stage per node) splits the layers evenly. vLLM's paged KV cache admits
@@ -62,8 +68,9 @@ WEIGHT_BYTES: dict[str, float] = {
     "int4": 0.5,
     "awq": 0.5,
     "gptq": 0.5,
+    "mxfp4": 4.25 / 8,  # OCP microscaling: 4-bit values and one 8-bit scale per block of 32
 }
-QUANTIZED = ("fp8", "int8", "int4", "awq", "gptq")
+QUANTIZED = ("fp8", "int8", "int4", "awq", "gptq", "mxfp4")
 DTYPES = ("auto", *WEIGHT_BYTES)
 KV_CACHE_DTYPES = ("auto", "fp8")
 # The chart's vllm.dtype words (vLLM's --dtype choices) in the names above.
@@ -96,6 +103,17 @@ def machine_for(accelerator: str, gpus: int) -> dict[str, Any] | None:
 
 
 @dataclass(frozen=True)
+class AttentionGroup:
+    """Layers that keep the same KV cache per token (vLLM gives each kind its own KVCacheSpec)."""
+
+    layers: int
+    kv_heads: int  # over all GPUs; a latent (MLA) group keeps one latent vector per token instead
+    head_dim: int  # MLA: kv_lora_rank + qk_rope_head_dim, the latent's width
+    window: int | None = None  # sliding-window layers attend to (and keep) only the last `window` tokens
+    latent: bool = False  # multi-head latent attention: no separate V, and every GPU keeps the whole latent
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """What sizing needs to know of a model."""
 
@@ -109,6 +127,15 @@ class ModelSpec:
     max_context: int  # max_position_embeddings
     dtype: str  # the checkpoint's: torch_dtype, or its quantization
     gated: bool = False
+    attention: tuple[AttentionGroup, ...] = ()  # empty: every layer full attention of kv_heads x head_dim
+    experts: int = 1  # routed experts of a mixture-of-experts layer
+    experts_per_token: int = 1
+    active_parameters: int | None = None  # parameters one token passes through (MoE: the chosen experts)
+    checkpoint_bytes: int | None = None  # the checkpoint's tensors as the Hub lists them (what vLLM loads)
+
+    @property
+    def attention_groups(self) -> tuple[AttentionGroup, ...]:
+        return self.attention or (AttentionGroup(self.layers, self.kv_heads, self.head_dim),)
 
 
 def lookup_builtin(name: str) -> str | None:
@@ -124,25 +151,50 @@ def lookup_builtin(name: str) -> str | None:
 _REQUIRED = ("num_hidden_layers", "hidden_size", "num_attention_heads", "vocab_size", "max_position_embeddings")
 
 
-def estimate_parameters(config: dict[str, Any]) -> int:
-    """Parameters of a decoder with a gated MLP (Llama, Mistral, Mixtral, Qwen2, Gemma), from its config.
+def estimate_parameters(config: dict[str, Any], *, active: bool = False) -> int:
+    """Parameters of a decoder with a gated MLP (Llama, Mistral, Mixtral, Qwen, Gemma, DeepSeek), from its
+    config; with active=True, those one token passes through (a mixture of experts runs only the
+    num_experts_per_tok experts its router picks, plus any shared ones).
 
-    Exact for the built-in models; a few norms or biases off for others of those families.
+    Exact for the built-in models; a few norms or biases off for others. A checkpoint read from the Hub is
+    sized by its own bytes instead (hub.py).
     """
     hidden, layers = config["hidden_size"], config["num_hidden_layers"]
+    attention = _attention_parameters(config)
+    experts = _experts(config)
+    if "intermediate_size" not in config and "moe_intermediate_size" not in config:
+        raise UsageError("the config has no intermediate_size to count the parameters from")
+    dense_mlp = 3 * hidden * config.get("intermediate_size", 0)
+    moe_layers = layers - (config.get("first_k_dense_replace") or 0) if experts > 1 else 0
+    if experts > 1:
+        width = config.get("moe_intermediate_size") or config["intermediate_size"]
+        routed = (config.get("num_experts_per_tok") or experts) if active else experts
+        shared = config.get("n_shared_experts") or 0
+        moe_mlp = (routed + shared) * 3 * hidden * width + hidden * experts  # the experts and the router
+    else:
+        moe_mlp = 0
+    mlp = moe_layers * moe_mlp + (layers - moe_layers) * dense_mlp
+    norms = 4 if config.get("model_type") in ("gemma2", "gemma3", "gemma3_text") else 2
+    return layers * (attention + norms * hidden) + mlp + hidden + _embedding_parameters(config)
+
+
+def _attention_parameters(config: dict[str, Any]) -> int:
+    """One layer's attention projections: grouped-query (q, k, v, o), or DeepSeek's latent attention."""
+    hidden = config["hidden_size"]
     heads, kv_heads, head_dim = _heads(config)
+    if config.get("kv_lora_rank"):
+        missing = [k for k in ("qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim") if k not in config]
+        if missing:
+            raise UsageError(f"the config has kv_lora_rank (latent attention) but no {', '.join(missing)}")
+        rank, rope, nope = config["kv_lora_rank"], config["qk_rope_head_dim"], config["qk_nope_head_dim"]
+        value, q_rank = config["v_head_dim"], config.get("q_lora_rank")
+        q = hidden * q_rank + q_rank + q_rank * heads * (nope + rope) if q_rank else hidden * heads * (nope + rope)
+        kv = hidden * (rank + rope) + rank + rank * heads * (nope + value)
+        return q + kv + heads * value * hidden
     attention = 2 * hidden * heads * head_dim + 2 * hidden * kv_heads * head_dim  # q and o, k and v
     if config.get("model_type") == "qwen2" or config.get("attention_bias"):
         attention += (heads + 2 * kv_heads) * head_dim  # q, k and v biases
-    experts = config.get("num_local_experts") or config.get("num_experts") or 1
-    if "intermediate_size" not in config and "moe_intermediate_size" not in config:
-        raise UsageError("the config has no intermediate_size to count the parameters from")
-    width = config.get("moe_intermediate_size") if experts > 1 else None
-    mlp = experts * 3 * hidden * (width or config["intermediate_size"])
-    if experts > 1:
-        mlp += hidden * experts  # the router
-    norms = 4 if config.get("model_type") in ("gemma2", "gemma3", "gemma3_text") else 2
-    return layers * (attention + mlp + norms * hidden) + hidden + _embedding_parameters(config)
+    return attention
 
 
 def _heads(config: dict[str, Any]) -> tuple[int, int, int]:
@@ -160,8 +212,8 @@ def _embedding_parameters(config: dict[str, Any]) -> int:
 def _config_dtype(config: dict[str, Any], source: str) -> str:
     quantization = config.get("quantization_config") or {}
     method = str(quantization.get("quant_method", "")).lower()
-    if method == "fp8":
-        return "fp8"
+    if method in ("fp8", "mxfp4"):
+        return method
     if method in ("awq", "gptq"):
         return method if quantization.get("bits", 4) == 4 else "int8"
     dtype = config.get("torch_dtype") or config.get("dtype") or "bfloat16"
@@ -170,13 +222,11 @@ def _config_dtype(config: dict[str, Any], source: str) -> str:
     return dtype
 
 
-def model_from_config(name: str, config: dict[str, Any], *, source: str, gated: bool = False) -> ModelSpec:
+def model_from_config(
+    name: str, config: dict[str, Any], *, source: str, gated: bool = False, checkpoint_bytes: int | None = None
+) -> ModelSpec:
     """A ModelSpec from a config.json mapping (or a models.yaml entry, which adds `parameters`)."""
     text = {**config, **(config.get("text_config") or {})}  # multimodal configs nest the language model
-    if "kv_lora_rank" in text:
-        raise UsageError(
-            f"{source}: multi-head latent attention (kv_lora_rank) is not modelled; size this model by hand"
-        )
     missing = [key for key in _REQUIRED if key not in text]
     if missing:
         raise UsageError(
@@ -187,6 +237,7 @@ def model_from_config(name: str, config: dict[str, Any], *, source: str, gated: 
     except UsageError as err:
         raise UsageError(f"{source}: {err}") from None
     heads, kv_heads, head_dim = _heads(text)
+    experts = _experts(text)
     return ModelSpec(
         name=name,
         parameters=parameters,
@@ -198,7 +249,50 @@ def model_from_config(name: str, config: dict[str, Any], *, source: str, gated: 
         max_context=text["max_position_embeddings"],
         dtype=_config_dtype(text, source),
         gated=gated or bool(text.get("gated")),
+        attention=attention_groups(text),
+        experts=experts,
+        experts_per_token=text.get("num_experts_per_tok") or text.get("experts_per_token") or 1,
+        active_parameters=estimate_parameters(text, active=True) if experts > 1 else None,
+        checkpoint_bytes=checkpoint_bytes,
     )
+
+
+def _experts(config: dict[str, Any]) -> int:
+    return config.get("n_routed_experts") or config.get("num_local_experts") or config.get("num_experts") or 1
+
+
+# Layer kinds of the families whose config.json may leave `layer_types` out, as transformers' config classes
+# fill it in (Gemma 2: every other layer local, the first sliding; Gemma 3: five local layers, then one global).
+def _default_layer_types(config: dict[str, Any]) -> list[str] | None:
+    layers, kind = config["num_hidden_layers"], config.get("model_type")
+    if kind == "gemma2":
+        return ["sliding_attention" if (i + 1) % 2 else "full_attention" for i in range(layers)]
+    if kind in ("gemma3", "gemma3_text"):
+        pattern = config.get("sliding_window_pattern", 6)
+        return ["sliding_attention" if (i + 1) % pattern else "full_attention" for i in range(layers)]
+    return None
+
+
+def attention_groups(config: dict[str, Any]) -> tuple[AttentionGroup, ...]:
+    """The KV cache layout of a decoder config: multi-head latent attention (kv_lora_rank), sliding-window
+    layers (layer_types, or a window on every layer where the config turns it on), else full attention."""
+    layers = config["num_hidden_layers"]
+    if config.get("kv_lora_rank"):
+        width = config["kv_lora_rank"] + config.get("qk_rope_head_dim", 0)
+        return (AttentionGroup(layers, 1, width, latent=True),)
+    _, kv_heads, head_dim = _heads(config)
+    window = config.get("sliding_window")
+    kinds = config.get("layer_types") or _default_layer_types(config)
+    if window and kinds:
+        sliding = sum(kind == "sliding_attention" for kind in kinds)
+        groups = [
+            AttentionGroup(layers - sliding, kv_heads, head_dim),
+            AttentionGroup(sliding, kv_heads, head_dim, window),
+        ]
+        return tuple(g for g in groups if g.layers)
+    if window and config.get("use_sliding_window", True) and config.get("model_type") in ("mistral", "mixtral"):
+        return (AttentionGroup(layers, kv_heads, head_dim, window),)
+    return (AttentionGroup(layers, kv_heads, head_dim),)
 
 
 def builtin_model(name: str) -> ModelSpec | None:
@@ -209,15 +303,22 @@ def builtin_model(name: str) -> ModelSpec | None:
 
 
 def find_model(name: str, config_path: str | Path | None = None) -> ModelSpec:
-    """The model named on the command line: from --config if given, else from the built-in table."""
+    """The model named on the command line: from --config if given, else the built-in table, else its
+    config.json and checkpoint size from the Hugging Face Hub (hub.py: HF_TOKEN, the Hub's cache, offline)."""
     if config_path is None:
         spec = builtin_model(name)
-        if spec is None:
-            raise UsageError(
-                f"unknown model {name!r}: the built-in table has {', '.join(builtin_models())};"
-                " for another model pass --config with the path to its config.json"
-            )
-        return spec
+        if spec is not None:
+            return spec
+        from vllm_serving import hub
+
+        found = hub.fetch(name)
+        return model_from_config(
+            name,
+            found.config,
+            source=f"{name} (Hugging Face Hub)",
+            gated=found.gated,
+            checkpoint_bytes=found.checkpoint_bytes,
+        )
     path = Path(config_path)
     if not path.is_file():
         raise UsageError(f"--config {path}: no such file")
@@ -280,16 +381,63 @@ class Budget:
 
 
 def weight_bytes(model: ModelSpec, dtype: str) -> float:
+    """Bytes of the weights in `dtype`: the checkpoint's own size when it is served as stored (read from the
+    Hub), else parameters times the dtype's width (quantized: all but the 16-bit embeddings and head)."""
+    if model.checkpoint_bytes and dtype == model.dtype:
+        return model.checkpoint_bytes
     if dtype in QUANTIZED:
         quantized = model.parameters - model.embedding_parameters
         return quantized * WEIGHT_BYTES[dtype] + model.embedding_parameters * 2
     return model.parameters * WEIGHT_BYTES[dtype]
 
 
+def _group_bytes_per_token(group: AttentionGroup, tensor: int, kv_dtype: str) -> float:
+    """One group's KV bytes per token over all GPUs: K and V of each KV head (copied when GPUs outnumber
+    them), or MLA's one latent vector, which every GPU keeps whole (vLLM: get_num_kv_heads is 1 under MLA)."""
+    if group.latent:
+        return group.layers * tensor * group.head_dim * WEIGHT_BYTES[kv_dtype]
+    heads = tensor * max(1, group.kv_heads // tensor)
+    return 2 * group.layers * heads * group.head_dim * WEIGHT_BYTES[kv_dtype]
+
+
 def kv_bytes_per_token(model: ModelSpec, tensor: int, kv_dtype: str) -> int:
-    """Bytes of K and V per token over all GPUs; KV heads are copied when GPUs outnumber them."""
-    heads = tensor * max(1, model.kv_heads // tensor)
-    return int(2 * model.layers * heads * model.head_dim * WEIGHT_BYTES[kv_dtype])
+    """Bytes of KV cache per token over all GPUs while a sequence is shorter than every sliding window."""
+    return int(sum(_group_bytes_per_token(g, tensor, kv_dtype) for g in model.attention_groups))
+
+
+# vLLM keeps a sliding-window layer's blocks for its window plus the tokens scheduled but not yet freed: one
+# step's max_num_batched_tokens, whose `vllm serve` default depends on the GPU's memory
+# (vllm/engine/arg_utils.py get_batch_defaults; vllm/v1/kv_cache_interface.py SlidingWindowSpec).
+def in_flight_tokens(acc: Accelerator) -> int:
+    if acc.memory_gib >= 160:
+        return 16384
+    if acc.memory_gib >= 70 and "a100" not in acc.name:
+        return 8192
+    return 2048
+
+
+def kv_sequence_bytes(model: ModelSpec, tensor: int, kv_dtype: str, context: int, in_flight: int = 0) -> int:
+    """KV bytes over all GPUs for one sequence of `context` tokens: full and latent layers keep every token,
+    sliding-window layers at most window - 1 + in_flight."""
+    total = 0.0
+    for group in model.attention_groups:
+        tokens = min(context, group.window - 1 + in_flight) if group.window else context
+        total += _group_bytes_per_token(group, tensor, kv_dtype) * tokens
+    return int(total)
+
+
+def longest_sequence(model: ModelSpec, tensor: int, kv_dtype: str, kv_cache: float, in_flight: int = 0) -> int:
+    """The longest sequence whose KV cache fits in kv_cache bytes (sliding-window layers stop growing)."""
+    if kv_cache <= 0:
+        return 0
+    low, high = 0, max(model.max_context, 1) * 64
+    while low < high:  # the bytes grow with the length, so bisect
+        middle = (low + high + 1) // 2
+        if kv_sequence_bytes(model, tensor, kv_dtype, middle, in_flight) <= kv_cache:
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 # --- fitting ------------------------------------------------------------------------------------
@@ -321,17 +469,18 @@ def evaluate(
     gpus = tensor * pipeline
     per_gpu = weight_bytes(model, budget.weight_dtype(model)) / gpus
     kv_cache = (budget.usable(acc) - per_gpu) * gpus
-    per_token = kv_bytes_per_token(model, tensor, budget.kv_dtype(model))
-    tokens = max(0, math.floor(kv_cache / per_token))
+    kv_dtype, in_flight = budget.kv_dtype(model), in_flight_tokens(acc)
+    per_sequence = kv_sequence_bytes(model, tensor, kv_dtype, context, in_flight)
+    tokens = longest_sequence(model, tensor, kv_dtype, kv_cache, in_flight)
     valid = model.attention_heads % tensor == 0
-    sequences = tokens // context
+    sequences = max(0, math.floor(kv_cache / per_sequence)) if per_sequence else 0
     return Fit(
         tensor=tensor,
         pipeline=pipeline,
         valid=valid,
         weights_per_gpu=per_gpu,
         kv_cache=kv_cache,
-        kv_per_token=per_token,
+        kv_per_token=kv_bytes_per_token(model, tensor, kv_dtype),
         kv_tokens=tokens,
         max_context=min(tokens, model.max_context),
         sequences=sequences,
@@ -557,12 +706,13 @@ def kv_cache_warning_on(values: dict[str, Any], chart: Path | None = None) -> st
             f" ({gib(fit.weights_per_gpu)} per GPU, {gib(budget.usable(acc))} usable); {fix}"
         )
     unset = "" if max_len else " (the model's maximum: vllm.maxModelLen is unset)"
+    one = kv_sequence_bytes(model, tensor, budget.kv_dtype(model), context, in_flight_tokens(acc))
     shorter = fit.kv_tokens // 256 * 256
     if shorter >= 256:
         fix += f", or lower vllm.maxModelLen to {shorter}"
     return (
         f"{where} leaves {gib(fit.kv_cache)} for the KV cache of {model.name}, less than one {context}-token"
-        f" sequence{unset} needs ({gib(context * fit.kv_per_token)}); {fix}"
+        f" sequence{unset} needs ({gib(one)}); {fix}"
     )
 
 
@@ -718,7 +868,12 @@ def main(argv: Sequence[str]) -> int:
         "--concurrency sequences of --context tokens. Exit status 1 when no node of the accelerator holds the weights "
         "and one sequence.",
     )
-    parser.add_argument("model", metavar="MODEL", help="Hugging Face id, e.g. google/gemma-2-9b-it")
+    parser.add_argument(
+        "model",
+        metavar="MODEL",
+        help="Hugging Face id, e.g. Qwen/Qwen3-32B: the built-in table's, else its config.json and checkpoint size"
+        " from the Hub (HF_TOKEN for gated models, HF_ENDPOINT, HF_HUB_OFFLINE=1 answers from the Hub's cache)",
+    )
     parser.add_argument("--accelerator", required=True, help="cloud.google.com/gke-accelerator value, e.g. nvidia-l4")
     parser.add_argument("--dtype", choices=DTYPES, default="auto", help="weight dtype (default: the checkpoint's)")
     parser.add_argument("--kv-cache-dtype", choices=KV_CACHE_DTYPES, default="auto", help="KV cache dtype")

@@ -415,6 +415,12 @@ def parse_argvs(
     return list(_ask(parser_env(version, cache_dir), version, request)["parsed"])
 
 
+def kv_layouts(configs: Sequence[tuple[dict[str, object], int]], version: str) -> list[dict[str, object]]:
+    """vLLM's KV cache layout per GPU of each (config.json, tensor size): see _vllm_parser_child.kv_layout."""
+    request = {"kv": [{"config": config, "tensor": tensor} for config, tensor in configs]}
+    return _ask(parser_env(version), version, request)["kv"]
+
+
 def serve_help(version: str, cache_dir: Path | None = None) -> str:
     """vLLM `version`'s own `vllm serve --help=all`, for reading which flags and choices exist."""
     return str(_ask(parser_env(version, cache_dir), version, {"help": True})["help"])

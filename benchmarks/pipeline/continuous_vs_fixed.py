@@ -25,8 +25,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from vllm_serving import cli
 from vllm_serving.testing.openai_stub import OpenAIStub
+
+from vllm_serving import cli
 
 
 def write_prompts(path: Path, count: int, max_tokens: int, seed: int) -> None:

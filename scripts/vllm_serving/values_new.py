@@ -176,7 +176,15 @@ def _shortfall(fit: sizing.Fit, p: sizing.Plan) -> str:
     )
 
 
-def header(p: sizing.Plan, machine: dict[str, Any], length: int, notes: list[str], config: str | None) -> list[str]:
+def header(
+    p: sizing.Plan,
+    machine: dict[str, Any],
+    length: int,
+    notes: list[str],
+    config: str | None,
+    winner: Any = None,
+    args: argparse.Namespace | None = None,
+) -> list[str]:
     model, acc, budget, choice = p.model, p.accelerator, p.budget, p.choice
     assert choice is not None
     dtype = budget.weight_dtype(model)
@@ -202,8 +210,22 @@ def header(p: sizing.Plan, machine: dict[str, Any], length: int, notes: list[str
     ]
     if choice.pipeline > 1:
         lines.append(f"# One node ({sizing.setting_text(p.most_on_one_node)}) {_shortfall(p.most_on_one_node, p)}.")
-    elif smaller := [f for f in p.options if f.valid and f.tensor < choice.tensor]:
+    elif winner is None and (smaller := [f for f in p.options if f.valid and f.tensor < choice.tensor]):
         lines.append(f"# parallelism.tensor {smaller[-1].tensor} {_shortfall(smaller[-1], p)}.")
+    if winner is not None:
+        point = winner.point
+        lines += [
+            f"# Chosen as the cheapest for {args.qps:g} requests/s of {args.input_tokens} input and"
+            f" {args.output_tokens} output tokens"
+            + "".join(
+                f", {name} <= {value * 1000:g} ms" for name, value in (("TTFT", args.ttft), ("ITL", args.itl)) if value
+            )
+            + f" ({winner.pricing} prices, {winner.usd_per_million_output:.3f} USD per million output tokens):",
+            f"#   {winner.replicas} replicas; each holds up to {point.concurrency} requests in flight (vllm.maxNumSeqs)"
+            f" at a predicted TTFT of {point.ttft * 1000:.0f} ms and ITL of {point.itl * 1000:.1f} ms;",
+            f"#   the autoscaler adds a replica at {int(BATCH_TARGET_SHARE * 100)} % of that (batch-size target). Rank"
+            f" them all with: vllm-serving size {model.name} --qps {args.qps:g} ...",
+        ]
     if model.gated:
         lines.append("# The model is gated: accept its licence on Hugging Face with the account whose token is used.")
     lines += [f"# {note}" for note in notes]
@@ -223,16 +245,70 @@ def render(values: dict[str, Any], lines: list[str]) -> str:
     return "\n".join(lines) + "\n" + "\n".join(blocks)
 
 
+# With latency targets, the replica runs at most the requests at which they hold (vllm.maxNumSeqs), and the
+# autoscaler adds a replica at this share of them, before a burst pushes latency past the target.
+BATCH_TARGET_SHARE = 0.8
+
+
+def cheapest(args: argparse.Namespace, model: sizing.ModelSpec, rules: dict[str, Any], budget: sizing.Budget):
+    """The cheapest accelerator x tensor size for --qps within --ttft/--itl (perf.rank), or a refusal."""
+    from vllm_serving import perf
+
+    perf.check_target_options(args)
+    scoped = (
+        rules
+        if not args.accelerator
+        else {**rules, "accelerators": {args.accelerator: rules["accelerators"][args.accelerator]}}
+    )
+    work = perf.Workload(args.input_tokens, args.output_tokens)
+    choices = perf.rank(
+        model,
+        scoped,
+        budget,
+        work,
+        qps=args.qps,
+        ttft=args.ttft,
+        itl=args.itl,
+        pricing=args.pricing,
+        prices=perf.price_table(args.prices),
+    )
+    if not choices:
+        raise VllmServingError(
+            f"no accelerator and tensor size serves {model.name} within the targets; relax --ttft or --itl,"
+            " or see `vllm-serving size` for what each accelerator reaches"
+        )
+    return choices[0]
+
+
+def autoscaling_block(winner) -> dict[str, Any]:
+    """Autoscaling on running requests per pod, from the batch at which the latency targets hold."""
+    target = max(1, int(winner.point.concurrency * BATCH_TARGET_SHARE))
+    return {
+        "enabled": True,
+        "minReplicas": 1,
+        "maxReplicas": max(2, 2 * winner.replicas),
+        "metrics": [{"type": "batch-size", "target": target}],
+    }
+
+
 def new(args: argparse.Namespace) -> int:
     sizing.check_budget_options(args)
+    if args.qps is None and (args.ttft is not None or args.itl is not None):
+        raise UsageError("--ttft and --itl choose the accelerator for a request rate: give --qps too")
+    if args.qps is None and not args.accelerator:
+        raise UsageError("give --accelerator, or --qps (and --ttft/--itl) to choose the cheapest one")
     chart = chart_mod.chart_dir(args.chart)
     rules = chart_mod.rules(chart)
-    acc = sizing.accelerator(args.accelerator, rules)
     model = sizing.find_model(args.model, args.config)
     sizing.note_capped_context(args.context, model)
     budget = sizing.Budget(gpu_memory_utilization=args.gpu_memory_utilization, overhead_gib=args.overhead_gib)
+    winner = cheapest(args, model, rules, budget) if args.qps is not None else None
+    acc = sizing.accelerator(winner.accelerator if winner else args.accelerator, rules)
     context = args.context or sizing.default_context(model)
     p = sizing.plan(model, acc, budget, context, args.concurrency, sizing.pipeline_limit(chart))
+    if winner:  # the tensor size the latency targets chose, not only the smallest that fits
+        fit = sizing.evaluate(model, acc, budget, winner.tensor, 1, context, args.concurrency)
+        p = sizing.Plan(model, acc, budget, p.context, args.concurrency, p.options, fit, p.max_nodes)
     if p.choice is None:
         raise VllmServingError(refusal(p, rules))
     tensor, pipeline = p.choice.tensor, p.choice.pipeline
@@ -254,6 +330,11 @@ def new(args: argparse.Namespace) -> int:
         "vllm": {"maxModelLen": length, "gpuMemoryUtilization": budget.gpu_memory_utilization},
         "weights": weights,
     }
+    if winner:
+        values["vllm"]["maxNumSeqs"] = winner.point.concurrency
+        values["replicaCount"] = winner.replicas
+        values["autoscaling"] = autoscaling_block(winner)
+        values["monitoring"] = {"podMonitoring": {"enabled": True}}  # the HPA reads vLLM's gauge through GMP
     if args.gcp_service_account:
         values["serviceAccount"] = {"gcpServiceAccount": args.gcp_service_account}
     values["resources"] = resource_block
@@ -263,7 +344,7 @@ def new(args: argparse.Namespace) -> int:
     problems = chart_verdict(chart, values=values).problems
     if problems:  # an option the chart's schema refuses (a bucket or share of the wrong form): its words
         raise InvalidValues(problems)
-    lines = header(p, machine, length, notes, args.config)
+    lines = header(p, machine, length, notes, args.config, winner, args)
     if args.output is None:  # most likely redirected to a file here
         sys.stdout.write(render(values, [modeline(chart, Path.cwd()), "#", *lines]))
         return 0
@@ -292,9 +373,15 @@ def main(argv: Sequence[str]) -> int:
         "deploy.",
     )
     sub.add_argument("--model", required=True, help="Hugging Face id, e.g. google/gemma-2-9b-it")
-    sub.add_argument("--accelerator", required=True, help="cloud.google.com/gke-accelerator value, e.g. nvidia-l4")
+    sub.add_argument(
+        "--accelerator",
+        help="cloud.google.com/gke-accelerator value, e.g. nvidia-l4 (with --qps: the cheapest meeting the targets)",
+    )
     sub.add_argument("--source", choices=SOURCES, default="huggingface", help="weights.source (default: %(default)s)")
     sizing.add_budget_options(sub)
+    from vllm_serving import perf
+
+    perf.add_target_options(sub)
     sub.add_argument("--served-name", help="model.servedName (default: the model's name after the '/', lower case)")
     sub.add_argument("--hf-token-secret", metavar="NAME", help="Secret with a Hugging Face token (gated models)")
     sub.add_argument("--hf-token-key", metavar="KEY", default="token", help="key of the token in that Secret")

@@ -18,6 +18,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -36,8 +37,24 @@ LDFLAGS = "-s -w"  # no symbol table or DWARF: smaller binaries
 KEEP = 3  # builds of one tool kept in the cache (the cluster's are ~130 MB)
 
 
+_sink: Progress | None = None
+
+
+def set_sink(sink: Progress | None) -> None:
+    """Send build progress somewhere other than stderr (the pytest plugin: the terminal, past output capture)."""
+    global _sink
+    _sink = sink
+
+
 def stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    if _sink is not None:
+        _sink(message)
+    else:
+        print(message, file=sys.stderr, flush=True)
+
+
+PACKAGE_LINE = re.compile(r"^[A-Za-z0-9_.~\-]+(/[A-Za-z0-9_.~\-]+)*$")  # what `go build -v` prints per package
+PROGRESS_EVERY = 15.0  # seconds between progress lines of a long build
 
 
 def cache_root() -> Path:
@@ -172,10 +189,28 @@ class GoTool:
             return ["bash", str(self.src / self.script), str(out)]
         ldflags = " ".join([LDFLAGS, *(f"-X {var}={module_version(self.src, m)}" for var, m in self.stamps.items())])
         if self.src is None:  # go install path@version: GOBIN is the output
-            return [go, "install", f"-ldflags={ldflags}", *self.packages]
+            return [go, "install", "-v", f"-ldflags={ldflags}", *self.packages]
         # one binary: name it ourselves; several: go build names them after their package paths
         target = out / self.binaries[0] if len(self.binaries) == 1 else f"{out}{os.sep}"
-        return [go, "build", f"-ldflags={ldflags}", "-o", str(target), *self.packages]
+        return [go, "build", "-v", f"-ldflags={ldflags}", "-o", str(target), *self.packages]
+
+    def _package_count(self, go: str, variables: Mapping[str, str]) -> int | None:
+        """How many packages the build may compile (`go list -deps`), to say how far along it is."""
+        if self.src is None:
+            return None
+        packages = list(self.packages) or ["."]
+        try:
+            listed = subprocess.run(
+                [go, "list", "-deps", *packages],
+                cwd=self.src,
+                env=dict(variables),
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return len(listed.stdout.split()) if listed.returncode == 0 else None
 
     def build_into(self, out: Path, *, progress: Progress = stderr, log_path: Path | None = None, **env: str) -> float:
         """Build into ``out`` (no cache, no lock); return the seconds it took. ``env`` adds variables (GOCACHE)."""
@@ -183,9 +218,13 @@ class GoTool:
         out.mkdir(parents=True, exist_ok=True)
         out = out.resolve()
         log_path = log_path or out.parent / f"{out.name}.log"
-        goflags = " ".join([os.environ.get("GOFLAGS", ""), *GO_FLAGS]).strip()
+        # -v (a script's go build too) lists each package as it compiles: counted below, it says how far along
+        # a build is; it changes no binary, so it is not part of the key
+        goflags = " ".join([os.environ.get("GOFLAGS", ""), *GO_FLAGS, *(["-v"] if self.script else [])]).strip()
         variables = {**os.environ, **GO_ENV, "GO": go, "GOFLAGS": goflags, "GOBIN": str(out), **env}
         start = time.monotonic()
+        total = self._package_count(go, variables)
+        compiled, reported = 0, start
         with log_path.open("w") as log:
             proc = subprocess.Popen(
                 self._command(go, out),
@@ -200,8 +239,16 @@ class GoTool:
             for line in proc.stdout:
                 log.write(line)
                 log.flush()
-                progress(line.rstrip())
-                tail = [*tail[-29:], line.rstrip()]
+                text = line.rstrip()
+                if PACKAGE_LINE.match(text):  # go build -v: one package compiled (cached ones are not listed)
+                    compiled += 1
+                    if time.monotonic() - reported >= PROGRESS_EVERY:
+                        reported = time.monotonic()
+                        share = f"/{total} packages ({min(compiled / total, 1):.0%})" if total else " packages"
+                        progress(f"building {self.what}: {compiled}{share}, {reported - start:.0f} s")
+                else:
+                    progress(text)
+                tail = [*tail[-29:], text]
             code = proc.wait()
         if code != 0:
             detail = "\n".join(tail)

@@ -46,6 +46,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Builds that run on first use (the local cluster, vLLM's parser environment, the Go checkers) take
+    minutes: show their progress on the terminal even while pytest captures the tests' output."""
+    import sys
+
+    from vllm_serving import gobuild
+
+    capture = config.pluginmanager.getplugin("capturemanager")
+    if capture is None:
+        return
+
+    def show(message: str) -> None:
+        with capture.global_and_fixture_disabled():
+            sys.stderr.write(f"\n{message}")
+            sys.stderr.flush()
+
+    gobuild.set_sink(show)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    from vllm_serving import gobuild
+
+    gobuild.set_sink(None)
+
+
 def target_kubeconfig(config: pytest.Config) -> Path | None:
     """The cluster the options name, or None for the local test cluster."""
     if config.getoption("--vllm-serving-kubeconfig"):

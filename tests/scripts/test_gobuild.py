@@ -115,3 +115,31 @@ def test_old_builds_beyond_the_newest_are_pruned(module: Path) -> None:
     kept = sorted(p.name for p in cache.glob("hello-*") if p.is_dir())
     assert len(kept) == gobuild.KEEP and f"hello-{hello(module).key()}" in kept
     assert "hellothere-1" in left
+
+
+def test_a_long_build_says_how_far_along_it_is(module: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """go build -v lists each package it compiles; counted against `go list -deps`, they become progress lines
+    (every PROGRESS_EVERY seconds; at once here) instead of one line and minutes of silence."""
+    monkeypatch.setattr(gobuild, "PROGRESS_EVERY", 0.0)
+    (module / "greet").mkdir()
+    (module / "greet" / "greet.go").write_text('package greet\n\nfunc Hello() string { return "hello" }\n')
+    (module / "main.go").write_text(
+        'package main\n\nimport (\n\t"fmt"\n\n\t"example.local/hello/greet"\n)\n\n'
+        "func main() { fmt.Println(greet.Hello()) }\n"
+    )
+    said: list[str] = []
+    hello(module).build_into(module.parent / "out", progress=said.append)
+    counted = [m for m in said if m.startswith("building the hello tool: ")]
+    assert counted, said
+    total = int(counted[-1].split("/")[1].split()[0])
+    assert total >= 2  # the module's two packages, and the standard library's they import
+    assert counted[-1].endswith(" s") and "packages (" in counted[-1]
+
+
+def test_progress_goes_to_the_sink_the_pytest_plugin_sets(monkeypatch: pytest.MonkeyPatch) -> None:
+    shown: list[str] = []
+    monkeypatch.setattr(gobuild, "_sink", None)
+    gobuild.set_sink(shown.append)
+    gobuild.stderr("building something (once)")
+    gobuild.set_sink(None)
+    assert shown == ["building something (once)"]

@@ -150,7 +150,13 @@ def dcgm(pod: str, namespace: str, gpu: int) -> dict:
 
 # Grafana's variables, as Grafana substitutes them before the query reaches the data source (two
 # namespaces selected, every model).
-GRAFANA = {"$__rate_interval": "1m", "$namespace": "llm|staging", "$model": ".*"}
+GRAFANA = {
+    "$__rate_interval": "1m",
+    "$namespace": "llm|staging",
+    "$model": ".*",
+    "$usd_per_gpu_hour": "0.85",
+    "$gpus_per_replica": "1",
+}
 
 
 def grafana(expr: str) -> str:

@@ -171,6 +171,8 @@ EXPECTED = {
     "Time to first token": [0.3, 0.48, 0.496],
     "Inter-token latency": [0.3, 0.48, 0.496],
     "End-to-end request latency": [0.3, 0.48],
+    # two pods of one GPU at 0.85 USD an hour, over 30 prompt tokens / 4 + 60 generated tokens a second
+    "Cost per million output tokens": [round(2 * 1 * 0.85 / 3600 / (30 / 4 + 60) * 1e6, 6)],
 }
 
 

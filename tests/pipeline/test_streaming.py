@@ -49,6 +49,10 @@ def test_pubsub_messages_in_two_bursts(tmp_path):
         .add_elements([TimestampedValue(message(b"Why vLLM?", "m11"), 3)])
         .advance_processing_time(5)
         .advance_watermark_to(70)
+        # Late: the first window's on-time pane has fired; these come in its late pane.
+        .add_elements([TimestampedValue(message(request(f"late{i}"), f"m3{i}", format="jsonl"), 30) for i in range(2)])
+        .advance_processing_time(5)
+        .advance_watermark_to(75)
         .add_elements([TimestampedValue(message(request("b0"), "m20", format="jsonl"), 71)])
         .add_elements([TimestampedValue(message(b"{not json", "m21", format="jsonl"), 72)])
         .advance_processing_time(5)
@@ -70,18 +74,22 @@ def test_pubsub_messages_in_two_bursts(tmp_path):
         assert options.view_as(StandardOptions).streaming
         with beam.Pipeline(runner=BundleBasedDirectRunner(), options=options) as p:
             result = run.build_streaming(p, plan, messages=p | stream)
-            expected = ["a0", "a1", "a2", "a3", "b0", "m11", "prompt-1"]
+            expected = ["a0", "a1", "a2", "a3", "b0", "late0", "late1", "m11", "prompt-1"]
             assert_that(result["output"] | beam.Map(lambda line: json.loads(line)["custom_id"]), equal_to(expected))
             dead_sources = result["dead_letter"] | "Src" >> beam.Map(lambda line: json.loads(line)["source"])
             assert_that(dead_sources, equal_to(["pubsub:m21"]), label="DeadLetter")
-    # Windowed files, named by fileio after their 60 s event-time window.
-    windows: dict[str, list[str]] = {}
-    for f in (tmp_path / "out").glob("results-1970-*.jsonl"):
-        windows.setdefault(f.name[len("results-") :][:39], []).extend(f.read_text().splitlines())
-    assert {w: custom_ids(lines) for w, lines in windows.items()} == {
-        "1970-01-01T00:00:00-1970-01-01T00:01:00": ["a0", "a1", "a2", "a3", "m11", "prompt-1"],
-        "1970-01-01T00:01:00-1970-01-01T00:02:00": ["b0"],
+    # One file per window and pane (transforms.WriteWindowPanes): the late pane has its own file, and
+    # every answer is in exactly one file (Beam's WriteToFiles renamed the late pane onto the on-time one).
+    files = {
+        f.name.removeprefix("results-"): custom_ids(f.read_text().splitlines())
+        for f in (tmp_path / "out").glob("results-1970-*.jsonl")
     }
+    assert files == {
+        "1970-01-01T00:00:00-1970-01-01T00:01:00-pane-00000.jsonl": ["a0", "a1", "a2", "a3", "m11", "prompt-1"],
+        "1970-01-01T00:00:00-1970-01-01T00:01:00-pane-00001.jsonl": ["late0", "late1"],
+        "1970-01-01T00:01:00-1970-01-01T00:02:00-pane-00000.jsonl": ["b0"],
+    }
+    windows = {name: (tmp_path / "out" / f"results-{name}").read_text().splitlines() for name in files}
     lines = [line for window_lines in windows.values() for line in window_lines]
     assert all(json.loads(line)["response"]["status_code"] == 200 for line in lines)  # the 500s were retried
     dead = sorted((tmp_path / "out").glob("results.dead-letter-*.jsonl"))

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from vllm_serving import extras
 from vllm_serving.errors import UsageError
 from vllm_serving.pipeline import dataflow
-from vllm_serving.pipeline.client import MODES, EndpointSettings
+from vllm_serving.pipeline.client import MODES, SECRET_VERSION, EndpointSettings
 from vllm_serving.pipeline.records import INPUT_FORMATS
 
 RUNNERS = ("DirectRunner", "PrismRunner", "DataflowRunner")
@@ -102,6 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--api-key-secret",
         help="Secret Manager version holding the API key, read where requests are sent (Dataflow workers)",
     )
+    serve.add_argument(
+        "--hf-token-secret",
+        help="Secret Manager version holding a Hugging Face token for gated models: each worker reads it and "
+        "gives it to its vLLM server as HF_TOKEN (--vllm-in-worker)",
+    )
     runner = p.add_argument_group("runner")
     runner.add_argument("--runner", choices=RUNNERS, default="DirectRunner")
     runner.add_argument(
@@ -122,7 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="window of the output files and longest a request waits for its batch, seconds",
     )
     gpu = p.add_argument_group("vLLM in Dataflow workers (--vllm-in-worker)")
-    gpu.add_argument("--worker-image", default="", help="the worker image built from pipeline/worker.Dockerfile")
+    gpu.add_argument(
+        "--worker-image",
+        default="",
+        help="the worker image built from pipeline/worker.Dockerfile (with --endpoint: instead of --setup_file)",
+    )
     gpu.add_argument("--accelerator", default="nvidia-l4", help="Dataflow GPU type")
     gpu.add_argument("--gpus-per-worker", type=_positive_int, default=1, help="GPUs per worker (vLLM tensor size)")
     gpu.add_argument("--machine-type", help="worker machine type (default: the one that carries the GPUs)")
@@ -186,6 +195,26 @@ def plan(argv: Sequence[str]) -> Plan:
             "--worker-image is required with --vllm-in-worker on DataflowRunner: build "
             "scripts/vllm_serving/pipeline/worker.Dockerfile and push it to Artifact Registry"
         )
+    if args.hf_token_secret and not args.vllm_in_worker:
+        problems.append("--hf-token-secret is for the worker's vLLM server: it needs --vllm-in-worker")
+    if args.hf_token_secret and not SECRET_VERSION.fullmatch(args.hf_token_secret):
+        problems.append(
+            f"--hf-token-secret: {args.hf_token_secret!r} is not a secret version; "
+            "use projects/PROJECT/secrets/NAME/versions/VERSION (VERSION may be latest)"
+        )
+    if args.runner == "DataflowRunner" and args.worker_image:
+        problem = dataflow.launcher_beam_problem()
+        if problem:
+            problems.append(problem)
+    if args.runner == "DataflowRunner" and args.vllm_in_worker and args.model and not args.hf_token_secret:
+        from vllm_serving import sizing
+
+        known = sizing.builtin_model(args.model)
+        if known is not None and known.gated:
+            problems.append(
+                f"--model {args.model} is gated on Hugging Face: give --hf-token-secret "
+                "projects/P/secrets/S/versions/latest (a read token of an account that accepted its license)"
+            )
     unknown = [a for a in beam_args if not a.startswith("--")]
     if unknown:
         problems.append(f"unexpected argument(s) {' '.join(unknown)}; Beam options are --name=value")
@@ -217,9 +246,8 @@ def beam_options(p: Plan) -> list[str]:
     flags = [f"--runner={args.runner}", *p.beam_args]
     if args.streaming:
         flags.append("--streaming")
-    if args.runner == "DataflowRunner" and args.vllm_in_worker:
-        gpu = dataflow.GpuWorkers(args.accelerator, args.gpus_per_worker, args.machine_type, args.worker_image)
-        flags = dataflow.merge(flags, dataflow.beam_flags(gpu))
+    if args.runner == "DataflowRunner":
+        flags = dataflow.merge(flags, _dataflow_flags(p, flags))
     if args.runner == "PrismRunner":
         from vllm_serving.pipeline import prism
 
@@ -227,10 +255,47 @@ def beam_options(p: Plan) -> list[str]:
     return flags
 
 
+def _dataflow_flags(p: Plan, given: Sequence[str]) -> list[str]:
+    """What a Dataflow job needs besides the user's options: workers that can unpickle the graph (the
+    worker image, else this package's sdist through --setup_file), GPUs for --vllm-in-worker, and a boot
+    disk that holds the image and the weights (dataflow.py says where each comes from)."""
+    args = p.args
+    if args.vllm_in_worker:
+        gpu = dataflow.GpuWorkers(args.accelerator, args.gpus_per_worker, args.machine_type, args.worker_image)
+        sized = any(flag.startswith("--disk_size_gb=") for flag in given)  # the user's size wins
+        return [*dataflow.beam_flags(gpu), *([] if sized else [f"--disk_size_gb={_disk_size_gb(p.args.model)}"])]
+    if args.worker_image:
+        return [*dataflow.image_flags(args.worker_image), f"--disk_size_gb={dataflow.disk_size_gb()}"]
+    shipped = ("--setup_file=", "--extra_package=", "--extra_packages=", "--sdk_container_image=")
+    if any(flag.startswith(shipped) for flag in given):
+        return []
+    setup = dataflow.source_setup_file()
+    if setup is None:
+        raise UsageError(
+            "pipeline run: the Dataflow workers need this package to unpickle the pipeline; this install is not "
+            "a source checkout, so give --worker-image (built from pipeline/worker.Dockerfile) or "
+            "--extra_package=PATH of a wheel of vllm-serving"
+        )
+    return [f"--setup_file={setup}"]
+
+
+def _disk_size_gb(model_name: str) -> int:
+    from vllm_serving import sizing
+
+    model = sizing.builtin_model(model_name)
+    if model is None:
+        raise UsageError(
+            f"pipeline run: --model {model_name}: not in the built-in model table, so the workers' boot disk "
+            f"cannot be sized; give --disk_size_gb=N: {dataflow.IMAGE_GB:g} GB of image, "
+            f"{dataflow.SYSTEM_GB} GB of system and the weights' size, times {dataflow.DISK_MARGIN}"
+        )
+    return dataflow.disk_size_gb(sizing.weight_bytes(model, model.dtype))  # the checkpoint's own dtype
+
+
 def submission_argv(argv: Sequence[str], p: Plan) -> list[str]:
-    """The command line to submit with: ours without --dry-run, the GPU shorthands spelled as Beam options."""
-    extra = [f for f in beam_options(p) if f not in p.beam_args and not f.startswith("--runner=")]
+    """The command line to submit with: ours without --dry-run, the shorthands spelled as Beam options."""
     kept = [a for a in argv if a != "--dry-run"]
+    extra = [f for f in beam_options(p) if f not in p.beam_args and f not in kept and not f.startswith("--runner=")]
     return [*kept, *extra]
 
 
@@ -259,8 +324,9 @@ def main(argv: Sequence[str]) -> int:
         extras.require("dataflow", "pipeline --runner DataflowRunner", ("apitools",))
     if p.args.streaming:
         extras.require("dataflow", "pipeline --streaming (Pub/Sub)", ("google.cloud.pubsub",))
-    if p.args.api_key_secret:
-        extras.require("dataflow", "pipeline --api-key-secret", ("google.cloud.secretmanager",))
+    for flag in ("api_key_secret", "hf_token_secret"):
+        if getattr(p.args, flag):
+            extras.require("dataflow", f"pipeline --{flag.replace('_', '-')}", ("google.cloud.secretmanager",))
     if p.args.vllm_in_worker:
         extras.require("dataflow", "pipeline --vllm-in-worker (Beam's vLLM model handler)", ("openai",))
     if p.args.runner == "PrismRunner":

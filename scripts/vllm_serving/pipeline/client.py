@@ -11,6 +11,10 @@ and it is tested on its own against the project's OpenAI stub.
   ``max_retries`` times, waiting ``backoff * 2**attempt`` seconds capped at ``max_backoff``, with
   full jitter, or what the server's ``Retry-After`` asks for when it says so. Other statuses are final.
 - Every request ends as exactly one ``Outcome``; nothing raises for a single request's failure.
+- ``recover`` (the in-worker server's): called before a retry that follows a failure to connect or
+  read; it may restart the server and returns the URL to send to from then on.
+- Each request says which worker sent it (``User-Agent: vllm-serving-pipeline/VERSION (HOST; pid
+  PID)``), so a server's or gateway's log shows how the work spread over the workers.
 - The API key is read where the requests are sent, never stored in the settings (a pipeline graph is
   pickled and, on Dataflow, uploaded): from Secret Manager when ``api_key_secret`` names a secret
   version (on Dataflow the workers' service account reads it), else from the environment variable
@@ -24,17 +28,27 @@ import json
 import os
 import random
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 
 from vllm_serving.loadtest.client import Target
 from vllm_serving.pipeline.records import Outcome, Request
 
+
+def _version() -> str:
+    try:
+        return version("vllm-serving")
+    except PackageNotFoundError:  # the modules on a worker's path without the distribution's metadata
+        return "0"
+
+
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
-_SECRET_VERSION = re.compile(r"projects/[^/]+/secrets/[^/]+/versions/[^/]+")
+SECRET_VERSION = re.compile(r"projects/[^/]+/secrets/[^/]+/versions/[^/]+")
 MODES = ("continuous", "fixed")
 _MAX_BODY = 64 << 20  # a batch answer larger than 64 MiB is not one completion
 
@@ -61,7 +75,7 @@ class EndpointSettings:
             raise ValueError("max_retries must be 0 or more")
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}")
-        if self.api_key_secret and not _SECRET_VERSION.fullmatch(self.api_key_secret):
+        if self.api_key_secret and not SECRET_VERSION.fullmatch(self.api_key_secret):
             raise ValueError(
                 f"--api-key-secret: {self.api_key_secret!r} is not a secret version; "
                 "use projects/PROJECT/secrets/NAME/versions/VERSION (VERSION may be latest)"
@@ -77,9 +91,13 @@ class EndpointClient:
         *,
         sleep: Callable[[float], None] = time.sleep,
         read_secret: Callable[[str], str] | None = None,
+        recover: Callable[[], str] | None = None,
     ):
         self.settings = settings
         self.target = Target.parse(settings.url)
+        self._recover = recover
+        self._user_agent = f"vllm-serving-pipeline/{_version()} ({socket.gethostname()}; pid {os.getpid()})"
+        self._recover_lock = threading.Lock()
         if settings.api_key_secret:
             self._api_key = (read_secret or read_secret_version)(settings.api_key_secret)
         else:
@@ -106,14 +124,24 @@ class EndpointClient:
         settings = self.settings
         attempt = 0
         while True:
-            status, body, reason, retry_after = self._post(request)
+            target = self.target
+            status, body, reason, retry_after = self._post(request, target)
             retryable = status is None or status in RETRYABLE_STATUSES
             if not retryable or attempt >= settings.max_retries:
                 if retryable and attempt:
                     reason = f"{reason} (after {attempt + 1} attempts)"
                 return Outcome(request, status, body, reason, attempts=attempt + 1)
-            self._sleep(self._delay(attempt, retry_after))
+            if status is None and self._recover is not None:
+                self._recovered(target)
+            else:
+                self._sleep(self._delay(attempt, retry_after))
             attempt += 1
+
+    def _recovered(self, failed: Target) -> None:
+        """Let the server's owner check it (and restart it) once per failure, however many requests saw it."""
+        with self._recover_lock:
+            if self.target is failed:
+                self.target = Target.parse(self._recover())
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         settings = self.settings
@@ -121,10 +149,14 @@ class EndpointClient:
             return min(retry_after, settings.max_backoff)
         return random.uniform(0, min(settings.max_backoff, settings.backoff * 2**attempt))
 
-    def _connection(self) -> http.client.HTTPConnection:
+    def _connection(self, target: Target) -> http.client.HTTPConnection:
         conn = getattr(self._local, "conn", None)
+        if conn is not None and self._local.target is not target:
+            self._drop_connection()
+            conn = None
         if conn is None:
-            conn = self._local.conn = self.target.connect(self.settings.timeout)
+            conn = self._local.conn = target.connect(self.settings.timeout)
+            self._local.target = target
         return conn
 
     def _drop_connection(self) -> None:
@@ -133,16 +165,16 @@ class EndpointClient:
             conn.close()
             self._local.conn = None
 
-    def _post(self, request: Request) -> tuple[int | None, object, str, float | None]:
+    def _post(self, request: Request, target: Target) -> tuple[int | None, object, str, float | None]:
         """(status, parsed body, reason, Retry-After seconds); status None when no HTTP answer came."""
         payload = json.dumps(request.body).encode()
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        headers = {"Content-Type": "application/json", "Accept": "application/json", "User-Agent": self._user_agent}
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
-        where = f"POST {self.target.url}{request.url}"
+        where = f"POST {target.url}{request.url}"
         try:
-            conn = self._connection()
-            conn.request("POST", self.target.prefix + request.url, body=payload, headers=headers)
+            conn = self._connection(target)
+            conn.request("POST", target.prefix + request.url, body=payload, headers=headers)
             response = conn.getresponse()
             raw = response.read(_MAX_BODY)
             if response.will_close:
@@ -169,10 +201,23 @@ class EndpointClient:
 
 def read_secret_version(name: str) -> str:
     """A Secret Manager secret version's payload (google-cloud-secret-manager, in apache-beam[gcp]):
-    ``access_secret_version`` and ``payload.data``, https://cloud.google.com/secret-manager/docs/access-secret-version."""
+    ``access_secret_version`` and ``payload.data``, https://cloud.google.com/secret-manager/docs/access-secret-version.
+
+    ``$SECRET_MANAGER_ENDPOINT`` (``https://HOST`` of a Private Service Connect endpoint, or a local
+    stand-in's ``http://127.0.0.1:PORT``, which gets no credentials) points the client elsewhere."""
     from google.cloud import secretmanager
 
-    response = secretmanager.SecretManagerServiceClient().access_secret_version(request={"name": name})
+    endpoint = os.environ.get("SECRET_MANAGER_ENDPOINT", "")
+    if endpoint:
+        kwargs: dict = {"transport": "rest", "client_options": {"api_endpoint": endpoint}}
+        if endpoint.startswith("http://"):
+            from google.auth.credentials import AnonymousCredentials
+
+            kwargs["credentials"] = AnonymousCredentials()
+        client = secretmanager.SecretManagerServiceClient(**kwargs)
+    else:
+        client = secretmanager.SecretManagerServiceClient()
+    response = client.access_secret_version(request={"name": name})
     return response.payload.data.decode("utf-8").strip()
 
 

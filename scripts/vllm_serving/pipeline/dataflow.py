@@ -10,6 +10,18 @@ Sources (read at the pinned Beam 2.77.0 and the docs named):
   https://cloud.google.com/dataflow/docs/gpu/use-l4-gpus: L4 only on G2 machines).
 - Custom container: ``--sdk_container_image`` on Runner v2, the image's Python minor version and
   Beam version equal to the launcher's (https://cloud.google.com/dataflow/docs/guides/run-custom-container).
+- Boot disk: Dataflow's default is 25 GB for batch jobs (Dataflow Shuffle) and 30 GB with Streaming
+  Engine, "part of" which the OS, binaries, logs and containers take
+  (https://cloud.google.com/dataflow/docs/shuffle-for-batch, "Disk size considerations"). The vLLM image
+  alone is 28.6 GB unpacked (vllm-project/vllm PR #22377) and about 12 GB compressed (#27154), and vLLM
+  downloads the weights to the same disk, so ``--disk_size_gb`` comes from both (``disk_size_gb``).
+- Driver: ``install-nvidia-driver`` takes Dataflow's default driver; Beam's vLLM example asks T4 workers
+  for ``install-nvidia-driver:5xx`` ("vLLM only works with 5xx drivers", apache/beam
+  sdks/python/apache_beam/examples/inference/README.md); Dataflow's L4 page gives L4 a 525+ driver.
+- What workers unpickle: the graph references ``vllm_serving`` (transforms, handlers, the client). The
+  worker image installs it; without an image, ``--setup_file`` makes Beam build this package's sdist
+  at submission and every worker pip-installs it
+  (https://beam.apache.org/documentation/sdks/python-pipeline-dependencies, "Multiple file dependencies").
 - No ``--experiments=no_use_multiple_sdk_containers``: Beam's vLLM handler already runs one vLLM server
   per worker VM and shares it across the VM's SDK processes (``share_model_across_processes``), and that
   option would leave one Python process per VM (https://cloud.google.com/dataflow/docs/gpu/use-nvidia-mps,
@@ -18,10 +30,14 @@ Sources (read at the pinned Beam 2.77.0 and the docs named):
 
 from __future__ import annotations
 
+import math
+import re
 import shlex
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 from vllm_serving.errors import UsageError
 
@@ -39,13 +55,33 @@ _FAMILY = {"nvidia-l4": "g2-", "nvidia-tesla-t4": "n1-", "nvidia-tesla-a100": "a
 _FAMILY |= {"nvidia-a100-80gb": "a2-ultragpu-", "nvidia-h100-80gb": "a3-highgpu-"}
 
 
+# The driver option per accelerator (module docstring); the rest take Dataflow's default.
+_DRIVER = {"nvidia-tesla-t4": "install-nvidia-driver:5xx"}
+
+# Boot disk arithmetic (module docstring): the image as the node keeps it (its compressed layers beside
+# the unpacked ones, plus Beam's layers), the OS and logs, the weights, and a margin.
+IMAGE_GB = 28.6 + 12 + 1
+SYSTEM_GB = 10
+DISK_MARGIN = 1.2
+
+
+def disk_size_gb(weight_bytes: float = 0.0) -> int:
+    """The worker boot disk that holds the worker image and ``weight_bytes`` of downloaded weights,
+    rounded up to 10 GB."""
+    need = (IMAGE_GB + SYSTEM_GB + weight_bytes / 1e9) * DISK_MARGIN
+    return int(math.ceil(need / 10) * 10)
+
+
 @dataclass(frozen=True)
 class GpuWorkers:
     accelerator: str = "nvidia-l4"
     count: int = 1
     machine_type: str | None = None
     image: str = ""
-    driver: str = "install-nvidia-driver"
+
+    @property
+    def driver(self) -> str:
+        return _DRIVER.get(self.accelerator, "install-nvidia-driver")
 
     def machine(self) -> str:
         known = MACHINES.get(self.accelerator)
@@ -77,9 +113,19 @@ def beam_flags(gpu: GpuWorkers) -> list[str]:
     return [
         f"--machine_type={gpu.machine()}",
         f"--dataflow_service_options={gpu.service_option()}",
-        f"--sdk_container_image={gpu.image}",
-        "--experiments=use_runner_v2",
+        *image_flags(gpu.image),
     ]
+
+
+def image_flags(image: str) -> list[str]:
+    """Workers in the worker image (custom containers need Runner v2)."""
+    return [f"--sdk_container_image={image}", "--experiments=use_runner_v2"]
+
+
+def source_setup_file() -> Path | None:
+    """This package's setup.py when it runs from a source checkout (``pip install -e .``), else None."""
+    setup = Path(__file__).resolve().parents[3] / "setup.py"
+    return setup if setup.is_file() and (setup.parent / "scripts" / "vllm_serving").is_dir() else None
 
 
 def merge(given: Sequence[str], derived: Sequence[str]) -> list[str]:
@@ -108,4 +154,28 @@ def python_version_note(image_python: str) -> str | None:
     return (
         f"note: this launcher runs Python {here}, the worker image Python {image_python}; Dataflow needs the "
         f"same minor version: submit from a Python {image_python} environment"
+    )
+
+
+def worker_beam_version() -> str:
+    """The Beam version worker.Dockerfile installs (its BEAM_VERSION; the [pipeline] extra pins the same)."""
+    dockerfile = (Path(__file__).with_name("worker.Dockerfile")).read_text()
+    match = re.search(r"^ARG BEAM_VERSION=(\S+)$", dockerfile, re.M)
+    assert match, "worker.Dockerfile has no ARG BEAM_VERSION="
+    return match.group(1)
+
+
+def launcher_beam_problem() -> str | None:
+    """A custom container must carry the launcher's Beam version (Beam's sdks/python/container/boot.go;
+    https://cloud.google.com/dataflow/docs/guides/build-container-image): say so when they differ."""
+    try:
+        here = version("apache-beam")
+    except PackageNotFoundError:  # --dry-run without the extra: `pipeline run` asks for it before submitting
+        return None
+    image = worker_beam_version()
+    if here == image:
+        return None
+    return (
+        f"--worker-image: the worker image carries apache-beam {image} (worker.Dockerfile) but this launcher has "
+        f"{here}; Dataflow needs the same version: pip install 'vllm-serving[dataflow]' (it pins {image})"
     )

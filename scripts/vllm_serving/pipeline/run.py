@@ -6,7 +6,6 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 import apache_beam as beam
-from apache_beam.io import fileio
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.transforms import trigger, window
@@ -22,8 +21,8 @@ COUNTERS = ("lines", "succeeded", "failed", "malformed", "retries")
 # RunInference's batching waits this long at most in streaming before it sends a partial batch.
 _STREAMING_BATCH_SECONDS = 1
 # Answers can come back after the watermark passed their window (RunInference's batching holds no
-# watermark): the file sinks take them this long after the window, in a late pane (another file of
-# the same window), instead of dropping them.
+# watermark), and Pub/Sub can deliver late messages: the file sinks take them this long after the
+# window, in a late pane (its own file, transforms.WriteWindowPanes), instead of dropping them.
 _ALLOWED_LATENESS = 3600
 
 
@@ -31,7 +30,12 @@ def handler(p: Plan, streaming: bool):
     duration = _STREAMING_BATCH_SECONDS if streaming else None
     if p.args.vllm_in_worker:
         return WorkerVLLMHandler(
-            p.args.model, p.server_kwargs, p.settings, batch_size=p.batch_size, max_batch_duration_secs=duration
+            p.args.model,
+            p.server_kwargs,
+            p.settings,
+            batch_size=p.batch_size,
+            max_batch_duration_secs=duration,
+            hf_token_secret=p.args.hf_token_secret or "",
         )
     return EndpointModelHandler(p.settings, batch_size=p.batch_size, max_batch_duration_secs=duration)
 
@@ -88,15 +92,7 @@ def build_streaming(pipeline: beam.Pipeline, p: Plan, messages: Any = None) -> d
             )
     else:
         for name, prefix in (("output", p.args.output), ("dead_letter", f"{p.args.output}.dead-letter")):
-            (
-                result[name]
-                | f"{name}Write"
-                >> fileio.WriteToFiles(
-                    path=prefix.rsplit("/", 1)[0] if "/" in prefix else ".",
-                    file_naming=fileio.default_file_naming(prefix.rsplit("/", 1)[-1], ".jsonl"),
-                    shards=1,
-                )
-            )
+            result[name] | f"{name}Write" >> transforms.WriteWindowPanes(prefix)
     return result
 
 

@@ -11,6 +11,7 @@ command line is parsed, so other commands never pay for it.
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import PurePosixPath
 from typing import Any
@@ -21,7 +22,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler, RunInference
 
 from vllm_serving.pipeline import records
-from vllm_serving.pipeline.client import EndpointClient, EndpointSettings
+from vllm_serving.pipeline.client import EndpointClient, EndpointSettings, read_secret_version
 from vllm_serving.pipeline.records import Outcome, Rejected, Request
 
 NAMESPACE = "vllm-serving"
@@ -58,23 +59,29 @@ class EndpointModelHandler(ModelHandler[Request, Outcome, EndpointClient]):
 
 
 class _WorkerServer:
-    """Beam's vLLM server in this worker, and a client to it. Holding the server keeps it running."""
+    """Beam's vLLM server in this worker, and a client to it. Holding the server keeps it running.
+
+    Beam restarts a dead server only from ``check_connectivity`` (its ``get_server_port`` restarts
+    only a server ``check_connectivity`` has already stopped), which Beam's own handler calls when a
+    request fails (vllm_inference.py, Beam 2.77.0). Requests here go through EndpointClient instead,
+    so its ``recover`` hook does the same: after a failure to connect or read, check the server,
+    restarting it if its process died, and send the retry to the port it now has.
+    """
 
     def __init__(self, server: Any, settings: EndpointSettings):
         self.server = server
-        self._settings = settings
-        self._port = -1
-        self._client: EndpointClient | None = None
+        # The worker's own server needs no key.
+        local = {"url": self._url(), "api_key_env": "", "api_key_secret": ""}
+        self._client = EndpointClient(EndpointSettings(**{**vars(settings), **local}), recover=self._recover)
+
+    def _url(self) -> str:
+        return f"http://127.0.0.1:{self.server.get_server_port()}"
+
+    def _recover(self) -> str:
+        self.server.check_connectivity()  # returns once the server answers; restarts a dead one first
+        return self._url()
 
     def run(self, batch: Sequence[Request]) -> list[Outcome]:
-        port = self.server.get_server_port()  # restarts vLLM if Beam found it dead
-        if self._client is None or port != self._port:
-            if self._client is not None:
-                self._client.close()
-            # The worker's own server needs no key.
-            local = {"url": f"http://127.0.0.1:{port}", "api_key_env": "", "api_key_secret": ""}
-            self._client = EndpointClient(EndpointSettings(**{**vars(self._settings), **local}))
-            self._port = port
         return self._client.run(batch)
 
 
@@ -92,6 +99,11 @@ class WorkerVLLMHandler(ModelHandler[Request, Outcome, _WorkerServer]):
     Beam ends the process that holds the shared server with SIGTERM, or with os._exit when its parent
     dies, and neither stops the vLLM process Beam started: on Dataflow the worker VM goes with it, but
     a local run leaves vLLM running (tests/pipeline/test_worker_handler.py stops its stand-in itself).
+
+    A gated model's Hugging Face token comes from ``hf_token_secret`` (a Secret Manager version): the
+    worker reads it when it loads the model and sets ``HF_TOKEN`` in its environment, which Beam's
+    ``start_process`` passes on to vLLM (huggingface_hub reads ``HF_TOKEN``). Only the secret's name is
+    in the pipeline graph.
     """
 
     def __init__(
@@ -102,6 +114,7 @@ class WorkerVLLMHandler(ModelHandler[Request, Outcome, _WorkerServer]):
         *,
         batch_size: int,
         max_batch_duration_secs: int | None = None,
+        hf_token_secret: str = "",
     ):
         super().__init__(
             min_batch_size=batch_size, max_batch_size=batch_size, max_batch_duration_secs=max_batch_duration_secs
@@ -110,8 +123,11 @@ class WorkerVLLMHandler(ModelHandler[Request, Outcome, _WorkerServer]):
 
         self._beam_handler = VLLMChatModelHandler(model, vllm_server_kwargs=dict(vllm_server_kwargs))
         self._settings = settings
+        self._hf_token_secret = hf_token_secret
 
     def load_model(self) -> _WorkerServer:
+        if self._hf_token_secret:
+            os.environ["HF_TOKEN"] = read_secret_version(self._hf_token_secret)
         return _WorkerServer(self._beam_handler.load_model(), self._settings)
 
     def run_inference(
@@ -147,6 +163,11 @@ class ReadNumberedLines(beam.PTransform):
             | "Match" >> fileio.MatchFiles(self._pattern)
             | "Open" >> fileio.ReadMatches()
             | "Lines" >> beam.FlatMap(numbered_lines)
+            # Break fusion: the match is one element (MatchFiles is a one-element Create) and a file one
+            # more, so without a shuffle here every line of a file would be parsed and served by the worker
+            # that read it (https://cloud.google.com/dataflow/docs/pipeline-lifecycle#fusion_optimization).
+            # Streaming needs none: each worker pulls its own Pub/Sub messages.
+            | "Spread" >> beam.Reshuffle()
         )
 
 
@@ -255,3 +276,47 @@ def to_pubsub_message(line: str) -> Any:
 
         custom_id = str(json.loads(line).get("custom_id") or "")
     return PubsubMessage(line.encode("utf-8"), {"custom_id": custom_id} if custom_id else {})
+
+
+class WriteWindowPanes(beam.PTransform):
+    """Lines -> one file per window and firing: ``PREFIX-START-END-pane-N.jsonl``.
+
+    Beam's WriteToFiles names a window's files by the window alone and "does not support multiple
+    firings per Window" (its docstring; ``_format_shard`` leaves the pane out, apache/beam#18721,
+    Beam 2.77.0), so a late firing would be renamed onto the on-time file. Here every pane of the
+    window's trigger is one GroupByKey output, written under its own pane index: with discarding
+    panes, every line is in exactly one file, and none is overwritten. Each file is written beside
+    its name and renamed into place, so a retried bundle rewrites the same pane whole.
+    """
+
+    def __init__(self, prefix: str):
+        super().__init__()
+        self._prefix = prefix
+
+    def expand(self, lines):
+        return (
+            lines
+            | "Key" >> beam.Map(lambda line: (None, line))
+            | "Panes" >> beam.GroupByKey()
+            | "Write" >> beam.ParDo(_WritePane(self._prefix))
+        )
+
+
+class _WritePane(beam.DoFn):
+    def __init__(self, prefix: str):
+        self._prefix = prefix
+
+    def process(self, keyed, window=beam.DoFn.WindowParam, pane=beam.DoFn.PaneInfoParam):
+        from apache_beam.io.filesystems import FileSystems
+
+        start = window.start.to_utc_datetime().isoformat()
+        end = window.end.to_utc_datetime().isoformat()
+        path = f"{self._prefix}-{start}-{end}-pane-{pane.index:05d}.jsonl"
+        partial = f"{path}.partial"
+        with FileSystems.create(partial) as out:
+            for line in keyed[1]:
+                out.write(line.encode("utf-8") + b"\n")
+        if FileSystems.exists(path):
+            FileSystems.delete([path])
+        FileSystems.rename([partial], [path])
+        yield path

@@ -20,8 +20,17 @@ ARG BEAM_VERSION
 ARG PYTHON_VERSION
 # Fail the build, not the job, when the vLLM image's Python is not the one the boot and launcher expect.
 RUN python3 -c "import sys; v = '%d.%d' % sys.version_info[:2]; sys.exit(0 if v == '${PYTHON_VERSION}' else 'this vLLM image has Python ' + v + ': build with --build-arg PYTHON_VERSION=' + v)"
-# Beam with its Google Cloud I/O (Pub/Sub, GCS); vLLM already brings openai, which Beam's handler imports.
-RUN python3 -m pip install --no-cache-dir "apache-beam[gcp]==${BEAM_VERSION}"
+# Beam's dependencies with its Google Cloud I/O (Pub/Sub, GCS, Secret Manager), resolved by pip together
+# with the image's vLLM so that no vLLM requirement is downgraded (the build fails if they cannot be
+# resolved); then Beam itself with --no-deps: its one pin that conflicts with vLLM 0.33.0 (pillow<13)
+# is left out of worker-requirements.txt, which says why. vLLM already brings openai, which Beam's
+# handler imports. tests/pipeline/worker_venv.py builds the tests' worker from the same file.
+COPY scripts/vllm_serving/pipeline/worker-requirements.txt /src/worker-requirements.txt
+RUN python3 -m pip install --no-cache-dir -r /src/worker-requirements.txt
+RUN python3 -m pip install --no-cache-dir --no-deps "apache-beam==${BEAM_VERSION}"
+# pip check must find nothing broken but that one accepted conflict.
+RUN broken="$(python3 -m pip check | grep -v -e '^No broken requirements found' -e "^apache-beam ${BEAM_VERSION} has requirement pillow<13,>=12.1.1, but you have pillow 13\.")"; \
+    if [ -n "$broken" ]; then echo "$broken"; exit 1; fi
 # The pipeline's own transforms (unpickled on the workers). Its command-line dependencies (helm,
 # Kubernetes and Compute clients) are not needed there: the pipeline modules import none of them.
 COPY pyproject.toml README.md /src/vllm-serving/

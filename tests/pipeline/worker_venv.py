@@ -80,9 +80,10 @@ def _key() -> str:
 
 def _requires(metadata: dict, extras: set[str]) -> list[Requirement]:
     found = []
+    here = default_environment()
     for text in metadata.get("requires_dist") or []:
         req = Requirement(text)
-        if req.marker is None or any(req.marker.evaluate({**default_environment(), "extra": e}) for e in extras or {""}):
+        if req.marker is None or any(req.marker.evaluate({**here, "extra": e}) for e in extras or {""}):
             found.append(req)
     return found
 

@@ -19,7 +19,8 @@ from vllm_serving.pipeline import cli as pipeline_cli
 from vllm_serving.pipeline import dataflow
 
 BATCH = ["run", "--input", "in/*.jsonl", "--output", "out/results"]
-WORKER = [*BATCH, "--vllm-in-worker", "--model", "google/gemma-2-9b-it"]
+HF = "projects/p/secrets/hf-token/versions/latest"
+WORKER = [*BATCH, "--vllm-in-worker", "--model", "google/gemma-2-9b-it", "--hf-token-secret", HF]
 DATAFLOW = ["--runner", "DataflowRunner", "--project=p", "--region=us-central1", "--temp_location=gs://b/tmp"]
 IMAGE = "us-docker.pkg.dev/p/r/vllm-beam-worker:v0.33.0"
 
@@ -82,6 +83,19 @@ class TestUsage:
             (["run", "--input", "x", "--endpoint", "http://h:1"], "--output is required: an output prefix"),
             ([*BATCH, "--vllm-in-worker"], "--vllm-in-worker needs --model"),
             ([*WORKER, *DATAFLOW], "--worker-image is required with --vllm-in-worker on DataflowRunner"),
+            (
+                [*BATCH, "--vllm-in-worker", "--model", "google/gemma-2-9b-it", *DATAFLOW, "--worker-image", IMAGE],
+                "--model google/gemma-2-9b-it is gated on Hugging Face: give --hf-token-secret "
+                "projects/P/secrets/S/versions/latest (a read token of an account that accepted its license)",
+            ),
+            (
+                [*BATCH, "--endpoint", "http://h:1", "--hf-token-secret", HF],
+                "--hf-token-secret is for the worker's vLLM server: it needs --vllm-in-worker",
+            ),
+            (
+                [*WORKER, "--hf-token-secret", "hf"],
+                "--hf-token-secret: 'hf' is not a secret version; use projects/PROJECT/secrets/NAME/versions/",
+            ),
             ([*WORKER, "--vllm-arg", "port=9000"], "--vllm-arg port: set by Beam's handler; remove it"),
             ([*WORKER, "--vllm-arg", "tensor-parallel-size=2"], "set by --gpus-per-worker"),
             ([*BATCH, "--endpoint", "http://h:1", "--vllm-arg", "x=1"], "--vllm-arg configures the worker's vLLM"),
@@ -130,6 +144,16 @@ def beam_options(flags):
     )
 
 
+def submitted_options(out: str):
+    """Beam's own reading of the printed submission command (what `pipeline run` passes to Beam)."""
+    from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
+
+    argv = shlex.split(out.splitlines()[1])
+    assert argv[:3] == ["vllm-serving", "pipeline", "run"]
+    flags = pipeline_cli.beam_options(pipeline_cli.plan(argv[2:]))
+    return (*beam_options(flags), PipelineOptions(flags).view_as(SetupOptions))
+
+
 class TestDataflowDryRun:
     def test_gpu_workers_as_beam_reads_them(self, capsys):
         out = dry_run([*WORKER, *DATAFLOW, "--worker-image", IMAGE, "--vllm-arg", "max-model-len=8192"], capsys)
@@ -146,7 +170,60 @@ class TestDataflowDryRun:
         assert worker.machine_type == "g2-standard-8"
         assert worker.sdk_container_image == IMAGE
         assert "use_runner_v2" in debug.experiments
+        # 41.6 GB of image + 10 GB of system + 18.5 GB of bfloat16 weights, x1.2, to the next 10 GB;
+        # Dataflow's default is 25 GB (batch) or 30 GB (Streaming Engine).
+        assert worker.disk_size_gb == 90
         assert "# vLLM server in each worker: google/gemma-2-9b-it --max-model-len 8192" in out
+        # The token's secret is named on the command line; the token itself is read on the workers.
+        assert f"--hf-token-secret {HF}" in command
+
+    def test_t4_workers_get_the_5xx_driver(self, capsys):
+        out = dry_run([*WORKER, *DATAFLOW, "--worker-image", IMAGE, "--accelerator", "nvidia-tesla-t4"], capsys)
+        _, gcp, worker, _, _ = submitted_options(out)
+        assert gcp.dataflow_service_options == [
+            "worker_accelerator=type:nvidia-tesla-t4;count:1;install-nvidia-driver:5xx"
+        ]
+        assert worker.machine_type == "n1-standard-8"
+
+    def test_a_disk_size_given_by_hand_wins_and_an_unknown_model_needs_one(self, capsys):
+        unknown = [*BATCH, "--vllm-in-worker", "--model", "org/custom-7b", *DATAFLOW, "--worker-image", IMAGE]
+        assert cli.main(["pipeline", *unknown, "--dry-run"]) == 2
+        assert (
+            "--model org/custom-7b: not in the built-in model table, so the workers' boot disk cannot be sized; "
+            "give --disk_size_gb=N: 41.6 GB of image, 10 GB of system and the weights' size, times 1.2"
+        ) in capsys.readouterr().err
+        out = dry_run([*unknown, "--disk_size_gb=150"], capsys)
+        assert submitted_options(out)[2].disk_size_gb == 150
+        assert out.count("--disk_size_gb") == 2  # once in the command, once in the options
+
+    def test_streaming_says_streaming_once(self, capsys):
+        argv = ["run", "--streaming", "--input-topic", "projects/p/topics/t", "--output", "gs://b/out/r"]
+        out = dry_run([*argv, "--endpoint", "http://10.0.0.5:8000", *DATAFLOW], capsys)
+        assert shlex.split(out.splitlines()[1]).count("--streaming") == 1
+        standard, *_ = submitted_options(out)
+        assert standard.streaming is True
+
+    def test_an_endpoint_pipeline_ships_this_package(self, capsys):
+        """Without a worker image, Beam builds this package's sdist from --setup_file and every worker installs it
+        (the workers unpickle vllm_serving's transforms); with one, the image has it."""
+        from paths import REPO
+
+        out = dry_run([*BATCH, "--endpoint", "http://10.0.0.5:8000", *DATAFLOW], capsys)
+        *_, setup = submitted_options(out)
+        assert setup.setup_file == str(REPO / "setup.py")
+        out = dry_run([*BATCH, "--endpoint", "http://10.0.0.5:8000", *DATAFLOW, "--worker-image", IMAGE], capsys)
+        _, _, worker, debug, setup = submitted_options(out)
+        assert (worker.sdk_container_image, setup.setup_file) == (IMAGE, None)
+        assert worker.disk_size_gb == 70  # the image alone: 41.6 + 10 GB, x1.2
+        assert "use_runner_v2" in debug.experiments
+
+    def test_the_launcher_must_have_the_images_beam(self, monkeypatch, capsys):
+        monkeypatch.setattr(dataflow, "version", lambda name: "2.77.1")
+        assert cli.main(["pipeline", *WORKER, *DATAFLOW, "--worker-image", IMAGE, "--dry-run"]) == 2
+        assert (
+            "--worker-image: the worker image carries apache-beam 2.77.0 (worker.Dockerfile) but this launcher has "
+            "2.77.1; Dataflow needs the same version: pip install 'vllm-serving[dataflow]' (it pins 2.77.0)"
+        ) in capsys.readouterr().err
 
     def test_more_gpus_pick_the_machine_and_the_tensor_size(self, capsys):
         out = dry_run([*WORKER, *DATAFLOW, "--worker-image", IMAGE, "--gpus-per-worker", "4"], capsys)
@@ -188,6 +265,7 @@ class TestDataflowDryRun:
     def test_an_endpoint_pipeline_on_dataflow_gets_no_gpus(self, capsys):
         out = dry_run([*BATCH, "--endpoint", "http://10.0.0.5:8000", *DATAFLOW], capsys)
         assert "worker_accelerator" not in out and "--runner=DataflowRunner" in out
+        assert "--disk_size_gb" not in out  # Beam's default container fits the default disk
 
     def test_a_beam_option_given_by_hand_wins(self, capsys):
         out = dry_run([*WORKER, *DATAFLOW, "--worker-image", IMAGE, "--machine_type=g2-standard-12"], capsys)
@@ -202,9 +280,19 @@ def readme_pipeline_commands() -> list[list[str]]:
 
 
 def test_the_readme_commands_parse(capsys):
-    local, on_dataflow = readme_pipeline_commands()
+    """The README's commands: the local one parses; each Dataflow one (batch with vLLM in the workers, streaming,
+    an endpoint) dry-runs, and Beam reads from its submission command what that mode needs."""
+    local, in_worker, streaming, endpoint = readme_pipeline_commands()
     assert pipeline_cli.plan(local[1:]).args.runner == "DirectRunner"
-    assert cli.main(on_dataflow) == 0
-    assert "--dataflow_service_options=worker_accelerator=type:nvidia-l4;count:1;install-nvidia-driver" in (
-        capsys.readouterr().out
-    )
+    outs = []
+    for command in (in_worker, streaming, endpoint):
+        assert command[-1] == "--dry-run"
+        assert cli.main(command) == 0
+        outs.append(capsys.readouterr().out)
+    _, _, worker, _, _ = submitted_options(outs[0])
+    assert worker.sdk_container_image and worker.disk_size_gb == 90
+    assert "--dataflow_service_options=worker_accelerator=type:nvidia-l4;count:1;install-nvidia-driver" in outs[0]
+    standard, _, worker, _, _ = submitted_options(outs[1])
+    assert standard.streaming and worker.sdk_container_image and worker.disk_size_gb
+    *_, setup = submitted_options(outs[2])
+    assert setup.setup_file.endswith("setup.py")

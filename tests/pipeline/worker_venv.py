@@ -10,13 +10,17 @@ set of requirement lines and Python version, under ``<cache>/pipeline-worker-<ke
    installed). That resolution is what the image's ``pip install`` computes; the test checks that it
    keeps every vLLM requirement satisfied.
 2. The venv gets, at the resolved versions, every distribution the non-vLLM lines need (their
-   closure in the resolution) and pillow (the image's, vLLM's), then Beam ``--no-deps``.
+   closure in the resolution) and what the worker's Python imports that the image has from vLLM
+   (``FROM_VLLM``), then Beam ``--no-deps``.
 
-The substitution, stated: vLLM and what only vLLM needs are not installed; tests/pipeline/fake_vllm
-stands in for ``python -m vllm.entrypoints.openai.api_server``. The venv uses the launcher's Python (a
-worker must run the launcher's minor version; the image has 3.12). This package is put on the
-worker's path from the checkout's ``scripts/`` (what ``pip install --no-deps`` puts in the image), and
-nothing else of the launcher's: a graph that needs anything more fails to load on this worker.
+The substitution, stated: vLLM and the rest of what only vLLM needs are not installed (torch and the
+CUDA libraries alone are gigabytes); tests/pipeline/fake_vllm stands in for
+``python -m vllm.entrypoints.openai.api_server``. Leaving out more of vLLM's dependencies can only make
+this worker lack something the image has (a false failure), never have something it lacks. The venv
+uses the launcher's Python (a worker must run the launcher's minor version; the image has 3.12). This
+package is put on the worker's path from the checkout's ``scripts/`` (what ``pip install --no-deps``
+puts in the image), and nothing else of the launcher's: a graph that needs anything more fails to load
+on this worker.
 """
 
 from __future__ import annotations
@@ -41,6 +45,9 @@ from vllm_serving import gobuild
 PIPELINE = REPO / "scripts" / "vllm_serving" / "pipeline"
 REQUIREMENTS = PIPELINE / "worker-requirements.txt"
 DOCKERFILE = PIPELINE / "worker.Dockerfile"
+# In the image because vLLM requires them, and used by the worker's Python: Beam's vLLM handler imports
+# openai; Beam requires pillow (the image keeps vLLM's, worker-requirements.txt says why).
+FROM_VLLM = ("openai", "pillow")
 
 
 def dockerfile_arg(name: str) -> str:
@@ -74,7 +81,7 @@ class WorkerVenv:
 
 def _key() -> str:
     here = f"{sys.version_info.major}.{sys.version_info.minor}"
-    text = f"{REQUIREMENTS.read_text()}\nbeam {dockerfile_arg('BEAM_VERSION')}\npython {here}\n"
+    text = f"{REQUIREMENTS.read_text()}\nbeam {dockerfile_arg('BEAM_VERSION')}\npython {here}\n{FROM_VLLM}\n"
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -108,15 +115,24 @@ def ensure() -> WorkerVenv:
         if (worker.root / "complete").exists():
             return worker
         gobuild.stderr(f"building the pipeline worker's environment into {worker.root} (once)")
-        shutil.rmtree(worker.root, ignore_errors=True)
+        shutil.rmtree(worker.root / "venv", ignore_errors=True)
         venv.create(worker.root / "venv", with_pip=True)
-        worker.pip(
-            *("install", "--dry-run", "--ignore-installed", "--quiet"),
-            *("--report", str(worker.root / "resolution.json"), "-r", str(REQUIREMENTS)),
-        )
+        if not (worker.root / "resolution.json").exists():  # minutes: pip reads the metadata of vLLM's tree
+            partial = worker.root / "resolution.json.partial"
+            worker.pip(
+                "install",
+                "--dry-run",
+                "--ignore-installed",
+                "--quiet",
+                "--report",
+                str(partial),
+                "-r",
+                str(REQUIREMENTS),
+            )
+            partial.rename(worker.root / "resolution.json")
         resolved = worker.resolution()
         roots = [r for r in requirement_lines() if canonicalize_name(r.name) != "vllm"]
-        names = closure(resolved, [*roots, Requirement("pillow")])
+        names = closure(resolved, [*roots, *(Requirement(name) for name in FROM_VLLM)])
         pins = sorted(f"{resolved[n]['name']}=={resolved[n]['version']}" for n in names)
         (worker.root / "pins.txt").write_text("\n".join(pins) + "\n")
         worker.pip("install", "--no-deps", "--quiet", "-r", str(worker.root / "pins.txt"))

@@ -325,7 +325,7 @@ def main(argv: Sequence[str]) -> int:
     if p.args.streaming:
         extras.require("dataflow", "pipeline --streaming (Pub/Sub)", ("google.cloud.pubsub",))
     for flag in ("api_key_secret", "hf_token_secret"):
-        if getattr(p.args, flag):
+        if getattr(p.args, flag) and _workers_here(p):  # the workers read the secret, not the launcher
             extras.require("dataflow", f"pipeline --{flag.replace('_', '-')}", ("google.cloud.secretmanager",))
     if p.args.vllm_in_worker:
         extras.require("dataflow", "pipeline --vllm-in-worker (Beam's vLLM model handler)", ("openai",))
@@ -336,6 +336,12 @@ def main(argv: Sequence[str]) -> int:
     from vllm_serving.pipeline import run
 
     return run.run(p, beam_options(p))
+
+
+def _workers_here(p: Plan) -> bool:
+    """Whether the SDK workers run in this process (Beam's in-process runners, Prism's default LOOPBACK)."""
+    environment = [f.split("=", 1)[1] for f in p.beam_args if f.startswith("--environment_type=")]
+    return p.args.runner != "DataflowRunner" and environment in ([], ["LOOPBACK"])
 
 
 def _describe_kwargs(kwargs: dict[str, str | None]) -> str:

@@ -1,4 +1,4 @@
-"""A fake of the Compute Engine and GKE REST APIs on loopback, for tests of the real clients.
+"""A fake of the Compute Engine, GKE and Secret Manager REST APIs on loopback, for tests of the real clients.
 
     with FakeGcp() as fake:
         client = compute_v1.DisksClient(
@@ -15,18 +15,21 @@ from __future__ import annotations
 
 from support.fakegcp.compute import Compute
 from support.fakegcp.container import Container
+from support.fakegcp.secretmanager import SecretManager
 from support.fakegcp.server import ApiError, Call, Failure, HttpServer, Router
 
-__all__ = ["ApiError", "Call", "Compute", "Container", "Failure", "FakeGcp"]
+__all__ = ["ApiError", "Call", "Compute", "Container", "Failure", "FakeGcp", "SecretManager"]
 
 
 class FakeGcp:
-    """Compute Engine and GKE in memory, served over HTTP on 127.0.0.1 at a free port."""
+    """Compute Engine, GKE and Secret Manager in memory, served over HTTP on 127.0.0.1 at a free port."""
 
     def __init__(self) -> None:
         self.compute = Compute()
         self.container = Container()
-        self.router = Router(routes=[*self.compute.routes(), *self.container.routes()])
+        self.secretmanager = SecretManager()
+        routes = [*self.compute.routes(), *self.container.routes(), *self.secretmanager.routes()]
+        self.router = Router(routes=routes)
         self._http = HttpServer(self.router)
 
     @property

@@ -194,6 +194,8 @@ def test_a_graph_needing_what_the_worker_lacks_fails(worker, tmp_path):
 
     from support import openai_stub
 
-    with worker_pool(worker) as pool, pytest.raises(Exception, match="No module named 'support'"):
-        with beam.Pipeline(runner=FnApiRunner(default_environment=environments.ExternalEnvironment(pool))) as p:
-            p | beam.Create([1]) | beam.Map(openai_stub.Failure)
+    with worker_pool(worker) as pool:
+        pipeline = beam.Pipeline(runner=FnApiRunner(default_environment=environments.ExternalEnvironment(pool)))
+        _ = pipeline | beam.Create([1]) | beam.Map(openai_stub.Failure)
+        with pytest.raises(Exception, match="No module named 'support'"):
+            pipeline.run().wait_until_finish()

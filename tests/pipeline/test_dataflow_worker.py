@@ -199,3 +199,48 @@ def test_a_graph_needing_what_the_worker_lacks_fails(worker, tmp_path):
         _ = pipeline | beam.Create([1]) | beam.Map(openai_stub.Failure)
         with pytest.raises(Exception, match="No module named 'support'"):
             pipeline.run().wait_until_finish()
+
+
+def test_the_images_resolution_keeps_every_vllm_requirement(worker):
+    """pip's resolver (the report the image's `pip install -r worker-requirements.txt` computes, vllm pinned in
+    it): every requirement of vLLM holds at the resolved versions, so nothing under vLLM is downgraded."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    resolved = worker.resolution()
+    vllm = resolved["vllm"]
+    assert vllm["version"] == worker_venv.dockerfile_arg("VLLM_IMAGE").rsplit(":v", 1)[1]
+    checked = 0
+    for text in vllm["requires_dist"]:
+        req = Requirement(text)
+        if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+            continue
+        assert req.specifier.contains(resolved[canonicalize_name(req.name)]["version"], prereleases=True), text
+        checked += 1
+    assert checked > 50
+    assert resolved["pillow"]["version"].startswith("13.")  # vLLM's pillow, not Beam's pillow<13
+
+
+def test_pip_check_through_the_dockerfiles_filter(worker):
+    """The Dockerfile's `pip check` step, run as written against the worker: only the accepted pillow conflict,
+    which it lets through; any other broken requirement fails the build."""
+    dockerfile = worker_venv.DOCKERFILE.read_text()
+    step = dockerfile[dockerfile.index('RUN broken="$(python3 -m pip check') + 4 :].split("\n# ", 1)[0]
+    step = step.replace("\\\n", "\n")
+    env = {"PATH": "/usr/bin:/bin", "BEAM_VERSION": worker_venv.dockerfile_arg("BEAM_VERSION")}
+    python = f"{worker.python} -W ignore"
+    passed = subprocess.run(["bash", "-c", step.replace("python3", python)], env=env, capture_output=True, text=True)
+    check = worker.pip("check", check=False).stdout
+    assert check.startswith("apache-beam 2.77.0 has requirement pillow<13,>=12.1.1, but you have pillow 13.")
+    assert (passed.returncode, passed.stdout) == (0, "")
+    other = (
+        "printf 'apache-beam 2.77.0 has requirement pillow<13,>=12.1.1, but you have pillow 13.0.0.\\n"
+        "grpcio 1.85.3 has requirement protobuf<7, but you have protobuf 7.1.\\n'"
+    )
+    failed = subprocess.run(
+        ["bash", "-c", step.replace("python3 -m pip check", other)], env=env, capture_output=True, text=True
+    )
+    assert (failed.returncode, failed.stdout) == (
+        1,
+        "grpcio 1.85.3 has requirement protobuf<7, but you have protobuf 7.1.\n",
+    )

@@ -10,6 +10,11 @@ for each group's slowest answer, as a framework that batches by itself does. Pri
 (the whole pipeline, and the serving span the stub saw, without Beam's start-up and I/O), what the
 latency model predicts, the ratios, and the commands.
 
+Then one worker against two: the same continuous run with Beam's FnApiRunner starting 1 or 2 SDK worker
+processes (``--direct_num_workers=N --direct_running_mode=multi_processing``), each with --concurrency
+requests in flight. The lines of the one input file reach both workers only because the pipeline
+reshuffles them after reading (without it, both runs would take the same time).
+
     .venv/bin/python benchmarks/pipeline/continuous_vs_fixed.py --prompts 200 --concurrency 16
 """
 
@@ -25,9 +30,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from vllm_serving.testing.openai_stub import OpenAIStub
-
 from vllm_serving import cli
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
+from support.openai_stub import OpenAIStub
 
 
 def write_prompts(path: Path, count: int, max_tokens: int, seed: int) -> None:
@@ -46,9 +52,13 @@ def delay(args: argparse.Namespace, tokens: int) -> float:
     return args.first_token_delay + args.token_delay * (min(tokens, args.max_tokens) - 1)
 
 
-def run_pipeline(requests: Path, out: str, url: str, concurrency: int, batch: int, mode: str) -> tuple[float, str]:
+def run_pipeline(
+    requests: Path, out: str, url: str, concurrency: int, batch: int, mode: str, workers: int = 0
+) -> tuple[float, str]:
     argv = ["pipeline", "run", "--input", str(requests), "--output", out, "--endpoint", url, "--model", "stub-model"]
     argv += ["--concurrency", str(concurrency), "--batch-size", str(batch), "--mode", mode, "--runner", "DirectRunner"]
+    if workers:
+        argv += [f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
     started = time.monotonic()
     if cli.main(argv) != 0:
         raise SystemExit(f"{mode}: the pipeline failed")
@@ -84,6 +94,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ends = [r.received_at + delay(args, r.body["max_tokens"]) for r in sent]
                 serving = max(ends) - min(r.received_at for r in sent)
                 results[mode] = (seconds, serving, command)
+            by_workers = {}
+            for workers in (1, 2):
+                before = len(stub.chat_requests)
+                # Batches of a quarter of the prompts, so that there are batches to share out.
+                seconds, command = run_pipeline(
+                    requests,
+                    f"{tmp}/w{workers}/r",
+                    stub.url,
+                    args.concurrency,
+                    args.prompts // 4,
+                    "continuous",
+                    workers,
+                )
+                sent = stub.chat_requests[before:]
+                assert len(sent) == args.prompts
+                ends = [r.received_at + delay(args, r.body["max_tokens"]) for r in sent]
+                serving = max(ends) - min(r.received_at for r in sent)
+                agents = len({r.headers.get("User-Agent") for r in sent})
+                by_workers[workers] = (seconds, serving, command, agents)
     # What the stub's latency model predicts: fixed groups last as long as their slowest request;
     # continuous concurrency at best spreads the total evenly over the slots.
     latency = [delay(args, json.loads(line)["body"]["max_tokens"]) for line in requests_text.splitlines()]
@@ -104,6 +133,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     whole = results["fixed"][0] / results["continuous"][0]
     serving = results["fixed"][1] / results["continuous"][1]
     print(f"     ratio: continuous / fixed throughput = {whole:.2f}x whole pipeline, {serving:.2f}x serving")
+    for workers, (seconds, serving, command, agents) in by_workers.items():
+        print(
+            f" {workers} worker{'s' if workers > 1 else ' '}: {args.prompts / seconds:6.1f} prompts/s whole pipeline "
+            f"({seconds:.1f} s), {args.prompts / serving:6.1f} prompts/s serving ({serving:.1f} s at the stub); "
+            f"requests came from {agents} worker process(es)"
+        )
+        print(f"            {command}")
+    two = by_workers[1][1] / by_workers[2][1]
+    print(
+        f"     ratio: two workers / one = {by_workers[1][0] / by_workers[2][0]:.2f}x whole pipeline, {two:.2f}x serving"
+    )
     this = shlex.join([".venv/bin/python", "benchmarks/pipeline/continuous_vs_fixed.py", *sys.argv[1:]])
     print(f"   command: {this}")
     return 0

@@ -296,3 +296,24 @@ def test_the_readme_commands_parse(capsys):
     assert standard.streaming and worker.sdk_container_image and worker.disk_size_gb
     *_, setup = submitted_options(outs[2])
     assert setup.setup_file.endswith("setup.py")
+
+
+def test_beams_stager_builds_the_setup_file_into_a_package_with_the_pipeline(tmp_path, capsys):
+    """What Dataflow stages for an --endpoint job: Beam's own Stager runs the printed --setup_file (building the
+    sdist in this environment: `python -m build --no-isolation`, else `setup.py sdist`), and the sdist the
+    workers pip-install holds the modules the graph references."""
+    import tarfile
+
+    from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
+    from apache_beam.runners.portability.stager import Stager
+
+    out = dry_run([*BATCH, "--endpoint", "http://10.0.0.5:8000", *DATAFLOW], capsys)
+    flags = [f.strip() for f in out.split("# Beam pipeline options:\n", 1)[1].splitlines()]
+    setup_file = PipelineOptions(flags).view_as(SetupOptions).setup_file
+    Stager.create_job_resources(PipelineOptions([f"--setup_file={setup_file}"]), str(tmp_path))
+    (sdist,) = tmp_path.rglob("*.tar.gz")
+    with tarfile.open(sdist) as tar:
+        names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
+    for module in ("transforms.py", "client.py", "records.py"):
+        assert f"scripts/vllm_serving/pipeline/{module}" in names
+    assert "scripts/vllm_serving/loadtest/client.py" in names  # Target, which the client uses

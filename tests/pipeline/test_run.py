@@ -166,22 +166,6 @@ def test_the_summary_counts(tmp_path, capsys):
     assert "some lines failed: see the dead-letter output" in err
 
 
-@pytest.mark.prism
-def test_prism_runner_built_from_its_go_module(tmp_path):
-    """The same pipeline on Beam's Prism runner: the binary comes from `go install` of Beam's Go module at
-    the installed apache-beam's version (never a release download) and serves the job on loopback."""
-    (tmp_path / "requests.jsonl").write_text("\n".join(request_line(f"p{i}") for i in range(4)) + "\nnot json\n")
-    with OpenAIStub(failure=Failure("status", every=3)) as stub:
-        code = pipeline_run(
-            tmp_path / "requests.jsonl", tmp_path / "out", stub.url, "--runner", "PrismRunner", "--retry-backoff", "0"
-        )
-        sent = len(stub.chat_requests)
-    assert code == 0
-    assert sorted(line["custom_id"] for line in read_jsonl(tmp_path / "out")) == ["p0", "p1", "p2", "p3"]
-    assert [d["stage"] for d in read_jsonl(tmp_path / "out.dead-letter")] == ["parse"]
-    assert sent == 5  # the third request failed once
-
-
 def test_batches_are_full_from_the_first():
     """Beam's BatchElements starts at min_batch_size and grows; from 1, the first batches would be tiny and
     leave the request pool idle (measured: 26.8 s instead of 14.9 s of serving in the benchmark)."""

@@ -9,6 +9,10 @@ but this package's modules (as ``pip install --no-deps`` puts them in the image)
   token from a Secret Manager stand-in (the real google-cloud-secret-manager client on the worker, against
   tests/support/fakegcp), crashes after a few answers, and is restarted; every request still gets its
   answer and none lands in the dead letter. The token is in no printed line and not in the graph.
+- Beam's VLLMChatModelHandler (apache_beam/ml/inference/vllm_inference.py, 2.77.0) runs
+  ``python -m vllm.entrypoints.openai.api_server --model M --port P <vllm_server_kwargs>``, which the
+  stand-in answers with the OpenAI stub: the handler's process management, model sharing and restarts
+  are Beam's own.
 - Prism runs one SDK worker per environment and splits only splittable DoFns' bundles
   (sdks/go/pkg/beam/runners/prism/internal/execute.go, stage.go at v2.77.0), so parallelism is shown on
   Beam's FnApiRunner with two external workers: its ParallelBundleManager divides a stage's input between
@@ -21,6 +25,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -112,6 +117,7 @@ def in_worker_run(worker, tmp_path_factory):
             argv = [
                 *("pipeline", "run", "--input", str(root / "requests.jsonl"), "--output", str(root / "out" / "r")),
                 *("--vllm-in-worker", "--model", "stub-model", "--hf-token-secret", SECRET),
+                *("--vllm-arg", "max-model-len=8192", "--vllm-arg", "enable-prefix-caching"),
                 *("--concurrency", "2", "--retry-backoff", "0", "--runner", "PrismRunner"),
                 *("--environment_type=EXTERNAL", f"--environment_config={pool}"),
             ]
@@ -153,6 +159,15 @@ class TestPrismWorker:
         assert {line["response"]["status_code"] for line in out} == {200}
         assert read_jsonl(root / "out", "r.dead-letter-*.jsonl") == []
         assert len(starts) == 2  # the crashed server was started again by Beam's check_connectivity
+        assert {line["response"]["body"]["model"] for line in out} == {"stub-model"}  # --model filled the bodies
+
+    def test_beams_handler_runs_the_vllm_command(self, in_worker_run):
+        """The argv Beam's handler ran (checked with vLLM's own parser in test_vllm_formats.py)."""
+        _, _, starts, _, _ = in_worker_run
+        for start in starts:
+            argv = start["argv"]
+            assert argv[:3] == ["--model", "stub-model", "--port"] and argv[3].isdigit()
+            assert argv[4:] == ["--max-model-len", "8192", "--enable-prefix-caching"]
 
     def test_the_token_reaches_vllm_from_secret_manager(self, in_worker_run):
         _, _, starts, secret_reads, _ = in_worker_run
@@ -177,13 +192,15 @@ class TestPrismWorker:
         assert TOKEN not in printed.out + printed.err + " ".join(pipeline_cli.beam_options(plan))
 
 
-def test_elements_of_one_file_go_to_both_workers(worker, tmp_path):
-    """Two external workers: the serving stage's input (after the shuffle) is split between them."""
+def test_elements_of_one_file_go_to_both_workers_and_the_worker_has_only_the_image(worker, tmp_path):
+    """Two external workers: the serving stage's input (after the shuffle) is split between them. Then, on the
+    same workers, a DoFn from a module the image lacks (tests/support) cannot be loaded: the job fails."""
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
     from apache_beam.transforms import environments
 
+    from support import openai_stub
     from vllm_serving.pipeline import cli as pipeline_cli
     from vllm_serving.pipeline import run
 
@@ -199,24 +216,14 @@ def test_elements_of_one_file_go_to_both_workers(worker, tmp_path):
         with beam.Pipeline(runner=runner, options=PipelineOptions(direct_num_workers=2)) as p:
             run.build_batch(p, plan)
         agents = {r.headers.get("User-Agent") for r in stub.chat_requests}
+
+        lacking = beam.Pipeline(runner=FnApiRunner(default_environment=environments.ExternalEnvironment(pool)))
+        _ = lacking | beam.Create([1]) | beam.Map(openai_stub.Failure)
+        with pytest.raises(Exception, match="No module named 'support'"):
+            lacking.run().wait_until_finish()
     assert len(read_jsonl(tmp_path / "out", "r-*-of-*.jsonl")) == 40
     assert len(agents) >= 2, agents  # one per worker process: "vllm-serving-pipeline/V (HOST; pid N)"
     assert all(a.startswith("vllm-serving-pipeline/") for a in agents)
-
-
-def test_a_graph_needing_what_the_worker_lacks_fails(worker, tmp_path):
-    """The worker has only the image's packages: a DoFn from a module it lacks (tests/support) cannot load."""
-    import apache_beam as beam
-    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
-    from apache_beam.transforms import environments
-
-    from support import openai_stub
-
-    with worker_pool(worker) as pool:
-        pipeline = beam.Pipeline(runner=FnApiRunner(default_environment=environments.ExternalEnvironment(pool)))
-        _ = pipeline | beam.Create([1]) | beam.Map(openai_stub.Failure)
-        with pytest.raises(Exception, match="No module named 'support'"):
-            pipeline.run().wait_until_finish()
 
 
 def test_the_images_resolution_keeps_every_vllm_requirement(worker):
@@ -240,25 +247,18 @@ def test_the_images_resolution_keeps_every_vllm_requirement(worker):
 
 
 def test_pip_check_through_the_dockerfiles_filter(worker):
-    """The Dockerfile's `pip check` step, run as written against the worker: only the accepted pillow conflict,
-    which it lets through; any other broken requirement fails the build."""
+    """The Dockerfile's `pip check` step, run as written on the worker's `pip check` output: only the accepted
+    pillow conflict, which it lets through; any other broken requirement fails the build."""
     dockerfile = worker_venv.DOCKERFILE.read_text()
     step = dockerfile[dockerfile.index('RUN broken="$(python3 -m pip check') + 4 :].split("\n# ", 1)[0]
     step = step.replace("\\\n", "\n")
     env = {"PATH": "/usr/bin:/bin", "BEAM_VERSION": worker_venv.dockerfile_arg("BEAM_VERSION")}
-    python = f"{worker.python} -W ignore"
-    passed = subprocess.run(["bash", "-c", step.replace("python3", python)], env=env, capture_output=True, text=True)
-    check = worker.pip("check", check=False).stdout
-    assert check.startswith("apache-beam 2.77.0 has requirement pillow<13,>=12.1.1, but you have pillow 13.")
-    assert (passed.returncode, passed.stdout) == (0, "")
-    other = (
-        "printf 'apache-beam 2.77.0 has requirement pillow<13,>=12.1.1, but you have pillow 13.0.0.\\n"
-        "grpcio 1.85.3 has requirement protobuf<7, but you have protobuf 7.1.\\n'"
-    )
-    failed = subprocess.run(
-        ["bash", "-c", step.replace("python3 -m pip check", other)], env=env, capture_output=True, text=True
-    )
-    assert (failed.returncode, failed.stdout) == (
-        1,
-        "grpcio 1.85.3 has requirement protobuf<7, but you have protobuf 7.1.\n",
-    )
+    found = worker.pip_check()
+    assert found == "apache-beam 2.77.0 has requirement pillow<13,>=12.1.1, but you have pillow 13.0.0.\n"
+    other = "grpcio 1.85.3 has requirement protobuf<7, but you have protobuf 7.1.\n"
+    for output, expected in ((found, (0, "")), (found + other, (1, other))):
+        check = f"printf %s {shlex.quote(output)}"
+        result = subprocess.run(
+            ["bash", "-c", step.replace("python3 -m pip check", check)], env=env, capture_output=True, text=True
+        )
+        assert (result.returncode, result.stdout) == expected

@@ -74,6 +74,13 @@ class WorkerVenv:
         report = json.loads((self.root / "resolution.json").read_text())
         return {canonicalize_name(item["metadata"]["name"]): item["metadata"] for item in report["install"]}
 
+    def pip_check(self) -> str:
+        """`pip check`'s output on this worker, kept beside it (it takes seconds and the worker does not change)."""
+        kept = self.root / "pip-check.txt"
+        if not kept.exists():
+            kept.write_text(self.pip("check", check=False).stdout)
+        return kept.read_text()
+
     def pip(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         command = [str(self.python), "-m", "pip", "--disable-pip-version-check", *args]
         return subprocess.run(command, capture_output=True, text=True, check=check, timeout=1800)

@@ -98,7 +98,7 @@ class WorkerVLLMHandler(ModelHandler[Request, Outcome, _WorkerServer]):
 
     Beam ends the process that holds the shared server with SIGTERM, or with os._exit when its parent
     dies, and neither stops the vLLM process Beam started: on Dataflow the worker VM goes with it, but
-    a local run leaves vLLM running (tests/pipeline/test_worker_handler.py stops its stand-in itself).
+    a local run leaves vLLM running (tests/pipeline/test_dataflow_worker.py stops its stand-in itself).
 
     A gated model's Hugging Face token comes from ``hf_token_secret`` (a Secret Manager version): the
     worker reads it when it loads the model and sets ``HF_TOKEN`` in its environment, which Beam's

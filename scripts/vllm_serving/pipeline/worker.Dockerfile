@@ -1,4 +1,5 @@
-# The Dataflow worker image for `vllm-serving pipeline run --vllm-in-worker`: the chart's vLLM image
+# The Dataflow worker image for `vllm-serving pipeline run --vllm-in-worker` (and for --endpoint workers
+# without internet access): the chart's vLLM image
 # (values.yaml image.repository:image.tag) with Beam's SDK worker and this package added. Build it from
 # the repository root and push it where Dataflow can pull it:
 #
@@ -10,6 +11,7 @@
 # makes a venv with --system-site-packages, so the vLLM installed in the image stays importable, and
 # Beam's vLLM handler starts `python -m vllm.entrypoints.openai.api_server` from it.
 ARG VLLM_IMAGE=vllm/vllm-openai:v0.33.0
+# The one Beam pin: pyproject's [pipeline]/[dataflow] extras pin the same, `pipeline run` refuses another.
 ARG BEAM_VERSION=2.77.0
 ARG PYTHON_VERSION=3.12
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -84,6 +85,29 @@ class TestRetries:
         outcome = client(f"http://127.0.0.1:{port}", max_retries=1).send(chat("x"))
         assert outcome.status is None and outcome.attempts == 2
         assert "ConnectionRefusedError" in outcome.reason
+
+
+def test_a_failure_to_connect_asks_the_servers_owner_to_recover_it_once(stub):
+    """What the in-worker handler relies on (transforms._WorkerServer): after a failure to connect, ``recover``
+    (Beam's check_connectivity, which restarts a dead vLLM) runs once for all the requests that saw it, and
+    they are retried at the URL it returns, with no backoff sleep."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    restarted = stub()
+    calls: list[str] = []
+
+    def recover() -> str:
+        calls.append("check")
+        return restarted.url
+
+    settings = EndpointSettings(dead, concurrency=4, backoff=0.01)
+    sleeps: list[float] = []
+    c = EndpointClient(settings, sleep=sleeps.append, recover=recover)
+    outcomes = c.run([chat(str(i)) for i in range(8)])
+    assert all(o.ok for o in outcomes) and calls == ["check"] and sleeps == []
+    assert {r.headers["User-Agent"] for r in restarted.chat_requests} == {c._user_agent}
+    assert c._user_agent.startswith("vllm-serving-pipeline/") and f"pid {os.getpid()})" in c._user_agent
 
 
 class _RetryAfter(BaseHTTPRequestHandler):

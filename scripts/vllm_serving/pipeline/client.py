@@ -12,7 +12,8 @@ and it is tested on its own against the project's OpenAI stub.
   full jitter, or what the server's ``Retry-After`` asks for when it says so. Other statuses are final.
 - Every request ends as exactly one ``Outcome``; nothing raises for a single request's failure.
 - ``recover`` (the in-worker server's): called before a retry that follows a failure to connect or
-  read; it may restart the server and returns the URL to send to from then on.
+  read; it may restart the server and returns the URL to send to from then on. If it raises (the
+  server cannot be started), the batch fails and the runner retries its bundle.
 - Each request says which worker sent it (``User-Agent: vllm-serving-pipeline/VERSION (HOST; pid
   PID)``), so a server's or gateway's log shows how the work spread over the workers.
 - The API key is read where the requests are sent, never stored in the settings (a pipeline graph is

@@ -25,7 +25,7 @@ with open(os.environ["FAKE_VLLM_ARGV"], "a+") as out:
     out.seek(0)
     first = not out.read()
     out.write(json.dumps(record) + "\n")
-# $FAKE_VLLM_CRASH_AFTER=N: the first server started exits abruptly after N answers (an out-of-memory kill).
+# $FAKE_VLLM_CRASH_AFTER=N: the first server started is killed (SIGKILL) after N answers, mid-run.
 crash_after = int(os.environ.get("FAKE_VLLM_CRASH_AFTER") or 0) if first else 0
 model = argv[argv.index("--model") + 1]
 port = int(argv[argv.index("--port") + 1])
@@ -36,4 +36,4 @@ delay = float(os.environ.get("FAKE_VLLM_TOKEN_DELAY") or 0)
 with OpenAIStub(models=[model], port=port, tokens=4, token_delay=delay) as stub:
     while not stopped.wait(0.05) and os.getppid() == parent:
         if crash_after and len(stub.chat_requests) >= crash_after:
-            os._exit(1)
+            os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer does

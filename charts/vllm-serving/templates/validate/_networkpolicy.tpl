@@ -30,8 +30,9 @@ settings that would shut out the chart's own health checks and scrapers. */}}
 {{- end }}
 {{- end }}
 {{- end }}
-{{- if and .Values.monitoring.serviceMonitor.enabled (not $np.metricsFrom) }}
-{{- $errors = append $errors "networkPolicy.metricsFrom: monitoring.serviceMonitor is on but no scraper is admitted, so Prometheus cannot scrape the pods; list its pods, e.g. [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: monitoring}}}]" }}
+{{- /* The ServiceMonitor's Prometheus scrapes the API port, which `from` peers reach too. */}}
+{{- if and .Values.monitoring.serviceMonitor.enabled (not .Values.batch.enabled) (not $np.metricsFrom) (not $np.from) }}
+{{- $errors = append $errors "networkPolicy.metricsFrom: monitoring.serviceMonitor is on but no peer admits its Prometheus (metricsFrom and from are empty), so it cannot scrape the pods; list its pods, e.g. [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: monitoring}}}]" }}
 {{- end }}
 {{- end }}
 {{- toYaml $errors }}

@@ -46,11 +46,11 @@ type caseIn struct {
 }
 
 type flowOut struct {
-	Allowed bool     `json:"allowed"`
-	Ingress bool     `json:"ingress"`
-	Egress  bool     `json:"egress"`
-	Denying []string `json:"denying"` // policies that select the destination and admit nothing here
-	Allowing []string `json:"allowing"`
+	Allowed  bool     `json:"allowed"`
+	Ingress  bool     `json:"ingress"`
+	Egress   bool     `json:"egress"`
+	Denying  []string `json:"denying"`  // policies that select the destination and admit nothing here
+	Allowing []string `json:"allowing"` // policies that select the destination and admit this flow
 }
 
 func peer(p peerIn) *matcher.TrafficPeer {
@@ -104,10 +104,10 @@ func evaluate(c caseIn) ([]flowOut, error) {
 			Protocol:         protocol,
 		})
 		out = append(out, flowOut{
-			Allowed: result.IsAllowed(),
-			Ingress: result.Ingress.IsAllowed(),
-			Egress:  result.Egress.IsAllowed(),
-			Denying: names(result.Ingress.DenyingTargets),
+			Allowed:  result.IsAllowed(),
+			Ingress:  result.Ingress.IsAllowed(),
+			Egress:   result.Egress.IsAllowed(),
+			Denying:  names(result.Ingress.DenyingTargets),
 			Allowing: names(result.Ingress.AllowingTargets),
 		})
 	}

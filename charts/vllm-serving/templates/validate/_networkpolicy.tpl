@@ -16,9 +16,10 @@ settings that would shut out the chart's own health checks and scrapers. */}}
 {{- with $np.proxyOnlySubnet }}
 {{- $errors = concat $errors (include "vllm-serving.networkPolicy.cidrProblems" (dict "path" "networkPolicy.proxyOnlySubnet" "cidr" .) | fromYamlArray) }}
 {{- end }}
-{{- if .Values.gateway.enabled }}
-{{- /* GKE's load balancer health-checks the endpoint picker (gRPC 9003) and the model servers from these
-       ranges (cloud.google.com/load-balancing/docs/health-check-concepts#ip-ranges). */}}
+{{- if and .Values.gateway.enabled .Values.gateway.gke.policies }}
+{{- /* On GKE (gateway.gke.policies is off only outside it) the load balancer health-checks the endpoint
+       picker (gRPC 9003) and the model servers from these ranges
+       (cloud.google.com/load-balancing/docs/health-check-concepts#ip-ranges). */}}
 {{- $googleRanges := (include "vllm-serving.rules" $ | fromYaml).healthCheckRanges }}
 {{- range $google := $googleRanges }}
 {{- $covered := false }}

@@ -1,30 +1,126 @@
-"""templates/httproute.yaml: the HTTPRoute from a named Gateway to the InferencePool."""
+"""templates/httproute.yaml: the HTTPRoute from a named Gateway to the InferencePool, in the form GKE's Gateway
+controller accepts (tests/cluster/test_gke_gateway_admission.py plays it)."""
 
 from __future__ import annotations
 
+import pytest
+
+from support import kubeschemas
 from support.manifests import of_kind, one, render
+from vllm_serving import helm
+from vllm_serving.chart import chart_dir
+from vllm_serving.errors import InvalidValues
+
+POOL = {"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": "vllm-vllm-serving"}
+
+
+def route(**gateway) -> dict:
+    return one(render({"gateway": {"enabled": True, **gateway}}, show_only="templates/httproute.yaml"), "HTTPRoute")
 
 
 class TestHttpRoute:
     def test_off_by_default(self):
         assert of_kind(render({}), "HTTPRoute") == []
 
-    def test_routes_the_gateways_requests_to_the_pool(self):
-        values = {
-            "gateway": {
-                "enabled": True,
-                "parentRefs": [{"name": "llm-gateway", "namespace": "infra"}],
-                "hostnames": ["llm.example.com"],
-                "timeoutSeconds": 600,
-            }
-        }
-        route = one(render(values), "HTTPRoute")
-        assert route["apiVersion"] == "gateway.networking.k8s.io/v1"
-        assert route["spec"]["parentRefs"] == [{"name": "llm-gateway", "namespace": "infra"}]
-        assert route["spec"]["hostnames"] == ["llm.example.com"]
-        (rule,) = route["spec"]["rules"]
-        assert rule["matches"] == [{"path": {"type": "PathPrefix", "value": "/"}}]
-        assert rule["backendRefs"] == [
-            {"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": "vllm-vllm-serving"}
-        ]
+    def test_routes_the_openai_api_of_the_gateway_to_the_pool(self):
+        r = route(parentRefs=[{"name": "llm-gateway", "namespace": "infra"}], hostnames=["llm.example.com"])
+        assert r["apiVersion"] == "gateway.networking.k8s.io/v1"
+        assert r["spec"]["parentRefs"] == [{"name": "llm-gateway", "namespace": "infra"}]
+        assert r["spec"]["hostnames"] == ["llm.example.com"]
+        (rule,) = r["spec"]["rules"]
+        # vLLM's unauthenticated /metrics, /docs, /openapi.json, /version and /load stay off the gateway
+        assert rule["matches"] == [{"path": {"type": "PathPrefix", "value": "/v1"}}]
+        assert rule["backendRefs"] == [POOL]
+        assert "filters" not in rule
+
+
+class TestTimeout:
+    def test_none_on_the_route_where_gke_policies_carry_it(self):
+        """GKE's Gateway controller refuses a whole route with rules[].timeouts (Accepted=False, GWCER104);
+        the bound is GCPBackendPolicy.timeoutSec."""
+        objects = render({"gateway": {"enabled": True, "timeoutSeconds": 600}})
+        assert all("timeouts" not in rule for rule in one(objects, "HTTPRoute")["spec"]["rules"])
+        assert one(objects, "GCPBackendPolicy")["spec"]["default"]["timeoutSec"] == 600
+
+    def test_on_the_route_outside_gke(self):
+        (rule,) = route(timeoutSeconds=600, gke={"policies": False})["spec"]["rules"]
         assert rule["timeouts"] == {"request": "600s"}
+
+
+class TestPaths:
+    def test_a_prefix_is_taken_off_before_vllm(self):
+        """/team-a/v1/chat/completions reaches vLLM as /v1/chat/completions."""
+        (rule,) = route(pathPrefix="/team-a")["spec"]["rules"]
+        assert rule["matches"] == [{"path": {"type": "PathPrefix", "value": "/team-a/v1"}}]
+        assert rule["filters"] == [
+            {"type": "URLRewrite", "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/v1"}}}
+        ]
+
+    def test_one_rule_per_path_and_every_path_on_request(self):
+        rules = route(pathPrefix="/team-a", paths=["/v1", "/tokenize", "/"])["spec"]["rules"]
+        assert [
+            (r["matches"][0]["path"]["value"], r["filters"][0]["urlRewrite"]["path"]["replacePrefixMatch"])
+            for r in rules
+        ] == [
+            ("/team-a/v1", "/v1"),
+            ("/team-a/tokenize", "/tokenize"),
+            ("/team-a", "/"),
+        ]
+        (everything,) = route(paths=["/"])["spec"]["rules"]
+        assert everything["matches"] == [{"path": {"type": "PathPrefix", "value": "/"}}]
+
+    @pytest.mark.parametrize(
+        ("gateway", "where"),
+        [
+            ({"pathPrefix": "/team-a/"}, "gateway.pathPrefix"),
+            ({"pathPrefix": "/a//b"}, "gateway.pathPrefix"),
+            ({"paths": ["v1"]}, "gateway.paths.0"),
+            ({"paths": ["/v1#x"]}, "gateway.paths.0"),
+        ],
+    )
+    def test_paths_gateway_api_refuses_are_refused_by_the_schema(self, gateway, where):
+        with pytest.raises(InvalidValues) as refused:
+            helm.template(chart_dir(), {"gateway": {"enabled": True, **gateway}})
+        assert where in "\n".join(refused.value.problems)
+
+
+class TestBodyBasedRouting:
+    def test_each_served_name_and_adapter_is_matched_on_the_routers_header(self):
+        values = {
+            "model": {"name": "google/gemma-2-9b-it", "servedName": "gemma"},
+            "weights": {"source": "huggingface"},
+            "lora": {"adapters": [{"name": "gemma-sql", "gcs": "gs://my-adapters/sql"}]},
+            "gateway": {"enabled": True, "bodyBasedRouting": True},
+        }
+        (rule,) = one(render(values, show_only="templates/httproute.yaml"), "HTTPRoute")["spec"]["rules"]
+        assert rule["matches"] == [
+            {
+                "path": {"type": "PathPrefix", "value": "/v1"},
+                "headers": [{"type": "Exact", "name": "X-Gateway-Model-Name", "value": name}],
+            }
+            for name in ("gemma", "gemma-sql")
+        ]
+
+
+# Values the Gateway API v1.4.1 HTTPRoute CRD refuses (config/crd/standard/gateway.networking.k8s.io_httproutes.yaml).
+CRD_REFUSES = {
+    "an underscore": ("hostnames", ["llm_a.example.com"]),
+    "an upper-case host": ("hostnames", ["LLM.example.com"]),
+    "a wildcard inside": ("hostnames", ["llm.*.example.com"]),
+    "a port in the host": ("hostnames", ["llm.example.com:443"]),
+    "a namespace with a dot": ("parentRefs", [{"name": "gw", "namespace": "infra.prod"}]),
+    "an upper-case section": ("parentRefs", [{"name": "gw", "sectionName": "HTTPS"}]),
+    "port 0": ("parentRefs", [{"name": "gw", "port": 0}]),
+    "an empty name": ("parentRefs", [{"name": ""}]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CRD_REFUSES))
+def test_what_the_httproute_crd_refuses_the_chart_refuses_before_install(case):
+    key, value = CRD_REFUSES[case]
+    as_the_crd_sees_it = route()
+    as_the_crd_sees_it["spec"][key] = value
+    assert kubeschemas.problems(as_the_crd_sees_it, "1.35.0"), f"the CRD admits {case}"
+    with pytest.raises(InvalidValues) as refused:
+        helm.template(chart_dir(), {"gateway": {"enabled": True, key: value}})
+    assert f"gateway.{key}" in "\n".join(refused.value.problems)

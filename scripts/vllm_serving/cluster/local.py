@@ -39,7 +39,7 @@ from typing import Any
 import yaml
 
 from vllm_serving import gobuild
-from vllm_serving.cluster import autopilot, build, crds, lws, nodes, pki
+from vllm_serving.cluster import autopilot, build, crds, gke_gateway, lws, nodes, pki
 from vllm_serving.cluster.rest import ApiError, Rest
 from vllm_serving.errors import ClusterError
 
@@ -438,6 +438,8 @@ class LocalCluster:
             if crd_names:
                 crds.wait_established(rest, crd_names, self.timeout)
                 self._say("CRDs Established")
+                policies = gke_gateway.apply(rest, self.timeout)
+                self._say(f"GKE Gateway controller admission: {len(policies)} policies on every HTTPRoute")
             if run_lws:
                 self._start_lws(bins, rest, fetched["lws"], p, lws_ports)
             self._wait("kube-scheduler /healthz", lambda: self._healthz(sched), "kube-scheduler")

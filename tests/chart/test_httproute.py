@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import pytest
 
+from paths import REPO
 from support import kubeschemas
-from support.manifests import of_kind, one, render
+from support.manifests import of_kind, one, render, render_file
 from vllm_serving import helm
 from vllm_serving.chart import chart_dir
 from vllm_serving.errors import InvalidValues
 
+TWO_MODELS = ("gemma-2-9b-it-lora-gateway.yaml", "llama-3.1-8b-instruct-gateway.yaml")
 POOL = {"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": "vllm-vllm-serving"}
 
 
@@ -124,3 +126,37 @@ def test_what_the_httproute_crd_refuses_the_chart_refuses_before_install(case):
     with pytest.raises(InvalidValues) as refused:
         helm.template(chart_dir(), {"gateway": {"enabled": True, key: value}})
     assert f"gateway.{key}" in "\n".join(refused.value.problems)
+
+
+def match_keys(r: dict) -> set[tuple]:
+    """What Gateway API compares when two routes' matches tie: host, path and header matches."""
+    hosts = r["spec"].get("hostnames") or ["*"]
+    return {
+        (
+            host,
+            m["path"]["type"],
+            m["path"]["value"],
+            tuple(sorted((h["name"], h["value"]) for h in m.get("headers", []))),
+        )
+        for host in hosts
+        for rule in r["spec"]["rules"]
+        for m in rule["matches"]
+    }
+
+
+def test_the_two_model_example_shares_one_gateway_without_a_tie():
+    """values/gemma-2-9b-it-lora-gateway.yaml and values/llama-3.1-8b-instruct-gateway.yaml: one Gateway,
+    one path, routed by the model in the body. Identical matches would tie, and the older route would take
+    all of the traffic."""
+    gemma, llama = (one(render_file(REPO / "values" / name), "HTTPRoute") for name in TWO_MODELS)
+    assert gemma["spec"]["parentRefs"] == llama["spec"]["parentRefs"]
+    assert {m[2] for m in match_keys(gemma)} == {m[2] for m in match_keys(llama)} == {"/v1"}
+    assert match_keys(gemma) and match_keys(llama) and not match_keys(gemma) & match_keys(llama)
+    served = {h[1] for m in match_keys(gemma) | match_keys(llama) for h in m[3]}
+    assert served == {
+        "gemma-2-9b-it",
+        "gemma-sql",
+        "gemma-support",
+        "llama-3.1-8b-instruct",
+        "llama-3.1-8b-instruct-fr",
+    }

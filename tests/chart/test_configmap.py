@@ -104,6 +104,23 @@ class TestChatTemplate:
         volume = next(v for v in serving_pod_spec(objects)["volumes"] if v["name"] == "chat-template")
         assert volume["configMap"]["name"] == config_map["metadata"]["name"]
 
+    def test_a_new_inline_template_rolls_the_serving_pods(self):
+        """vLLM reads --chat-template once at start-up; only a changed pod template makes an upgrade restart it."""
+
+        def pod_templates(template: str, **values) -> list[dict]:
+            objects = render({"vllm": {"chatTemplate": {"inline": template}}, **values})
+            found = [o["spec"]["template"] for o in of_kind(objects, "Deployment") if "vllm" in str(o["spec"])]
+            for lws in of_kind(objects, "LeaderWorkerSet"):
+                found += [lws["spec"]["leaderWorkerTemplate"][t] for t in ("leaderTemplate", "workerTemplate")]
+            return found
+
+        multinode = {"parallelism": {"tensor": 8, "pipeline": 2}, "gke": {"accelerator": "nvidia-h100-80gb"}}
+        for values in ({}, multinode):
+            old, same, new = (pod_templates(t, **values) for t in (self.TEMPLATE, self.TEMPLATE, self.TEMPLATE + "!"))
+            assert old and old == same
+            for before, after in zip(old, new, strict=True):
+                assert before["metadata"]["annotations"] != after["metadata"]["annotations"]
+
     def test_existing_configmap_is_mounted_and_none_is_made(self):
         values = {"vllm": {"chatTemplate": {"existingConfigMap": "templates", "key": "llama.jinja"}}}
         objects = render(values)

@@ -9,7 +9,7 @@ import pytest
 
 from gmp_series import GMP_RESOURCE, VLLM_HISTOGRAMS, Scrape, deployment_pod, grafana
 from paths import CHART
-from support.manifests import of_kind, one, render, serving_pod_spec, vllm_container
+from support.manifests import of_kind, one, render, render_file, serving_pod_spec, vllm_container
 from vllm_serving import promql
 from vllm_serving.errors import InvalidValues
 from vllm_serving.vllm_parser import parser_env, pinned_vllm_version
@@ -58,6 +58,17 @@ class TestDashboard:
             "dcgm_fi_dev_gpu_util",
         ):
             assert series in exprs, series
+
+    def test_the_gpu_panel_says_what_writes_its_series(self):
+        """ci/monitoring-values.yaml: monitoring without a GPU autoscaler renders no ClusterPodMonitoring, so
+        the GPU panel is empty; its description tells the operator why."""
+        from paths import CHART
+
+        objects = render_file(CHART / "ci" / "monitoring-values.yaml")
+        assert of_kind(objects, "PodMonitoring") and not of_kind(objects, "ClusterPodMonitoring")
+        (gpu,) = [p for p in DASHBOARD["panels"] if "dcgm_fi_dev_gpu_util" in p["targets"][0]["expr"]]
+        assert "Empty unless a release autoscales on gpu-utilization with" in gpu["description"]
+        assert "autoscaling.gpuUtilization.clusterPodMonitoring" in gpu["description"]
 
     def test_panels_do_not_overlap(self):
         cells = set()

@@ -2,8 +2,10 @@
 
 ``LocalCluster`` starts etcd, kube-apiserver, kube-controller-manager,
 kube-scheduler and kwok on free loopback ports, creates the fake GKE nodes of
-``nodepools.yaml`` and the chart's CRDs, runs the LeaderWorkerSet controller with
-its admission webhooks (``lws.py``), and writes an admin kubeconfig::
+``nodepools.yaml`` and the chart's CRDs, plays GKE's admission where GKE is closed
+(Autopilot's Warden, ``autopilot.py``; the Gateway controller's refusals of HTTPRoutes,
+``gke_gateway.py``), runs the LeaderWorkerSet controller with its admission webhooks
+(``lws.py``), and writes an admin kubeconfig::
 
     with LocalCluster() as cluster:
         client = kubernetes.config.new_client_from_config(str(cluster.kubeconfig))

@@ -42,9 +42,10 @@ CASES = {
                 ]
             }
         ],
-        "[GKE Gateway controller] HTTPRoute gke-gateway-probe: ExtensionRef filters are not supported on gke-l7-*"
-        " GatewayClasses; GKE marks the whole route Accepted=False. Use the GKE policies (GCPBackendPolicy,"
-        " GCPRoutingExtension, GCPTrafficExtension) instead.",
+        "[GKE Gateway controller] HTTPRoute gke-gateway-probe: ExtensionRef filters are not implemented on"
+        " gke-l7-* GatewayClasses, and a filter that cannot be resolved is not skipped: the requests it would"
+        " process get an HTTP error. Use the GKE policies (GCPBackendPolicy, GCPRoutingExtension,"
+        " GCPTrafficExtension) instead.",
     ),
 }
 

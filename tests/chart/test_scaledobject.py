@@ -441,7 +441,11 @@ def test_the_wake_up_example_counts_the_requests_of_the_gateways_load_balancer()
     (trigger,) = values["autoscaling"]["keda"]["extraTriggers"]
     name = REGIONAL_LB_REQUESTS["gke-l7-regional-external-managed"]
     requests = [
-        promql.series({"__name__": name, "forwarding_rule_name": "llm"}, *((t, 2.0 * t) for t in range(0, 121, 15)))
+        promql.series(
+            # GMP labels a Cloud Monitoring series with its monitored resource type
+            {"__name__": name, "monitored_resource": "http_external_regional_lb_rule", "forwarding_rule_name": "llm"},
+            *((t, 2.0 * t) for t in range(0, 121, 15)),
+        )
     ]
     (result,) = promql.run(requests, [(trigger["metadata"]["query"], 120)])
     assert promql.gmp_problems(result) == []

@@ -69,6 +69,16 @@ class TestVllmApiKeyGate:
         assert scraped == {"/metrics"}
         assert status(gate.url + "/metrics") == 200
 
+    def test_the_gateway_routes_only_paths_the_key_guards(self, gate):
+        """Paths vLLM answers without the key stay off a load balancer that may be public."""
+        route = one(render({**VALUES, "gateway": {"enabled": True}}, show_only="templates/httproute.yaml"), "HTTPRoute")
+        prefixes = [m["path"]["value"].rstrip("/") for r in route["spec"]["rules"] for m in r["matches"]]
+        for prefix in prefixes:
+            assert status(f"{gate.url}{prefix}/chat/completions") == 401, prefix
+        for path in ("/metrics", "/docs", "/openapi.json", "/version", "/load", "/tokenize", "/invocations"):
+            assert status(gate.url + path) != 401, f"vLLM guards {path}: the README and values.yaml say otherwise"
+            assert not any(path == p or path.startswith(p + "/") for p in prefixes), f"the gateway routes {path}"
+
     def test_helm_test_hook_sends_the_key(self, gate, objects):
         container = one(objects, "Job")["spec"]["template"]["spec"]["containers"][0]
         env = {e["name"]: e.get("value") for e in container["env"]}

@@ -9,7 +9,7 @@ import pytest
 
 from gmp_series import GMP_RESOURCE, VLLM_HISTOGRAMS, Scrape, deployment_pod, grafana
 from paths import CHART
-from support.manifests import of_kind, one, render, serving_pod_spec, vllm_container
+from support.manifests import of_kind, one, render, render_file, serving_pod_spec, vllm_container
 from vllm_serving import promql
 from vllm_serving.errors import InvalidValues
 from vllm_serving.vllm_parser import parser_env, pinned_vllm_version
@@ -59,6 +59,17 @@ class TestDashboard:
         ):
             assert series in exprs, series
 
+    def test_the_gpu_panel_says_what_writes_its_series(self):
+        """ci/monitoring-values.yaml: monitoring without a GPU autoscaler renders no ClusterPodMonitoring, so
+        the GPU panel is empty; its description tells the operator why."""
+        from paths import CHART
+
+        objects = render_file(CHART / "ci" / "monitoring-values.yaml")
+        assert of_kind(objects, "PodMonitoring") and not of_kind(objects, "ClusterPodMonitoring")
+        (gpu,) = [p for p in DASHBOARD["panels"] if "dcgm_fi_dev_gpu_util" in p["targets"][0]["expr"]]
+        assert "Empty unless a release autoscales on gpu-utilization with" in gpu["description"]
+        assert "autoscaling.gpuUtilization.clusterPodMonitoring" in gpu["description"]
+
     def test_panels_do_not_overlap(self):
         cells = set()
         for panel in DASHBOARD["panels"]:
@@ -103,6 +114,23 @@ class TestChatTemplate:
         ]
         volume = next(v for v in serving_pod_spec(objects)["volumes"] if v["name"] == "chat-template")
         assert volume["configMap"]["name"] == config_map["metadata"]["name"]
+
+    def test_a_new_inline_template_rolls_the_serving_pods(self):
+        """vLLM reads --chat-template once at start-up; only a changed pod template makes an upgrade restart it."""
+
+        def pod_templates(template: str, **values) -> list[dict]:
+            objects = render({"vllm": {"chatTemplate": {"inline": template}}, **values})
+            found = [o["spec"]["template"] for o in of_kind(objects, "Deployment") if "vllm" in str(o["spec"])]
+            for lws in of_kind(objects, "LeaderWorkerSet"):
+                found += [lws["spec"]["leaderWorkerTemplate"][t] for t in ("leaderTemplate", "workerTemplate")]
+            return found
+
+        multinode = {"parallelism": {"tensor": 8, "pipeline": 2}, "gke": {"accelerator": "nvidia-h100-80gb"}}
+        for values in ({}, multinode):
+            old, same, new = (pod_templates(t, **values) for t in (self.TEMPLATE, self.TEMPLATE, self.TEMPLATE + "!"))
+            assert old and old == same
+            for before, after in zip(old, new, strict=True):
+                assert before["metadata"]["annotations"] != after["metadata"]["annotations"]
 
     def test_existing_configmap_is_mounted_and_none_is_made(self):
         values = {"vllm": {"chatTemplate": {"existingConfigMap": "templates", "key": "llama.jinja"}}}

@@ -315,9 +315,9 @@ class TestNames:
 
 ADAPTERS = [
     {"name": "sql", "gcs": "gs://my-adapters/gemma/sql/"},
-    {"name": "fr", "huggingface": "org/french-lora"},
     {"name": "support", "path": "adapters/support"},
 ]
+HF_ADAPTER = {"name": "fr", "huggingface": "org/french-lora"}  # needs Hugging Face weights (an online pod)
 LORA = {"model": {"servedName": "gemma"}, "weights": {"source": "gcsfuse", "gcsfuse": {"bucket": "models"}}}
 
 
@@ -326,13 +326,15 @@ class TestLora:
         args = args_of({**LORA, "lora": {"adapters": ADAPTERS, "maxLoras": 2, "maxRank": 64, "maxCpuLoras": 4}})
         assert "--enable-lora" in args
         start = args.index("--lora-modules") + 1
-        modules = [json.loads(a) for a in args[start : start + 3]]
+        modules = [json.loads(a) for a in args[start : start + 2]]
         assert modules == [
             {"name": "sql", "path": "/adapters/sql", "base_model_name": "gemma"},
-            {"name": "fr", "path": "org/french-lora", "base_model_name": "gemma"},
             {"name": "support", "path": "/models/adapters/support", "base_model_name": "gemma"},
         ]
         assert [flag_value(args, f) for f in ("--max-loras", "--max-lora-rank", "--max-cpu-loras")] == ["2", "64", "4"]
+        online = args_of({"model": {"servedName": "gemma"}, "lora": {"adapters": [HF_ADAPTER]}})
+        module = json.loads(online[online.index("--lora-modules") + 1])
+        assert module == {"name": "fr", "path": "org/french-lora", "base_model_name": "gemma"}
 
     def test_bucket_adapter_is_mounted_read_only_through_gcsfuse(self):
         objects = render({**LORA, "lora": {"adapters": ADAPTERS}}, DEPLOYMENT)

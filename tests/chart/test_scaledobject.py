@@ -16,7 +16,8 @@ WAKE_UP = {
     "type": "prometheus",
     "metadata": {
         "serverAddress": SERVER,
-        "query": 'sum(rate(loadbalancing_googleapis_com:https_request_count{forwarding_rule_name="llm"}[1m]))',
+        "query": "sum(rate(loadbalancing_googleapis_com:https_external_regional_request_count"
+        '{forwarding_rule_name="llm"}[1m]))',
         "threshold": "5",
     },
 }
@@ -419,3 +420,33 @@ class TestThePickerAtZeroPods:
             "ServiceUnavailable",
             "failed to find candidate pods for serving the request",
         )
+
+
+# The Cloud Monitoring request counts of the load balancers the Inference Gateway's classes make, as
+# Google Managed Prometheus names them (https://cloud.google.com/load-balancing/docs/metrics: https/ is the
+# global external and classic load balancer, https/external/regional the regional external one, https/internal
+# the internal ones).
+REGIONAL_LB_REQUESTS = {
+    "gke-l7-regional-external-managed": "loadbalancing_googleapis_com:https_external_regional_request_count",
+    "gke-l7-rilb": "loadbalancing_googleapis_com:https_internal_request_count",
+}
+
+
+def test_the_wake_up_example_counts_the_requests_of_the_gateways_load_balancer():
+    """ci/keda-values.yaml: an example trigger that reads the global load balancer's metric reads an empty
+    vector (0) behind a regional Gateway and never wakes a release at zero replicas."""
+    from paths import CHART
+
+    values = yaml.safe_load((CHART / "ci" / "keda-values.yaml").read_text())
+    (trigger,) = values["autoscaling"]["keda"]["extraTriggers"]
+    name = REGIONAL_LB_REQUESTS["gke-l7-regional-external-managed"]
+    requests = [
+        promql.series(
+            # GMP labels a Cloud Monitoring series with its monitored resource type
+            {"__name__": name, "monitored_resource": "http_external_regional_lb_rule", "forwarding_rule_name": "llm"},
+            *((t, 2.0 * t) for t in range(0, 121, 15)),
+        )
+    ]
+    (result,) = promql.run(requests, [(trigger["metadata"]["query"], 120)])
+    assert promql.gmp_problems(result) == []
+    assert (promql.value(result) or 0) > float(trigger["metadata"]["activationThreshold"])

@@ -116,3 +116,12 @@
 {{- range .Values.lora.adapters }}{{ $names = append $names .name }}{{ end }}
 {{- join "," $names }}
 {{- end }}
+
+{{/* vLLM reads --chat-template once, at start-up: a serving pod template that carries the inline template's
+     checksum rolls the pods when it changes (Helm's documented pattern, "Automatically Roll Deployments").
+     Not on a batch Job, whose pod template is immutable. */}}
+{{- define "vllm-serving.chatTemplate.podAnnotations" -}}
+{{- if and .Values.vllm.chatTemplate.inline (has .role (list "server" "worker")) }}
+checksum/chat-template: {{ dict .Values.vllm.chatTemplate.key .Values.vllm.chatTemplate.inline | toJson | sha256sum }}
+{{- end }}
+{{- end }}

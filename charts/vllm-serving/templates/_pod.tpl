@@ -12,7 +12,7 @@ labels:
   {{- with .Values.podLabels }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
-{{- with merge (include "vllm-serving.weights.podAnnotations" . | fromYaml) (include "vllm-serving.provisioningAnnotations" . | fromYaml) .Values.podAnnotations }}
+{{- with merge (include "vllm-serving.weights.podAnnotations" . | fromYaml) (include "vllm-serving.provisioningAnnotations" . | fromYaml) (include "vllm-serving.chatTemplate.podAnnotations" . | fromYaml) .Values.podAnnotations }}
 annotations:
   {{- toYaml . | nindent 2 }}
 {{- end }}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -123,14 +124,24 @@ def refusal(rest: Rest, namespace: str, pod_spec: dict[str, Any]) -> str | None:
 
 
 def _wait_enforced(rest: Rest, data: dict[str, Any], timeout: float) -> None:
-    pending = {f"gke-autopilot-{p['name']}": p["probe"] for p in data["policies"]}
+    checks = {
+        f"gke-autopilot-{p['name']}": (lambda probe=p["probe"]: refusal(rest, NAMESPACE, probe))
+        for p in data["policies"]
+    }
+    wait_refused("Autopilot policies", checks, timeout)
+
+
+def wait_refused(what: str, checks: dict[str, Callable[[], str | None]], timeout: float) -> None:
+    """Wait until each named policy refuses its probe (policies take effect a moment after they are created):
+    ``checks`` maps a policy name to a call returning the API server's refusal of that policy's probe, if any."""
+    pending = dict(checks)
     deadline = time.monotonic() + timeout
     while pending:
-        for name, probe in list(pending.items()):
-            if f"ValidatingAdmissionPolicy '{name}'" in (refusal(rest, NAMESPACE, probe) or ""):
+        for name, check in list(pending.items()):
+            if f"ValidatingAdmissionPolicy '{name}'" in (check() or ""):
                 del pending[name]
         if pending and time.monotonic() > deadline:
-            raise ClusterError(f"Autopilot policies not enforced after {timeout:.0f} s: {', '.join(sorted(pending))}")
+            raise ClusterError(f"{what} not enforced after {timeout:.0f} s: {', '.join(sorted(pending))}")
         if pending:
             time.sleep(0.2)
 

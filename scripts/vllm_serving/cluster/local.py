@@ -2,8 +2,10 @@
 
 ``LocalCluster`` starts etcd, kube-apiserver, kube-controller-manager,
 kube-scheduler and kwok on free loopback ports, creates the fake GKE nodes of
-``nodepools.yaml`` and the chart's CRDs, runs the LeaderWorkerSet controller with
-its admission webhooks (``lws.py``), and writes an admin kubeconfig::
+``nodepools.yaml`` and the chart's CRDs, plays GKE's admission where GKE is closed
+(Autopilot's Warden, ``autopilot.py``; the Gateway controller's refusals of HTTPRoutes,
+``gke_gateway.py``), runs the LeaderWorkerSet controller with its admission webhooks
+(``lws.py``), and writes an admin kubeconfig::
 
     with LocalCluster() as cluster:
         client = kubernetes.config.new_client_from_config(str(cluster.kubeconfig))
@@ -39,7 +41,7 @@ from typing import Any
 import yaml
 
 from vllm_serving import gobuild
-from vllm_serving.cluster import autopilot, build, crds, lws, nodes, pki
+from vllm_serving.cluster import autopilot, build, crds, gke_gateway, lws, nodes, pki
 from vllm_serving.cluster.rest import ApiError, Rest
 from vllm_serving.errors import ClusterError
 
@@ -438,6 +440,8 @@ class LocalCluster:
             if crd_names:
                 crds.wait_established(rest, crd_names, self.timeout)
                 self._say("CRDs Established")
+                policies = gke_gateway.apply(rest, self.timeout)
+                self._say(f"GKE Gateway controller admission: {len(policies)} policies on every HTTPRoute")
             if run_lws:
                 self._start_lws(bins, rest, fetched["lws"], p, lws_ports)
             self._wait("kube-scheduler /healthz", lambda: self._healthz(sched), "kube-scheduler")

@@ -83,7 +83,7 @@ class Scrape:
 
 class EppScrape:
     """What GMP stores from the chart's PodMonitoring of the endpoint picker, for one release: the picker's
-    flow-control gauge with the labels GIE v1.3.0 gives it (pkg/epp/metrics/metrics.go:
+    flow-control gauge with the labels GIE v1.5.0 gives it (pkg/epp/metrics/metrics.go:
     fairness_id, priority, inference_pool, model_name, target_model_name; fairness_id defaults to
     "default-flow" and priority to "0", pkg/epp/handlers/request.go) plus the scrape's target labels."""
 

@@ -4,7 +4,9 @@
 version the chart pins and runs the EPP's ``Options`` (``pkg/epp/server``): ``AddFlags``, parse,
 ``Complete`` and ``Validate``, as ``cmd/epp``'s runner does before it starts, and loads EndpointPickerConfig
 texts through the EPP's config loader (``pkg/epp/config/loader``), and plays the EPP's request path for one
-request at a pool with no pod (``hold``). It is built once
+request at a pool with no pod, one joining later if asked (``hold``). It pins v1.5.0, the last Gateway API
+Inference Extension release with the full picker: its successor, ``github.com/llm-d/llm-d-router``, is not
+served by the Go module proxy (403 for every version). It is built once
 (``vllm_serving.gobuild``), like the cluster binaries.
 """
 
@@ -80,16 +82,41 @@ class HoldVerdict:
     held_ms: int
     code: str
     message: str
+    endpoint: str
     while_held: list[dict]
 
 
-def hold(config: str, pool: str, model: str, wait_ms: int = 1000, peek_ms: int = 300) -> HoldVerdict:
-    """One request for `model` through the EPP's own request path (the Director with the admission
-    control the config's feature gates choose, as cmd/epp's runner wires it) at a pool with no pod, the
-    gateway giving up after wait_ms: how long the picker kept it, its error code and message, and the
-    picker's gauges and counters (PromQL series) at peek_ms if it still held the request then."""
-    request = {"config": config, "pool": pool, "model": model, "waitMs": wait_ms, "peekMs": peek_ms}
+def hold(
+    config: str,
+    args: Sequence[str],
+    model: str,
+    *,
+    wait_ms: int = 1000,
+    peek_ms: int = 300,
+    pod_after_ms: int = 0,
+    empty_subset: bool = False,
+) -> HoldVerdict:
+    """One request for `model` through the EPP's own request path, wired as cmd/epp's runner wires it from
+    the picker's argv (`args`: its --pool-name, --disable-endpoint-subset-filter) and config text (the
+    admission control its feature gates choose, its scheduler and parser), at a pool with no pod; the
+    gateway gives up after wait_ms. With pod_after_ms a serving pod joins the pool then (as the picker's
+    pod reconciler and first scrape of an idle vLLM would add it); with empty_subset the request carries
+    the gateway's endpoint-subset hint as it is while the pool has no endpoint (an empty list). Returns
+    how long the picker kept the request, its error code and message (empty if it routed the request), the
+    endpoint it chose, and the picker's gauges and counters (PromQL series) at peek_ms if it still held the
+    request then."""
+    request = {
+        "config": config,
+        "args": list(args),
+        "model": model,
+        "waitMs": wait_ms,
+        "peekMs": peek_ms,
+        "podAfterMs": pod_after_ms,
+        "emptySubset": empty_subset,
+    }
     answer = _ask(["hold"], request)
     if answer["error"]:
         raise ToolMissing(f"the EPP could not be set up from the config: {answer['error']}")
-    return HoldVerdict(answer["heldMs"], answer["code"], answer["message"], answer["whileHeld"] or [])
+    return HoldVerdict(
+        answer["heldMs"], answer["code"], answer["message"], answer["endpoint"], answer["whileHeld"] or []
+    )

@@ -240,9 +240,9 @@ class TestTriggersOnGmpSeries:
 
 
 # Scale to zero behind the Inference Gateway: the endpoint picker's flow control holds each request while
-# the pool has no pod with room (GIE v1.3.0: the flow controller's dispatch loop finds the pool saturated,
+# the pool has no pod with room (GIE v1.5.0: the flow controller's dispatch loop finds the pool saturated,
 # pkg/epp/flowcontrol/controller/internal/processor.go, and a pool with no pod is saturated,
-# pkg/epp/saturationdetector/framework/plugins/utilizationdetector/detector.go), and counts it in
+# pkg/epp/framework/plugins/flowcontrol/saturationdetector/utilization/detector.go), and counts it in
 # inference_extension_flow_control_queue_size until it is sent on. Without flow control the picker answers
 # 503 at once when the pool has no pod (pkg/epp/requestcontrol/director.go) and counts no request
 # (inference_objective_request_total is only recorded for requests it routed, pkg/epp/handlers/server.go).
@@ -369,24 +369,24 @@ class TestGatewayWakeUpOnGmpSeries:
         assert evaluate(query, [scrape.queue(2, model="gemma-2-9b-it")]) == 2
 
 
-def picker_config_and_pool(objects: list[dict]) -> tuple[str, str]:
+def picker_config_and_args(objects: list[dict]) -> tuple[str, list[str]]:
     config = next(c for c in of_kind(objects, "ConfigMap") if c["metadata"]["name"].endswith("-epp"))
     picker = next(d for d in of_kind(objects, "Deployment") if d["metadata"]["name"].endswith("-epp"))
-    args = picker["spec"]["template"]["spec"]["containers"][0]["args"]
-    return config["data"]["config.yaml"], args[args.index("--pool-name") + 1]
+    return config["data"]["config.yaml"], picker["spec"]["template"]["spec"]["containers"][0]["args"]
 
 
 @pytest.mark.epp_flags
 @pytest.mark.promql
 class TestThePickerAtZeroPods:
     """The picker's own request path at the pinned release (vllm_serving.eppflags.hold: the Director with
-    the admission control the rendered config's feature gates choose, as cmd/epp's runner wires it) for a
-    request to the release's pool while it has no pod; the gateway gives up after a second."""
+    the endpoint candidates, admission control, scheduler and parser that cmd/epp's runner wires from the
+    rendered argv and config) for a request to the release's pool while it has no pod."""
 
     def test_with_flow_control_it_holds_the_request_and_the_trigger_wakes_up(self):
         objects = render(GATEWAY_ZERO, namespace="llm")
-        config, pool = picker_config_and_pool(objects)
-        verdict = eppflags.hold(config, pool, model="gemma-2-9b-it", wait_ms=1000, peek_ms=300)
+        config, args = picker_config_and_args(objects)
+        pool = args[args.index("--pool-name") + 1]
+        verdict = eppflags.hold(config, args, model="gemma-2-9b-it", wait_ms=1000, peek_ms=300)
         # Held until the gateway gave up, then answered 503.
         assert verdict.held_ms >= 1000
         assert (verdict.code, verdict.message) == (
@@ -411,11 +411,38 @@ class TestThePickerAtZeroPods:
         assert value == 1
         assert keda_active(value, float(trigger["metadata"]["activationThreshold"]))
 
+    def test_a_request_held_at_an_empty_pool_goes_to_the_first_pod_that_joins(self):
+        """The gateway's endpoint-subset hint is empty for a request that arrived while the pool had no
+        endpoint; the chart's --disable-endpoint-subset-filter lets the picker send it to the pod that
+        joins later (GIE #2117)."""
+        config, args = picker_config_and_args(render(GATEWAY_ZERO))
+        verdict = eppflags.hold(
+            config, args, model="gemma-2-9b-it", wait_ms=5000, peek_ms=5000, pod_after_ms=500, empty_subset=True
+        )
+        assert (verdict.code, verdict.message, verdict.endpoint) == ("", "", "10.0.0.7:8000")
+        assert 500 <= verdict.held_ms < 5000
+
+    def test_without_the_subset_flag_that_request_fails_when_the_pod_joins(self):
+        """v1.5.0 releases the request once the pool has room, then picks from the endpoints the stale
+        hint allows: none."""
+        config, args = picker_config_and_args(render(GATEWAY_ZERO))
+        args.remove("--disable-endpoint-subset-filter")
+        verdict = eppflags.hold(
+            config, args, model="gemma-2-9b-it", wait_ms=1500, peek_ms=1500, pod_after_ms=300, empty_subset=True
+        )
+        assert (verdict.code, verdict.message, verdict.endpoint) == (
+            "ServiceUnavailable",
+            "failed to find endpoint candidates for serving the request",
+            "",
+        )
+        assert 300 <= verdict.held_ms < 1500
+
     def test_without_flow_control_it_answers_503_at_once(self):
-        config, pool = picker_config_and_pool(render({"gateway": {"enabled": True}}))
-        verdict = eppflags.hold(config, pool, model="gemma-2-9b-it", wait_ms=1000, peek_ms=300)
+        config, args = picker_config_and_args(render({"gateway": {"enabled": True}}))
+        assert "--disable-endpoint-subset-filter" not in args
+        verdict = eppflags.hold(config, args, model="gemma-2-9b-it", wait_ms=1000, peek_ms=300)
         assert verdict.held_ms < 300
         assert (verdict.code, verdict.message) == (
             "ServiceUnavailable",
-            "failed to find candidate pods for serving the request",
+            "failed to find endpoint candidates for serving the request",
         )

@@ -53,8 +53,9 @@ CRDS: dict[tuple[str, str], Crd] = {
     ("inference.networking.k8s.io", "InferencePool"): Crd(
         "inferencepools.inference.networking.k8s.io",
         "gateway.enabled",
-        "install the Gateway API Inference Extension v1.3.0 CRDs (kubectl apply -f https://github.com/"
-        "kubernetes-sigs/gateway-api-inference-extension/releases/download/v1.3.0/manifests.yaml)",
+        "use GKE 1.34.0-gke.1626000 or later, which installs the Inference Extension CRDs itself, or install the"
+        " Gateway API Inference Extension v1.5.0 CRDs (kubectl apply -f https://github.com/kubernetes-sigs/"
+        "gateway-api-inference-extension/releases/download/v1.5.0/manifests.yaml)",
         "set gateway.enabled: false and use the Service",
     ),
     ("gateway.networking.k8s.io", "HTTPRoute"): Crd(

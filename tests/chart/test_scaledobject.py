@@ -25,6 +25,8 @@ KEDA = {
         "enabled": True,
         "provider": "keda",
         "minReplicas": 0,
+        # GMP's endpoint reads the whole project: the queries keep to this cluster's series.
+        "clusterName": GMP_RESOURCE["cluster"],
         "keda": {"serverAddress": SERVER, "extraTriggers": [WAKE_UP]},
     }
 }
@@ -51,7 +53,8 @@ class TestScaledObject:
         assert trigger["metricType"] == "AverageValue"
         assert trigger["metadata"] == {
             # The exact metric name: Google Managed Prometheus refuses {__name__=~...}.
-            "query": 'sum(vllm:num_requests_waiting{namespace="llm",pod=~"vllm-vllm-serving-[a-z0-9]+(-[a-z0-9]+)?"})',
+            "query": 'sum(vllm:num_requests_waiting{cluster="prod",namespace="llm",'
+            'pod=~"vllm-vllm-serving-[a-z0-9]+(-[a-z0-9]+)?"})',
             "serverAddress": SERVER,
             "threshold": "10",
             "activationThreshold": "0",
@@ -61,7 +64,7 @@ class TestScaledObject:
     def test_concurrency_sums_running_and_waiting(self):
         values = {"autoscaling": {**KEDA["autoscaling"], "metrics": [{"type": "concurrency", "target": 24}]}}
         trigger, _ = scaled_object(values)["spec"]["triggers"]
-        pods = 'namespace="default",pod=~"vllm-vllm-serving-[a-z0-9]+(-[a-z0-9]+)?"'
+        pods = 'cluster="prod",namespace="default",pod=~"vllm-vllm-serving-[a-z0-9]+(-[a-z0-9]+)?"'
         assert trigger["metadata"]["query"] == (
             f"sum(vllm:num_requests_running{{{pods}}}) + sum(vllm:num_requests_waiting{{{pods}}})"
         )
@@ -73,7 +76,7 @@ class TestScaledObject:
         assert trigger["metricType"] == "Value"
         # The series the chart's ClusterPodMonitoring writes, selected as the HPA selects it.
         assert trigger["metadata"]["query"] == (
-            'avg(dcgm_fi_dev_gpu_util{namespace="default",vllm_serving_workload="vllm-vllm-serving"})'
+            'avg(dcgm_fi_dev_gpu_util{cluster="prod",namespace="default",vllm_serving_workload="vllm-vllm-serving"})'
         )
 
     def test_workload_identity_authentication(self):
@@ -96,7 +99,7 @@ class TestScaledObject:
         values = {**KEDA, "parallelism": {"tensor": 8, "pipeline": 2}, "gke": {"accelerator": "nvidia-h100-80gb"}}
         trigger, _ = scaled_object(values)["spec"]["triggers"]
         assert trigger["metadata"]["query"] == (
-            'sum(vllm:num_requests_waiting{namespace="default",pod=~"vllm-vllm-serving-lws-[0-9]+"})'
+            'sum(vllm:num_requests_waiting{cluster="prod",namespace="default",pod=~"vllm-vllm-serving-lws-[0-9]+"})'
         )
 
 
@@ -168,6 +171,18 @@ class TestTriggersOnGmpSeries:
         series += Scrape({}, namespace="staging").gauges(deployment_pod(name), name, num_requests_waiting=100)
         (query,) = queries(KEDA, namespace="llm")
         assert evaluate(query, series) == 12
+
+    def test_the_same_release_in_another_cluster_of_the_project_is_not_counted(self):
+        """GMP's project endpoint holds every cluster's series; only the `cluster` label tells them apart."""
+        name = "vllm-vllm-serving"
+        here, staging = Scrape({}), Scrape({}, cluster="staging")
+        series = here.gauges(deployment_pod(name), name, num_requests_waiting=3)
+        series += staging.gauges(deployment_pod(name), name, num_requests_waiting=40)
+        (query,) = queries(KEDA, namespace="llm")
+        assert evaluate(query, series) == 3
+        gateway = EppScrape(GATEWAY_ZERO), EppScrape(GATEWAY_ZERO, cluster="staging")
+        held = [gateway[0].queue(1, model="gemma-2-9b-it"), gateway[1].queue(9, model="gemma-2-9b-it")]
+        assert evaluate(gateway_trigger(render(GATEWAY_ZERO, namespace="llm"))["metadata"]["query"], held) == 1
 
     def test_concurrency_is_running_plus_waiting(self):
         scrape = Scrape({})
@@ -249,7 +264,13 @@ class TestTriggersOnGmpSeries:
 GATEWAY_ZERO = {
     "gateway": {"enabled": True, "endpointPicker": {"flowControl": True}},
     "monitoring": {"podMonitoring": {"enabled": True}},
-    "autoscaling": {"enabled": True, "provider": "keda", "minReplicas": 0, "keda": {"serverAddress": SERVER}},
+    "autoscaling": {
+        "enabled": True,
+        "provider": "keda",
+        "minReplicas": 0,
+        "clusterName": GMP_RESOURCE["cluster"],
+        "keda": {"serverAddress": SERVER},
+    },
 }
 
 
@@ -275,7 +296,8 @@ class TestGatewayWakeUp:
             "type": "prometheus",
             "metricType": "AverageValue",
             "metadata": {
-                "query": f'sum(inference_extension_flow_control_queue_size{{namespace="llm",inference_pool="{pool}"}})',
+                "query": "sum(inference_extension_flow_control_queue_size"
+                f'{{cluster="prod",namespace="llm",inference_pool="{pool}"}})',
                 "serverAddress": SERVER,
                 "threshold": "5",
                 "activationThreshold": "0",

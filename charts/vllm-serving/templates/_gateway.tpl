@@ -73,7 +73,7 @@ schedulingProfiles:
      pin. A scrape adds the picker's namespace. An exact metric name: Google Managed Prometheus matches no
      other way. */}}
 {{- define "vllm-serving.epp.queueQuery" -}}
-{{- printf "sum(inference_extension_flow_control_queue_size{namespace=%q,inference_pool=%q})" .Release.Namespace (include "vllm-serving.fullname" .) }}
+{{- printf "sum(inference_extension_flow_control_queue_size{%snamespace=%q,inference_pool=%q})" (include "vllm-serving.autoscaling.clusterMatcher" .) .Release.Namespace (include "vllm-serving.fullname" .) }}
 {{- end }}
 
 {{/* "true" when the chart writes the gateway's wake-up trigger: KEDA scaling to zero behind the gateway,
@@ -81,4 +81,10 @@ schedulingProfiles:
 {{- define "vllm-serving.epp.wakesUp" -}}
 {{- $a := .Values.autoscaling }}
 {{- if and .Values.gateway.enabled .Values.gateway.endpointPicker.flowControl $a.enabled (eq $a.provider "keda") (eq ($a.minReplicas | int) 0) }}true{{ end }}
+{{- end }}
+
+{{/* `cluster="<autoscaling.clusterName>",` to begin a PromQL selector with, or nothing: GMP labels every
+     series with the cluster it was scraped in, and its query endpoint reads the whole project. */}}
+{{- define "vllm-serving.autoscaling.clusterMatcher" -}}
+{{- with .Values.autoscaling.clusterName }}{{ printf "cluster=%q," . }}{{ end }}
 {{- end }}

@@ -15,6 +15,9 @@
 //
 // With "hold" it reads one request {config, pool, model, waitMs, peekMs, podAfterMs, emptySubset, flags}
 // and plays the EPP's request path for it at a pool with no pod, one appearing after podAfterMs (hold.go).
+//
+// With "serve" it reads one request {kubeconfig, as, args, config, ports, objectives, pods, waitMs} and runs
+// the EPP itself, set up by cmd/epp's runner, against that API server as the impersonated user (serve.go).
 package main
 
 import (
@@ -144,7 +147,14 @@ func checkConfig(text string) configVerdict {
 
 func main() {
 	var out any
-	if len(os.Args) > 1 && os.Args[1] == "hold" {
+	if len(os.Args) > 1 && os.Args[1] == "serve" {
+		var req serveRequest
+		if err := json.NewDecoder(os.Stdin).Decode(&req); err != nil {
+			fmt.Fprintln(os.Stderr, "eppflags serve: stdin is not a JSON request:", err)
+			os.Exit(2)
+		}
+		out = serve(req)
+	} else if len(os.Args) > 1 && os.Args[1] == "hold" {
 		var req holdRequest
 		if err := json.NewDecoder(os.Stdin).Decode(&req); err != nil {
 			fmt.Fprintln(os.Stderr, "eppflags hold: stdin is not a JSON request:", err)

@@ -13,6 +13,7 @@ served by the Go module proxy (403 for every version). It is built once
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,17 +45,22 @@ def pinned_release(src: Path = SOURCE) -> str:
     raise ToolMissing(f"{src / 'go.mod'} requires no sigs.k8s.io/gateway-api-inference-extension")
 
 
-def _ask(mode: list[str], request: list | dict) -> list | dict:
+def _ask(mode: list[str], request: list | dict, timeout: float = 120) -> list | dict:
+    return _run(mode, request, timeout)[0]
+
+
+def _run(mode: list[str], request: list | dict, timeout: float) -> tuple[list | dict, str]:
+    """The checker's answer and its log (stderr)."""
     done = subprocess.run(
         [str(TOOL.ensure() / "eppflags"), *mode],
         input=json.dumps(request),
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
     )
     if done.returncode != 0:
         raise ToolMissing(f"the EPP checker failed (exit {done.returncode}): {done.stderr[-2000:]}")
-    return json.loads(done.stdout)
+    return json.loads(done.stdout), done.stderr
 
 
 def check(argvs: Sequence[Sequence[str]]) -> list[EppVerdict]:
@@ -120,3 +126,57 @@ def hold(
     return HoldVerdict(
         answer["heldMs"], answer["code"], answer["message"], answer["endpoint"], answer["whileHeld"] or []
     )
+
+
+@dataclass(frozen=True)
+class ServeVerdict:  # what the running picker held
+    error: str
+    pool_synced: bool
+    endpoints: list[str]
+    objectives: dict[str, int]
+    health: str
+
+
+def serve(
+    kubeconfig: Path,
+    service_account: str,
+    namespace: str,
+    args: Sequence[str],
+    config: str,
+    *,
+    objectives: Sequence[str] = (),
+    pods: int = 1,
+    wait_ms: int = 20000,
+) -> ServeVerdict:
+    """Run the EPP itself (cmd/epp's runner setup: its flags, config loader, controller manager, reconcilers,
+    datastore, ext-proc and health servers) from the chart's argv and config, against the cluster of
+    `kubeconfig` as the picker's ServiceAccount (impersonated, so only the chart's RBAC applies), on free
+    local ports, until it has synced its InferencePool and holds `pods` serving pods and the named
+    InferenceObjectives, or wait_ms passes. Returns what it holds and its gRPC health answer."""
+    request = {
+        "kubeconfig": str(kubeconfig),
+        "as": f"system:serviceaccount:{namespace}:{service_account}",
+        "args": list(args),
+        "config": config,
+        "ports": _free_ports(3),
+        "objectives": list(objectives),
+        "pods": pods,
+        "waitMs": wait_ms,
+    }
+    answer, log = _run(["serve"], request, timeout=wait_ms / 1000 + 60)
+    # On failure the picker's own log says why (a forbidden list or watch, a CRD it did not find).
+    error = f"{answer['error']}; the picker's log ends: {log[-3000:]}" if answer["error"] else ""
+    return ServeVerdict(
+        error, answer["poolSynced"], answer["endpoints"] or [], answer["objectives"] or {}, answer["health"]
+    )
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()

@@ -58,6 +58,14 @@ CRDS: dict[tuple[str, str], Crd] = {
         "gateway-api-inference-extension/releases/download/v1.5.0/manifests.yaml)",
         "set gateway.enabled: false and use the Service",
     ),
+    ("inference.networking.x-k8s.io", "InferenceObjective"): Crd(
+        "inferenceobjectives.inference.networking.x-k8s.io",
+        "gateway.objectives",
+        "use GKE 1.34.0-gke.1626000 or later, which installs the Inference Extension CRDs itself, or install the"
+        " Gateway API Inference Extension v1.5.0 CRDs (kubectl apply -f https://github.com/kubernetes-sigs/"
+        "gateway-api-inference-extension/releases/download/v1.5.0/manifests.yaml)",
+        "set gateway.objectives: []",
+    ),
     ("gateway.networking.k8s.io", "HTTPRoute"): Crd(
         "httproutes.gateway.networking.k8s.io",
         "gateway.enabled",

@@ -141,6 +141,9 @@ class TestEppFlagSet:
         assert flags["metrics-endpoint-auth"] == "false"
         # pprof shares the metrics port, which scrapers reach without a token.
         assert flags["enable-pprof"] == "false"
+        # The picker that holds requests ignores the gateway's stale endpoint subset (a flag of this release).
+        held = dict(zip(argvs, verdicts, strict=True))["gateway-scale-to-zero-values.yaml"]
+        assert held.flags["disable-endpoint-subset-filter"] == "true"
 
     def test_every_rendered_picker_config_passes_the_epps_own_loader(self):
         configs = {name: config for name, (_, config) in rendered_pickers().items()}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"go.uber.org/zap/zapcore"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -45,7 +46,8 @@ type serveVerdict struct {
 // server of the kubeconfig, as the user it impersonates, until it has synced its pool and holds the pods and
 // objectives asked for, or waitMs passes.
 func serve(req serveRequest) serveVerdict {
-	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr)))
+	// Errors only, without stack traces: a forbidden list or watch then reads plainly at the log's end.
+	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel), zap.StacktraceLevel(zapcore.PanicLevel)))
 	cfg, err := clientcmd.BuildConfigFromFlags("", req.Kubeconfig)
 	if err != nil {
 		return serveVerdict{Error: err.Error()}

@@ -16,7 +16,8 @@ WAKE_UP = {
     "type": "prometheus",
     "metadata": {
         "serverAddress": SERVER,
-        "query": 'sum(rate(loadbalancing_googleapis_com:https_request_count{forwarding_rule_name="llm"}[1m]))',
+        "query": "sum(rate(loadbalancing_googleapis_com:https_external_regional_request_count"
+        '{forwarding_rule_name="llm"}[1m]))',
         "threshold": "5",
     },
 }

@@ -4,7 +4,8 @@
 version the chart pins and runs the EPP's ``Options`` (``pkg/epp/server``): ``AddFlags``, parse,
 ``Complete`` and ``Validate``, as ``cmd/epp``'s runner does before it starts, and loads EndpointPickerConfig
 texts through the EPP's config loader (``pkg/epp/config/loader``), and plays the EPP's request path for one
-request at a pool with no pod, one joining later if asked (``hold``). It pins v1.5.0, the last Gateway API
+request at a pool with no pod, one joining later if asked (``hold``), and runs the EPP itself against an API
+server as its ServiceAccount (``serve``: cmd/epp's runner setup). It pins v1.5.0, the last Gateway API
 Inference Extension release with the full picker: its successor, ``github.com/llm-d/llm-d-router``, is not
 served by the Go module proxy (403 for every version). It is built once
 (``vllm_serving.gobuild``), like the cluster binaries.

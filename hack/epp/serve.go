@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"sort"
 	"time"
@@ -39,6 +40,7 @@ type serveVerdict struct {
 	Endpoints  []string       `json:"endpoints"`  // the serving pods it tracks, as name=address:port
 	Objectives map[string]int `json:"objectives"` // the InferenceObjectives it holds, with their priorities
 	Health     string         `json:"health"`     // its gRPC health answer for the probes' service name
+	Metrics    int            `json:"metrics"`    // the HTTP status of its /metrics to a scraper without a token
 }
 
 // serve runs the picker as cmd/epp's runner sets it up (runner.NewTestRunnerSetup: the same flag handling,
@@ -124,7 +126,18 @@ func serve(req serveRequest) serveVerdict {
 		}
 	}
 	verdict.Health = health(ctx, opts.GRPCHealthPort)
+	verdict.Metrics = scrape(opts.MetricsPort)
 	return verdict
+}
+
+// scrape asks for the picker's metrics as Google Managed Prometheus's collector does: plain HTTP, no token.
+func scrape(port int) int {
+	response, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+	if err != nil {
+		return 0
+	}
+	defer response.Body.Close()
+	return response.StatusCode
 }
 
 // health asks the picker's gRPC health server what the kubelet's probes and GKE's health check ask.

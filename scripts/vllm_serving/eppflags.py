@@ -136,6 +136,7 @@ class ServeVerdict:  # what the running picker held
     endpoints: list[str]
     objectives: dict[str, int]
     health: str
+    metrics: int  # the HTTP status of /metrics to a scraper without a token
 
 
 def serve(
@@ -153,7 +154,8 @@ def serve(
     datastore, ext-proc and health servers) from the chart's argv and config, against the cluster of
     `kubeconfig` as the picker's ServiceAccount (impersonated, so only the chart's RBAC applies), on free
     local ports, until it has synced its InferencePool and holds `pods` serving pods and the named
-    InferenceObjectives, or wait_ms passes. Returns what it holds and its gRPC health answer."""
+    InferenceObjectives, or wait_ms passes. Returns what it holds, its gRPC health answer and what its
+    /metrics answers a scraper without a token."""
     request = {
         "kubeconfig": str(kubeconfig),
         "as": f"system:serviceaccount:{namespace}:{service_account}",
@@ -168,7 +170,12 @@ def serve(
     # On failure the picker's own log says why (a forbidden list or watch, a CRD it did not find).
     error = f"{answer['error']}; the picker's log ends: {log[-3000:]}" if answer["error"] else ""
     return ServeVerdict(
-        error, answer["poolSynced"], answer["endpoints"] or [], answer["objectives"] or {}, answer["health"]
+        error,
+        answer["poolSynced"],
+        answer["endpoints"] or [],
+        answer["objectives"] or {},
+        answer["health"],
+        answer["metrics"],
     )
 
 

@@ -139,7 +139,8 @@ def assert_the_picker_runs_with_the_charts_rbac(cluster, release, objects: list[
     """The pinned picker itself (cmd/epp's runner setup, built from its module: vllm_serving.eppflags.serve),
     from the rendered argv and config, against this API server as the chart's picker ServiceAccount (only
     the chart's Role applies): it syncs its InferencePool, tracks the serving pods, holds the chart's
-    InferenceObjective with its priority, and its health server answers the probes' service name."""
+    InferenceObjective with its priority, its health server answers the probes' service name, and its
+    metrics answer a scraper without a token."""
     from vllm_serving import eppflags
 
     (picker,) = [d for d in of_kind(objects, "Deployment") if d["metadata"]["name"].endswith("-epp")]
@@ -159,6 +160,8 @@ def assert_the_picker_runs_with_the_charts_rbac(cluster, release, objects: list[
     assert [e.split("=")[0] for e in verdict.endpoints] == sorted(p.pod for p in servers)
     assert verdict.objectives == {OBJECTIVE["name"]: OBJECTIVE["priority"]}
     assert verdict.health == "SERVING"
+    # The chart's PodMonitoring scrapes the picker without a token (--metrics-endpoint-auth=false).
+    assert verdict.metrics == 200
 
 
 AUTOPILOT_FILES = [

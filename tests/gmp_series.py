@@ -46,10 +46,11 @@ def deployment_pod(deployment: str, template_hash: str = "7d9f8b6c5d") -> str:
 class Scrape:
     """The target labels GMP attaches to what the chart's PodMonitoring scrapes, for one release."""
 
-    def __init__(self, values: dict, release: str = "vllm", namespace: str = "llm"):
+    def __init__(self, values: dict, release: str = "vllm", namespace: str = "llm", cluster: str = "prod"):
         values = {**values, "monitoring": {**values.get("monitoring", {}), "podMonitoring": {"enabled": True}}}
         monitor = one(render(values, release=release, namespace=namespace), "PodMonitoring")
         self.namespace = namespace
+        self.resource = {**GMP_RESOURCE, "cluster": cluster}
         self.job = monitor["metadata"]["name"]
         self.port = monitor["spec"]["endpoints"][0]["port"]
         self.metadata = monitor["spec"]["targetLabels"]["metadata"]
@@ -63,7 +64,7 @@ class Scrape:
         }
         return {
             "__name__": name,
-            **GMP_RESOURCE,
+            **self.resource,
             "namespace": self.namespace,
             "job": self.job,
             "instance": f"{pod}:{self.port}",
@@ -83,15 +84,16 @@ class Scrape:
 
 class EppScrape:
     """What GMP stores from the chart's PodMonitoring of the endpoint picker, for one release: the picker's
-    flow-control gauge with the labels GIE v1.3.0 gives it (pkg/epp/metrics/metrics.go:
+    flow-control gauge with the labels GIE v1.5.0 gives it (pkg/epp/metrics/metrics.go:
     fairness_id, priority, inference_pool, model_name, target_model_name; fairness_id defaults to
     "default-flow" and priority to "0", pkg/epp/handlers/request.go) plus the scrape's target labels."""
 
     QUEUE = "inference_extension_flow_control_queue_size"
 
-    def __init__(self, values: dict, release: str = "vllm", namespace: str = "llm"):
+    def __init__(self, values: dict, release: str = "vllm", namespace: str = "llm", cluster: str = "prod"):
         values = {**values, "monitoring": {**values.get("monitoring", {}), "podMonitoring": {"enabled": True}}}
         objects = render(values, release=release, namespace=namespace)
+        self.resource = {**GMP_RESOURCE, "cluster": cluster}
         monitor = next(o for o in of_kind(objects, "PodMonitoring") if o["metadata"]["name"].endswith("-epp"))
         picker = next(o for o in of_kind(objects, "Deployment") if o["metadata"]["name"].endswith("-epp"))
         args = picker["spec"]["template"]["spec"]["containers"][0]["args"]
@@ -124,7 +126,7 @@ class EppScrape:
             "top_level_controller_type": "Deployment",
         }
         target = {
-            **GMP_RESOURCE,
+            **self.resource,
             "namespace": self.namespace,
             "job": self.job,
             "instance": f"{pod}:{self.port}",

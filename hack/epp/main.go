@@ -1,5 +1,7 @@
 // Command eppflags checks endpoint-picker (EPP) argument lists with the EPP's own flag set: the
-// Options of sigs.k8s.io/gateway-api-inference-extension/pkg/epp/server at the version go.mod pins,
+// Options of sigs.k8s.io/gateway-api-inference-extension/pkg/epp/server at the version go.mod pins
+// (v1.5.0, the newest Gateway API Inference Extension release that still ships the full EPP; its successor,
+// github.com/llm-d/llm-d-router, is not served by the Go module proxy this project builds from),
 // registered, parsed, completed and validated exactly as cmd/epp's runner does before it starts.
 //
 // It reads a JSON array of argv arrays on stdin and writes one JSON object per argv:
@@ -7,11 +9,15 @@
 //
 // With the argument "config" it reads a JSON array of EndpointPickerConfig texts instead and loads each
 // through the EPP's config loader (pkg/epp/config/loader): strict decoding, the feature gates the runner
-// registers, then the plugins and scheduling profiles instantiated from the in-tree plugin factories.
+// registers, then the plugins, system defaults (saturation detector, data layer, parser) and scheduling
+// profiles instantiated from the in-tree plugin factories.
 // One object per text: {"ok": bool, "error": string, "featureGates": [the gates it turns on]}.
 //
-// With "hold" it reads one request {config, pool, model, waitMs, peekMs} and plays the EPP's request path
-// for it at a pool with no pod (hold.go).
+// With "hold" it reads one request {config, pool, model, waitMs, peekMs, podAfterMs, emptySubset, flags}
+// and plays the EPP's request path for it at a pool with no pod, one appearing after podAfterMs (hold.go).
+//
+// With "serve" it reads one request {kubeconfig, as, args, config, ports, objectives, pods, waitMs} and runs
+// the EPP itself, set up by cmd/epp's runner, against that API server as the impersonated user (serve.go).
 package main
 
 import (
@@ -27,13 +33,25 @@ import (
 
 	"sigs.k8s.io/gateway-api-inference-extension/pkg/epp/config/loader"
 	"sigs.k8s.io/gateway-api-inference-extension/pkg/epp/datalayer"
-	dlmetrics "sigs.k8s.io/gateway-api-inference-extension/pkg/epp/datalayer/metrics"
 	"sigs.k8s.io/gateway-api-inference-extension/pkg/epp/flowcontrol"
-	"sigs.k8s.io/gateway-api-inference-extension/pkg/epp/plugins"
-	"sigs.k8s.io/gateway-api-inference-extension/pkg/epp/scheduling/framework/plugins/multi/prefix"
-	"sigs.k8s.io/gateway-api-inference-extension/pkg/epp/scheduling/framework/plugins/picker"
-	"sigs.k8s.io/gateway-api-inference-extension/pkg/epp/scheduling/framework/plugins/profile"
-	"sigs.k8s.io/gateway-api-inference-extension/pkg/epp/scheduling/framework/plugins/scorer"
+	fwkplugin "sigs.k8s.io/gateway-api-inference-extension/pkg/epp/framework/interface/plugin"
+	extractormetrics "sigs.k8s.io/gateway-api-inference-extension/pkg/epp/framework/plugins/datalayer/extractor/metrics"
+	sourcemetrics "sigs.k8s.io/gateway-api-inference-extension/pkg/epp/framework/plugins/datalayer/source/metrics"
+	"sigs.k8s.io/gateway-api-inference-extension/pkg/epp/framework/plugins/flowcontrol/fairness"
+	"sigs.k8s.io/gateway-api-inference-extension/pkg/epp/framework/plugins/flowcontrol/ordering"
+	"sigs.k8s.io/gateway-api-inference-extension/pkg/epp/framework/plugins/flowcontrol/saturationdetector/concurrency"
+	"sigs.k8s.io/gateway-api-inference-extension/pkg/epp/framework/plugins/flowcontrol/saturationdetector/utilization"
+	"sigs.k8s.io/gateway-api-inference-extension/pkg/epp/framework/plugins/flowcontrol/usagelimits"
+	"sigs.k8s.io/gateway-api-inference-extension/pkg/epp/framework/plugins/requesthandling/parsers/openai"
+	"sigs.k8s.io/gateway-api-inference-extension/pkg/epp/framework/plugins/requesthandling/parsers/passthrough"
+	"sigs.k8s.io/gateway-api-inference-extension/pkg/epp/framework/plugins/scheduling/picker"
+	"sigs.k8s.io/gateway-api-inference-extension/pkg/epp/framework/plugins/scheduling/profile"
+	"sigs.k8s.io/gateway-api-inference-extension/pkg/epp/framework/plugins/scheduling/scorer/kvcacheutilization"
+	"sigs.k8s.io/gateway-api-inference-extension/pkg/epp/framework/plugins/scheduling/scorer/loraaffinity"
+	"sigs.k8s.io/gateway-api-inference-extension/pkg/epp/framework/plugins/scheduling/scorer/prefix"
+	"sigs.k8s.io/gateway-api-inference-extension/pkg/epp/framework/plugins/scheduling/scorer/queuedepth"
+	"sigs.k8s.io/gateway-api-inference-extension/pkg/epp/framework/plugins/scheduling/scorer/runningrequests"
+	"sigs.k8s.io/gateway-api-inference-extension/pkg/epp/framework/plugins/scheduling/scorer/tokenload"
 	runserver "sigs.k8s.io/gateway-api-inference-extension/pkg/epp/server"
 )
 
@@ -75,26 +93,37 @@ type configVerdict struct {
 	FeatureGates []string `json:"featureGates"`
 }
 
-// registerConfigurables registers what cmd/epp's runner registers before it loads a config file: its
-// feature gates and its in-tree plugin types (those meant for production; the runner also registers
-// test-only plugins and the latency-predictor router, which no chart config names).
+// registerConfigurables registers what cmd/epp's runner registers before it loads a config file
+// (runner.parseConfigurationPhaseOne, registerInTreePlugins): its feature gates and its in-tree plugin types
+// meant for production (the runner also registers test-only plugins and the latency-predictor plugins, which
+// no chart config names).
 func registerConfigurables() {
 	for _, gate := range []string{
-		datalayer.ExperimentalDatalayerFeatureGate, flowcontrol.FeatureGate, datalayer.PrepareDataPluginsFeatureGate,
+		datalayer.ExperimentalDatalayerFeatureGate, datalayer.EnableLegacyMetricsFeatureGate, flowcontrol.FeatureGate,
 	} {
 		loader.RegisterFeatureGate(gate)
 	}
-	plugins.Register(prefix.PrefixCachePluginType, prefix.PrefixCachePluginFactory)
-	plugins.Register(picker.MaxScorePickerType, picker.MaxScorePickerFactory)
-	plugins.Register(picker.RandomPickerType, picker.RandomPickerFactory)
-	plugins.Register(picker.WeightedRandomPickerType, picker.WeightedRandomPickerFactory)
-	plugins.Register(profile.SingleProfileHandlerType, profile.SingleProfileHandlerFactory)
-	plugins.Register(scorer.KvCacheUtilizationScorerType, scorer.KvCacheUtilizationScorerFactory)
-	plugins.Register(scorer.QueueScorerType, scorer.QueueScorerFactory)
-	plugins.Register(scorer.RunningRequestsSizeScorerType, scorer.RunningRequestsSizeScorerFactory)
-	plugins.Register(scorer.LoraAffinityScorerType, scorer.LoraAffinityScorerFactory)
-	plugins.Register(dlmetrics.MetricsDataSourceType, dlmetrics.MetricsDataSourceFactory)
-	plugins.Register(dlmetrics.MetricsExtractorType, dlmetrics.ModelServerExtractorFactory)
+	fwkplugin.Register(prefix.PrefixCacheScorerPluginType, prefix.PrefixCachePluginFactory)
+	fwkplugin.Register(picker.MaxScorePickerType, picker.MaxScorePickerFactory)
+	fwkplugin.Register(picker.RandomPickerType, picker.RandomPickerFactory)
+	fwkplugin.Register(picker.WeightedRandomPickerType, picker.WeightedRandomPickerFactory)
+	fwkplugin.Register(profile.SingleProfileHandlerType, profile.SingleProfileHandlerFactory)
+	fwkplugin.Register(kvcacheutilization.KvCacheUtilizationScorerType, kvcacheutilization.KvCacheUtilizationScorerFactory)
+	fwkplugin.Register(queuedepth.QueueScorerType, queuedepth.QueueScorerFactory)
+	fwkplugin.Register(runningrequests.RunningRequestsSizeScorerType, runningrequests.RunningRequestsSizeScorerFactory)
+	fwkplugin.Register(loraaffinity.LoraAffinityScorerType, loraaffinity.LoraAffinityScorerFactory)
+	fwkplugin.Register(tokenload.TokenLoadScorerType, tokenload.TokenLoadScorerFactory)
+	fwkplugin.Register(fairness.GlobalStrictFairnessPolicyType, fairness.GlobalStrictFairnessPolicyFactory)
+	fwkplugin.Register(fairness.RoundRobinFairnessPolicyType, fairness.RoundRobinFairnessPolicyFactory)
+	fwkplugin.Register(ordering.FCFSOrderingPolicyType, ordering.FCFSOrderingPolicyFactory)
+	fwkplugin.Register(ordering.EDFOrderingPolicyType, ordering.EDFOrderingPolicyFactory)
+	fwkplugin.Register(usagelimits.StaticUsageLimitPolicyType, usagelimits.StaticPolicyFactory)
+	fwkplugin.Register(sourcemetrics.MetricsDataSourceType, sourcemetrics.MetricsDataSourceFactory)
+	fwkplugin.Register(extractormetrics.MetricsExtractorType, extractormetrics.CoreMetricsExtractorFactory)
+	fwkplugin.Register(openai.OpenAIParserType, openai.OpenAIParserPluginFactory)
+	fwkplugin.Register(passthrough.PassthroughParserType, passthrough.PassthroughParserPluginFactory)
+	fwkplugin.Register(concurrency.ConcurrencyDetectorType, concurrency.ConcurrencyDetectorFactory)
+	fwkplugin.Register(utilization.UtilizationDetectorType, utilization.UtilizationDetectorFactory)
 }
 
 func checkConfig(text string) configVerdict {
@@ -102,7 +131,7 @@ func checkConfig(text string) configVerdict {
 	if err != nil {
 		return configVerdict{Error: err.Error()}
 	}
-	handle := plugins.NewEppHandle(context.Background(), func() []types.NamespacedName { return nil })
+	handle := fwkplugin.NewEppHandle(context.Background(), func() []types.NamespacedName { return nil })
 	if _, err := loader.InstantiateAndConfigure(raw, handle, logr.Discard()); err != nil {
 		return configVerdict{Error: err.Error()}
 	}
@@ -118,7 +147,14 @@ func checkConfig(text string) configVerdict {
 
 func main() {
 	var out any
-	if len(os.Args) > 1 && os.Args[1] == "hold" {
+	if len(os.Args) > 1 && os.Args[1] == "serve" {
+		var req serveRequest
+		if err := json.NewDecoder(os.Stdin).Decode(&req); err != nil {
+			fmt.Fprintln(os.Stderr, "eppflags serve: stdin is not a JSON request:", err)
+			os.Exit(2)
+		}
+		out = serve(req)
+	} else if len(os.Args) > 1 && os.Args[1] == "hold" {
 		var req holdRequest
 		if err := json.NewDecoder(os.Stdin).Decode(&req); err != nil {
 			fmt.Fprintln(os.Stderr, "eppflags hold: stdin is not a JSON request:", err)

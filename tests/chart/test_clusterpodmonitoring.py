@@ -11,7 +11,7 @@ from gmp_series import dcgm, deployment_pod
 from support.manifests import of_kind, one, render
 from vllm_serving import promql
 
-GPU = {"autoscaling": {"enabled": True, "metrics": [{"type": "gpu-utilization", "target": 80}]}}
+GPU = {"autoscaling": {"enabled": True, "clusterName": "prod", "metrics": [{"type": "gpu-utilization", "target": 80}]}}
 
 
 def monitoring(values: dict, **kwargs) -> dict:

@@ -1,7 +1,7 @@
 """templates/endpoint-picker/: the Inference Extension's endpoint picker (EPP), its Service, RBAC and config.
 
 The EPP's container args are checked with the EPP's own flag set (vllm_serving.eppflags: the Options of
-sigs.k8s.io/gateway-api-inference-extension v1.3.0's pkg/epp/server, built from the Go module).
+sigs.k8s.io/gateway-api-inference-extension v1.5.0's pkg/epp/server, built from the Go module).
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import yaml
 from paths import CI_FILES, VALUES_FILES
 from support.manifests import of_kind, one, render, render_file
 from vllm_serving import eppflags
+from vllm_serving.cluster import crds
+from vllm_serving.preflight import apis
 
 GATEWAY = {"gateway": {"enabled": True}}
 
@@ -75,7 +77,7 @@ class TestEndpointPicker:
         assert refs == {p["type"] for p in config["plugins"]}
 
     def test_flow_control_is_a_feature_gate_of_the_config_file(self):
-        """v1.3.0 reads feature gates from the config file (pkg/epp/config/loader); the
+        """v1.5.0 reads feature gates from the config file (pkg/epp/config/loader); the
         ENABLE_EXPERIMENTAL_FLOW_CONTROL_LAYER variable is deprecated there."""
         plain = yaml.safe_load(one(render(GATEWAY), "ConfigMap")["data"]["config.yaml"])
         assert "featureGates" not in plain
@@ -84,6 +86,28 @@ class TestEndpointPicker:
         assert config["featureGates"] == ["flowControl"]
         env = picker(render(held))["spec"]["template"]["spec"]["containers"][0]["env"]
         assert not [e for e in env if e["name"].startswith("ENABLE_EXPERIMENTAL")]
+
+    def test_holding_requests_ignores_the_gateways_stale_endpoint_subset(self):
+        """A request queued while the pool was empty carries the gateway's empty endpoint subset; without
+        --disable-endpoint-subset-filter it never reaches the pods that come up (GIE #2117). The picker's
+        own request path is played in test_scaledobject.TestThePickerAtZeroPods."""
+        held = {"gateway": {"enabled": True, "endpointPicker": {"flowControl": True}}}
+        assert (
+            "--disable-endpoint-subset-filter"
+            in picker(render(held))["spec"]["template"]["spec"]["containers"][0]["args"]
+        )
+        assert (
+            "--disable-endpoint-subset-filter"
+            not in picker(render(GATEWAY))["spec"]["template"]["spec"]["containers"][0]["args"]
+        )
+
+    def test_ext_proc_port_claims_no_cleartext_protocol(self):
+        """The picker serves gRPC over TLS (--secure-serving, on by default); appProtocol http2 tells gateways
+        that honour it (Istio, kgateway) to speak cleartext HTTP/2. Upstream sets none
+        (config/charts/epplib/templates/_service.yaml@v1.5.0)."""
+        service = next(o for o in of_kind(render(GATEWAY), "Service") if o["metadata"]["name"].endswith("-epp"))
+        grpc = next(p for p in service["spec"]["ports"] if p["name"] == "grpc-ext-proc")
+        assert grpc == {"name": "grpc-ext-proc", "port": 9002, "targetPort": "grpc", "protocol": "TCP"}
 
     def test_args_name_the_pool(self):
         args = picker(render(GATEWAY))["spec"]["template"]["spec"]["containers"][0]["args"]
@@ -117,6 +141,9 @@ class TestEppFlagSet:
         assert flags["metrics-endpoint-auth"] == "false"
         # pprof shares the metrics port, which scrapers reach without a token.
         assert flags["enable-pprof"] == "false"
+        # The picker that holds requests ignores the gateway's stale endpoint subset (a flag of this release).
+        held = dict(zip(argvs, verdicts, strict=True))["gateway-scale-to-zero-values.yaml"]
+        assert held.flags["disable-endpoint-subset-filter"] == "true"
 
     def test_every_rendered_picker_config_passes_the_epps_own_loader(self):
         configs = {name: config for name, (_, config) in rendered_pickers().items()}
@@ -153,5 +180,12 @@ class TestEppFlagSet:
         assert "can not be set at the same time" in both_configs.error
 
     def test_the_checker_pins_the_charts_epp_release(self):
+        """One release everywhere: the image, the Go module the checks build, the local cluster's CRDs and
+        the CRDs preflight tells users to install."""
+        pin = eppflags.pinned_release()
         values = yaml.safe_load((eppflags.SOURCE.parents[1] / "charts/vllm-serving/values.yaml").read_text())
-        assert values["gateway"]["endpointPicker"]["image"]["tag"] == eppflags.pinned_release()
+        assert values["gateway"]["endpointPicker"]["image"]["tag"] == pin == "v1.5.0"
+        (source,) = [s for s in crds.sources() if s.module == "sigs.k8s.io/gateway-api-inference-extension"]
+        assert source.version == pin
+        install = apis.CRDS[("inference.networking.k8s.io", "InferencePool")].install
+        assert f"releases/download/{pin}/manifests.yaml" in install

@@ -68,16 +68,22 @@ class TestHorizontalPodAutoscaler:
         values = {
             "parallelism": {"tensor": tensor, "pipeline": pipeline},
             "gke": {"accelerator": "nvidia-h100-80gb"},
-            "autoscaling": {"enabled": True, "metrics": [{"type": "gpu-utilization", "target": 80}]},
+            "autoscaling": {
+                "enabled": True,
+                "clusterName": "prod",
+                "metrics": [{"type": "gpu-utilization", "target": 80}],
+            },
         }
         (metric,) = hpa(values)["spec"]["metrics"]
         assert metric["type"] == "External"
         # Lower-case (the Kubernetes client lower-cases External metric names), written by the chart's
-        # ClusterPodMonitoring, selected by exact labels: the adapter's selector has no regex.
+        # ClusterPodMonitoring, selected by exact labels: the adapter's selector has no regex. The adapter
+        # reads External metrics across the project: the cluster keeps other clusters' GPUs out.
         assert metric["external"]["metric"] == {
             "name": "prometheus.googleapis.com|dcgm_fi_dev_gpu_util|unknown",
             "selector": {
                 "matchLabels": {
+                    "resource.labels.cluster": "prod",
                     "resource.labels.namespace": "default",
                     "metric.labels.vllm_serving_workload": workload,
                 }

@@ -49,3 +49,19 @@ class TestInferencePool:
             "port": {"number": 9002},
             "failureMode": "FailClose",
         }
+
+
+class TestInferenceObjectives:
+    def test_each_objective_names_the_pool_with_its_priority(self):
+        values = {"gateway": {"enabled": True, "objectives": [{"name": "premium", "priority": 10}]}}
+        objects = render(values)
+        (objective,) = of_kind(objects, "InferenceObjective")
+        assert objective["apiVersion"] == "inference.networking.x-k8s.io/v1alpha2"
+        assert objective["metadata"]["name"] == "premium"
+        assert objective["spec"] == {
+            "priority": 10,
+            "poolRef": {"name": one(objects, "InferencePool")["metadata"]["name"]},
+        }
+
+    def test_none_by_default(self):
+        assert of_kind(render({"gateway": {"enabled": True}}), "InferenceObjective") == []

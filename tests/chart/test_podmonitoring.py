@@ -45,7 +45,7 @@ PICKER_SCRAPED = {"gateway": {"enabled": True}, "monitoring": {"podMonitoring": 
 
 class TestEndpointPickerPodMonitoring:
     """The endpoint picker's metrics (its flow-control queue wakes a scaled-to-zero release behind the
-    gateway). GIE v1.3.0 guards /metrics with a token review unless --metrics-endpoint-auth=false
+    gateway). GIE v1.5.0 guards /metrics with a token review unless --metrics-endpoint-auth=false
     (cmd/epp/runner/runner.go: controller-runtime's filters.WithAuthenticationAndAuthorization); the
     chart turns the guard off, so this PodMonitoring needs no bearer token, where the upstream
     inferencepool chart's (config/charts/inferencepool/templates/gke.yaml) mounts one."""

@@ -26,6 +26,8 @@ KEDA = {
         "enabled": True,
         "provider": "keda",
         "minReplicas": 0,
+        # GMP's endpoint reads the whole project: the queries keep to this cluster's series.
+        "clusterName": GMP_RESOURCE["cluster"],
         "keda": {"serverAddress": SERVER, "extraTriggers": [WAKE_UP]},
     }
 }
@@ -52,7 +54,8 @@ class TestScaledObject:
         assert trigger["metricType"] == "AverageValue"
         assert trigger["metadata"] == {
             # The exact metric name: Google Managed Prometheus refuses {__name__=~...}.
-            "query": 'sum(vllm:num_requests_waiting{namespace="llm",pod=~"vllm-vllm-serving-[a-z0-9]+(-[a-z0-9]+)?"})',
+            "query": 'sum(vllm:num_requests_waiting{cluster="prod",namespace="llm",'
+            'pod=~"vllm-vllm-serving-[a-z0-9]+(-[a-z0-9]+)?"})',
             "serverAddress": SERVER,
             "threshold": "10",
             "activationThreshold": "0",
@@ -62,7 +65,7 @@ class TestScaledObject:
     def test_concurrency_sums_running_and_waiting(self):
         values = {"autoscaling": {**KEDA["autoscaling"], "metrics": [{"type": "concurrency", "target": 24}]}}
         trigger, _ = scaled_object(values)["spec"]["triggers"]
-        pods = 'namespace="default",pod=~"vllm-vllm-serving-[a-z0-9]+(-[a-z0-9]+)?"'
+        pods = 'cluster="prod",namespace="default",pod=~"vllm-vllm-serving-[a-z0-9]+(-[a-z0-9]+)?"'
         assert trigger["metadata"]["query"] == (
             f"sum(vllm:num_requests_running{{{pods}}}) + sum(vllm:num_requests_waiting{{{pods}}})"
         )
@@ -74,7 +77,7 @@ class TestScaledObject:
         assert trigger["metricType"] == "Value"
         # The series the chart's ClusterPodMonitoring writes, selected as the HPA selects it.
         assert trigger["metadata"]["query"] == (
-            'avg(dcgm_fi_dev_gpu_util{namespace="default",vllm_serving_workload="vllm-vllm-serving"})'
+            'avg(dcgm_fi_dev_gpu_util{cluster="prod",namespace="default",vllm_serving_workload="vllm-vllm-serving"})'
         )
 
     def test_workload_identity_authentication(self):
@@ -97,7 +100,7 @@ class TestScaledObject:
         values = {**KEDA, "parallelism": {"tensor": 8, "pipeline": 2}, "gke": {"accelerator": "nvidia-h100-80gb"}}
         trigger, _ = scaled_object(values)["spec"]["triggers"]
         assert trigger["metadata"]["query"] == (
-            'sum(vllm:num_requests_waiting{namespace="default",pod=~"vllm-vllm-serving-lws-[0-9]+"})'
+            'sum(vllm:num_requests_waiting{cluster="prod",namespace="default",pod=~"vllm-vllm-serving-lws-[0-9]+"})'
         )
 
 
@@ -170,6 +173,18 @@ class TestTriggersOnGmpSeries:
         (query,) = queries(KEDA, namespace="llm")
         assert evaluate(query, series) == 12
 
+    def test_the_same_release_in_another_cluster_of_the_project_is_not_counted(self):
+        """GMP's project endpoint holds every cluster's series; only the `cluster` label tells them apart."""
+        name = "vllm-vllm-serving"
+        here, staging = Scrape({}), Scrape({}, cluster="staging")
+        series = here.gauges(deployment_pod(name), name, num_requests_waiting=3)
+        series += staging.gauges(deployment_pod(name), name, num_requests_waiting=40)
+        (query,) = queries(KEDA, namespace="llm")
+        assert evaluate(query, series) == 3
+        gateway = EppScrape(GATEWAY_ZERO), EppScrape(GATEWAY_ZERO, cluster="staging")
+        held = [gateway[0].queue(1, model="gemma-2-9b-it"), gateway[1].queue(9, model="gemma-2-9b-it")]
+        assert evaluate(gateway_trigger(render(GATEWAY_ZERO, namespace="llm"))["metadata"]["query"], held) == 1
+
     def test_concurrency_is_running_plus_waiting(self):
         scrape = Scrape({})
         name = "vllm-vllm-serving"
@@ -241,16 +256,22 @@ class TestTriggersOnGmpSeries:
 
 
 # Scale to zero behind the Inference Gateway: the endpoint picker's flow control holds each request while
-# the pool has no pod with room (GIE v1.3.0: the flow controller's dispatch loop finds the pool saturated,
+# the pool has no pod with room (GIE v1.5.0: the flow controller's dispatch loop finds the pool saturated,
 # pkg/epp/flowcontrol/controller/internal/processor.go, and a pool with no pod is saturated,
-# pkg/epp/saturationdetector/framework/plugins/utilizationdetector/detector.go), and counts it in
+# pkg/epp/framework/plugins/flowcontrol/saturationdetector/utilization/detector.go), and counts it in
 # inference_extension_flow_control_queue_size until it is sent on. Without flow control the picker answers
 # 503 at once when the pool has no pod (pkg/epp/requestcontrol/director.go) and counts no request
 # (inference_objective_request_total is only recorded for requests it routed, pkg/epp/handlers/server.go).
 GATEWAY_ZERO = {
     "gateway": {"enabled": True, "endpointPicker": {"flowControl": True}},
     "monitoring": {"podMonitoring": {"enabled": True}},
-    "autoscaling": {"enabled": True, "provider": "keda", "minReplicas": 0, "keda": {"serverAddress": SERVER}},
+    "autoscaling": {
+        "enabled": True,
+        "provider": "keda",
+        "minReplicas": 0,
+        "clusterName": GMP_RESOURCE["cluster"],
+        "keda": {"serverAddress": SERVER},
+    },
 }
 
 
@@ -276,7 +297,8 @@ class TestGatewayWakeUp:
             "type": "prometheus",
             "metricType": "AverageValue",
             "metadata": {
-                "query": f'sum(inference_extension_flow_control_queue_size{{namespace="llm",inference_pool="{pool}"}})',
+                "query": "sum(inference_extension_flow_control_queue_size"
+                f'{{cluster="prod",namespace="llm",inference_pool="{pool}"}})',
                 "serverAddress": SERVER,
                 "threshold": "5",
                 "activationThreshold": "0",
@@ -370,24 +392,24 @@ class TestGatewayWakeUpOnGmpSeries:
         assert evaluate(query, [scrape.queue(2, model="gemma-2-9b-it")]) == 2
 
 
-def picker_config_and_pool(objects: list[dict]) -> tuple[str, str]:
+def picker_config_and_args(objects: list[dict]) -> tuple[str, list[str]]:
     config = next(c for c in of_kind(objects, "ConfigMap") if c["metadata"]["name"].endswith("-epp"))
     picker = next(d for d in of_kind(objects, "Deployment") if d["metadata"]["name"].endswith("-epp"))
-    args = picker["spec"]["template"]["spec"]["containers"][0]["args"]
-    return config["data"]["config.yaml"], args[args.index("--pool-name") + 1]
+    return config["data"]["config.yaml"], picker["spec"]["template"]["spec"]["containers"][0]["args"]
 
 
 @pytest.mark.epp_flags
 @pytest.mark.promql
 class TestThePickerAtZeroPods:
     """The picker's own request path at the pinned release (vllm_serving.eppflags.hold: the Director with
-    the admission control the rendered config's feature gates choose, as cmd/epp's runner wires it) for a
-    request to the release's pool while it has no pod; the gateway gives up after a second."""
+    the endpoint candidates, admission control, scheduler and parser that cmd/epp's runner wires from the
+    rendered argv and config) for a request to the release's pool while it has no pod."""
 
     def test_with_flow_control_it_holds_the_request_and_the_trigger_wakes_up(self):
         objects = render(GATEWAY_ZERO, namespace="llm")
-        config, pool = picker_config_and_pool(objects)
-        verdict = eppflags.hold(config, pool, model="gemma-2-9b-it", wait_ms=1000, peek_ms=300)
+        config, args = picker_config_and_args(objects)
+        pool = args[args.index("--pool-name") + 1]
+        verdict = eppflags.hold(config, args, model="gemma-2-9b-it", wait_ms=1000, peek_ms=300)
         # Held until the gateway gave up, then answered 503.
         assert verdict.held_ms >= 1000
         assert (verdict.code, verdict.message) == (
@@ -412,13 +434,40 @@ class TestThePickerAtZeroPods:
         assert value == 1
         assert keda_active(value, float(trigger["metadata"]["activationThreshold"]))
 
+    def test_a_request_held_at_an_empty_pool_goes_to_the_first_pod_that_joins(self):
+        """The gateway's endpoint-subset hint is empty for a request that arrived while the pool had no
+        endpoint; the chart's --disable-endpoint-subset-filter lets the picker send it to the pod that
+        joins later (GIE #2117)."""
+        config, args = picker_config_and_args(render(GATEWAY_ZERO))
+        verdict = eppflags.hold(
+            config, args, model="gemma-2-9b-it", wait_ms=5000, peek_ms=5000, pod_after_ms=500, empty_subset=True
+        )
+        assert (verdict.code, verdict.message, verdict.endpoint) == ("", "", "10.0.0.7:8000")
+        assert 500 <= verdict.held_ms < 5000
+
+    def test_without_the_subset_flag_that_request_fails_when_the_pod_joins(self):
+        """v1.5.0 releases the request once the pool has room, then picks from the endpoints the stale
+        hint allows: none."""
+        config, args = picker_config_and_args(render(GATEWAY_ZERO))
+        args.remove("--disable-endpoint-subset-filter")
+        verdict = eppflags.hold(
+            config, args, model="gemma-2-9b-it", wait_ms=1500, peek_ms=1500, pod_after_ms=300, empty_subset=True
+        )
+        assert (verdict.code, verdict.message, verdict.endpoint) == (
+            "ServiceUnavailable",
+            "failed to find endpoint candidates for serving the request",
+            "",
+        )
+        assert 300 <= verdict.held_ms < 1500
+
     def test_without_flow_control_it_answers_503_at_once(self):
-        config, pool = picker_config_and_pool(render({"gateway": {"enabled": True}}))
-        verdict = eppflags.hold(config, pool, model="gemma-2-9b-it", wait_ms=1000, peek_ms=300)
+        config, args = picker_config_and_args(render({"gateway": {"enabled": True}}))
+        assert "--disable-endpoint-subset-filter" not in args
+        verdict = eppflags.hold(config, args, model="gemma-2-9b-it", wait_ms=1000, peek_ms=300)
         assert verdict.held_ms < 300
         assert (verdict.code, verdict.message) == (
             "ServiceUnavailable",
-            "failed to find candidate pods for serving the request",
+            "failed to find endpoint candidates for serving the request",
         )
 
 

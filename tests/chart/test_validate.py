@@ -12,7 +12,7 @@ from paths import CHART
 from vllm_serving.validate import chart_verdict
 
 HPA = {"monitoring": {"podMonitoring": {"enabled": True}}}
-GPU_HPA = {"enabled": True, "metrics": [{"type": "gpu-utilization", "target": 0}]}
+GPU_HPA = {"enabled": True, "clusterName": "prod", "metrics": [{"type": "gpu-utilization", "target": 0}]}
 KEDA = {"enabled": True, "provider": "keda", "keda": {"serverAddress": "http://frontend.gmp.svc:9090"}}
 WAKE_UP = {"type": "prometheus", "metadata": {"query": "sum(queue_length)", "threshold": "1"}}
 

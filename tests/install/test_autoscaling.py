@@ -186,9 +186,14 @@ def test_gpu_utilization_reads_the_lower_case_series(vllm_release, metrics, rest
     """The HPA asks for the lower-case name the chart's ClusterPodMonitoring writes; GKE's managed
     upper-case series alone leave the metric unreadable."""
     gpu = {"type": "gpu-utilization", "target": 60}
-    w = Workload(vllm_release(values=values(gpu)), rest)
+    w = Workload(vllm_release(values=values(gpu, clusterName="prod")), rest)
     (pod,) = w.pods()
-    labels = {"resource.labels.namespace": w.ns, "metric.labels.vllm_serving_workload": w.name, "pod": pod}
+    labels = {
+        "resource.labels.cluster": "prod",
+        "resource.labels.namespace": w.ns,
+        "metric.labels.vllm_serving_workload": w.name,
+        "pod": pod,
+    }
     metrics.set_external(w.ns, GPU.replace("dcgm_fi_dev_gpu_util", "DCGM_FI_DEV_GPU_UTIL"), [(labels, 95)])
     wait_for(
         "the HPA to fail on the missing lower-case metric",
@@ -198,8 +203,11 @@ def test_gpu_utilization_reads_the_lower_case_series(vllm_release, metrics, rest
     assert w.replicas() == 1
     assert any(GPU in path for path in metrics.requests), metrics.requests[-3:]
     other = {**labels, "metric.labels.vllm_serving_workload": "another-release"}
-    metrics.set_external(w.ns, GPU, [(labels, 95), (other, 100)])
-    # 95 on one GPU against a target of 60 per GPU: two replicas; the other workload's GPU is not counted.
+    # The same release in another cluster of the project (External metrics are read project-wide).
+    staging = {**labels, "resource.labels.cluster": "staging"}
+    metrics.set_external(w.ns, GPU, [(labels, 95), (other, 100), (staging, 100)])
+    # 95 on one GPU against a target of 60 per GPU: two replicas; the other workload's GPU and the other
+    # cluster's are not counted.
     until(w, "2 replicas", lambda: w.replicas() == 2, timeout=30)
     current = w.hpa()["status"]["currentMetrics"][0]["external"]
     assert current["current"]["averageValue"] in ("95", "47500m")  # 95 over one replica, then over two
@@ -207,7 +215,9 @@ def test_gpu_utilization_reads_the_lower_case_series(vllm_release, metrics, rest
 
 def test_preflight_asks_for_each_hpa_metric_of_the_release(vllm_release, metrics, rest, vllm_preflight):
     """`preflight` reads each metric an HPA names as the HPA controller will, for this release."""
-    chosen = values({"type": "queue-depth", "target": 10}, {"type": "gpu-utilization", "target": 60})
+    chosen = values(
+        {"type": "queue-depth", "target": 10}, {"type": "gpu-utilization", "target": 60}, clusterName="prod"
+    )
     w = Workload(vllm_release(values=chosen), rest)
 
     def result(metric: str):
@@ -230,7 +240,11 @@ def test_preflight_asks_for_each_hpa_metric_of_the_release(vllm_release, metrics
     )
 
     # GPU: series of another workload only, then this one's.
-    other = {"resource.labels.namespace": w.ns, "metric.labels.vllm_serving_workload": "another"}
+    other = {
+        "resource.labels.cluster": "prod",
+        "resource.labels.namespace": w.ns,
+        "metric.labels.vllm_serving_workload": "another",
+    }
     metrics.set_external(w.ns, GPU, [(other, 50)])
     assert result(GPU).status == "warn"
     assert "no series report it for HorizontalPodAutoscaler" in result(GPU).message

@@ -93,13 +93,18 @@ def absent_objects(api, release, objects: list[dict]) -> list[str]:
 def test_values_file_installs_and_lands_on_its_pool(vllm_release, vllm_cluster, path):
     values = effective(path)
     level = "privileged" if needs_privilege(path) else "baseline"
-    release = vllm_release(values_files=[path], pod_security=level, wait=False)
+    # Behind the gateway, the pool gets an InferenceObjective too, for the picker run below.
+    extra = {"gateway": {"objectives": [OBJECTIVE]}} if values["gateway"]["enabled"] else None
+    release = vllm_release(values_files=[path], values=extra, pod_security=level, wait=False)
     pods = release.wait(timeout=180, expect_pods=expected_pods(values))
     # Every object of the file is there: the gateway's InferencePool, HTTPRoute and GKE policies (CRDs from
     # their Go modules), the picker's Deployment, Service and RBAC, the NetworkPolicies, the monitors.
     with vllm_cluster.api_client() as api:
-        objects = render(values_files=[path], release=release.name, namespace=release.namespace)
+        objects = render(values_files=[path], values=extra, release=release.name, namespace=release.namespace)
         assert absent_objects(api, release, objects) == []
+    if values["gateway"]["enabled"]:
+        servers = [p for p in pods if p.component == "server"]
+        assert_the_picker_runs_with_the_charts_rbac(vllm_cluster, release, objects, servers)
     # The endpoint picker runs on a CPU node: it asks for no GPU and tolerates no GPU taint.
     pickers = [p for p in pods if p.component == "endpoint-picker"]
     assert len(pickers) == (1 if values["gateway"]["enabled"] else 0)
@@ -125,6 +130,38 @@ def test_values_file_installs_and_lands_on_its_pool(vllm_release, vllm_cluster, 
         # a group's pods share one pool and one zone, each on its own node
         assert len({(p.pool, p.zone) for p in gpu_pods}) == 1
         assert len({p.node for p in gpu_pods}) == len(gpu_pods)
+
+
+OBJECTIVE = {"name": "premium", "priority": 10}
+
+
+def assert_the_picker_runs_with_the_charts_rbac(cluster, release, objects: list[dict], servers: list) -> None:
+    """The pinned picker itself (cmd/epp's runner setup, built from its module: vllm_serving.eppflags.serve),
+    from the rendered argv and config, against this API server as the chart's picker ServiceAccount (only
+    the chart's Role applies): it syncs its InferencePool, tracks the serving pods, holds the chart's
+    InferenceObjective with its priority, its health server answers the probes' service name, and its
+    metrics answer a scraper without a token."""
+    from vllm_serving import eppflags
+
+    (picker,) = [d for d in of_kind(objects, "Deployment") if d["metadata"]["name"].endswith("-epp")]
+    (config,) = [c for c in of_kind(objects, "ConfigMap") if c["metadata"]["name"] == picker["metadata"]["name"]]
+    spec = picker["spec"]["template"]["spec"]
+    verdict = eppflags.serve(
+        cluster.kubeconfig,
+        spec["serviceAccountName"],
+        release.namespace,
+        spec["containers"][0]["args"],
+        config["data"]["config.yaml"],
+        objectives=[OBJECTIVE["name"]],
+        pods=len(servers),
+    )
+    assert verdict.error == ""
+    assert verdict.pool_synced
+    assert [e.split("=")[0] for e in verdict.endpoints] == sorted(p.pod for p in servers)
+    assert verdict.objectives == {OBJECTIVE["name"]: OBJECTIVE["priority"]}
+    assert verdict.health == "SERVING"
+    # The chart's PodMonitoring scrapes the picker without a token (--metrics-endpoint-auth=false).
+    assert verdict.metrics == 200
 
 
 AUTOPILOT_FILES = [

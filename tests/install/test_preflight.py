@@ -718,6 +718,7 @@ HPA = {
     "monitoring": {"podMonitoring": {"enabled": True}},
     "autoscaling": {
         "enabled": True,
+        "clusterName": "prod",
         "metrics": [{"type": "queue-depth", "target": 5}, {"type": "gpu-utilization", "target": 80}],
     },
 }
@@ -788,6 +789,40 @@ class TestClusterApis:
             assert check(results, f"crd/{kind}").status == "pass", check(results, f"crd/{kind}")
         assert check(results, "crd/LeaderWorkerSet").message == (
             "leaderworkersets.leaderworkerset.x-k8s.io is Established and serves v1 (parallelism.pipeline > 1)"
+        )
+
+    def test_a_second_scrape_of_the_serving_pods_fails_with_autoscaling(self, vllm_preflight, namespaces, kube):
+        """GKE's automatic application monitoring adds a PodMonitoring for each vLLM workload it detects
+        (https://cloud.google.com/stackdriver/docs/managed-prometheus/exporters/vllm); next to the chart's,
+        every series is stored twice and every sum the autoscaler reads doubles."""
+        namespace = namespaces("baseline")
+        assert check(vllm_preflight(values=HPA, namespace=namespace), "metrics/scraped-once").status == "pass"
+        path = f"/apis/monitoring.googleapis.com/v1/namespaces/{namespace}/podmonitorings"
+        create(
+            kube,
+            path,
+            {
+                "apiVersion": "monitoring.googleapis.com/v1",
+                "kind": "PodMonitoring",
+                "metadata": {"name": "vllm-auto"},
+                "spec": {
+                    "selector": {
+                        "matchExpressions": [
+                            {"key": "app.kubernetes.io/name", "operator": "In", "values": ["vllm-serving"]}
+                        ]
+                    },
+                    "endpoints": [{"port": 8000, "interval": "30s"}],
+                },
+            },
+        )
+        result = check(vllm_preflight(values=HPA, namespace=namespace), "metrics/scraped-once")
+        assert (result.status, result.message) == (
+            "fail",
+            f"PodMonitoring {namespace}/vllm-auto also scrapes this release's serving pods, as the chart's"
+            " PodMonitoring does (GKE's automatic application monitoring creates one for each vLLM workload it"
+            " detects): every vLLM series is stored twice, so sums over the pods read double and an autoscaler"
+            " scales out at half its target; turn automatic application monitoring off (gcloud container clusters"
+            " update CLUSTER --location LOCATION --auto-monitoring-scope=NONE), or delete the other monitor",
         )
 
     def test_the_lws_controller_is_found_by_its_webhooks(self, bare, bare_kube):

@@ -19,8 +19,15 @@
 {{- /* Scrapers (GMP, Prometheus) read the picker's metrics without a ServiceAccount token; the
        NetworkPolicy limits who reaches the port. */}}
 {{- $args = append $args "--metrics-endpoint-auth=false" }}
-{{- /* pprof (on by default in v1.3.0) shares the metrics port, which scrapers reach without a token. */}}
+{{- /* pprof (on by default in v1.5.0) shares the metrics port, which scrapers reach without a token. */}}
 {{- $args = append $args "--enable-pprof=false" }}
+{{- /* A request queued while the pool had no endpoint carries the gateway's endpoint-subset hint as it was
+       then: empty. The picker honours it, so the request never dispatches, even after pods come up (GIE issue
+       #2117, fixed by this flag, #2126; pkg/epp/requestcontrol/candidates.go in v1.5.0). The chart's pool
+       is the release's serving pods, which the picker knows itself: the hint adds nothing. */}}
+{{- if $epp.flowControl }}
+{{- $args = append $args "--disable-endpoint-subset-filter" }}
+{{- end }}
 {{- $args = concat $args $epp.extraArgs }}
 {{- toJson $args }}
 {{- end }}
@@ -59,12 +66,14 @@ schedulingProfiles:
 {{- end }}
 
 {{/* The gateway's wake-up signal: requests the endpoint picker's flow control holds for this release's
-     pool. v1.3.0 names the gauge inference_extension_flow_control_queue_size and labels it with the
-     pool's name (inference_pool, from --pool-name; pkg/epp/metrics, pkg/epp/requestcontrol/admission.go);
-     a scrape adds the picker's namespace. An exact metric name: Google Managed Prometheus matches no
+     pool. v1.5.0 names the gauge inference_extension_flow_control_queue_size and labels it with the
+     pool's name (inference_pool, from --pool-name; pkg/epp/metrics/metrics.go,
+     pkg/epp/flowcontrol/controller/controller.go). The llm-d router renames it
+     llm_d_epp_flow_control_queue_size (v0.10.0, the old name kept as a deprecated alias): move with the
+     pin. A scrape adds the picker's namespace. An exact metric name: Google Managed Prometheus matches no
      other way. */}}
 {{- define "vllm-serving.epp.queueQuery" -}}
-{{- printf "sum(inference_extension_flow_control_queue_size{namespace=%q,inference_pool=%q})" .Release.Namespace (include "vllm-serving.fullname" .) }}
+{{- printf "sum(inference_extension_flow_control_queue_size{%snamespace=%q,inference_pool=%q})" (include "vllm-serving.autoscaling.clusterMatcher" .) .Release.Namespace (include "vllm-serving.fullname" .) }}
 {{- end }}
 
 {{/* "true" when the chart writes the gateway's wake-up trigger: KEDA scaling to zero behind the gateway,
@@ -72,4 +81,10 @@ schedulingProfiles:
 {{- define "vllm-serving.epp.wakesUp" -}}
 {{- $a := .Values.autoscaling }}
 {{- if and .Values.gateway.enabled .Values.gateway.endpointPicker.flowControl $a.enabled (eq $a.provider "keda") (eq ($a.minReplicas | int) 0) }}true{{ end }}
+{{- end }}
+
+{{/* `cluster="<autoscaling.clusterName>",` to begin a PromQL selector with, or nothing: GMP labels every
+     series with the cluster it was scraped in, and its query endpoint reads the whole project. */}}
+{{- define "vllm-serving.autoscaling.clusterMatcher" -}}
+{{- with .Values.autoscaling.clusterName }}{{ printf "cluster=%q," . }}{{ end }}
 {{- end }}

@@ -53,9 +53,18 @@ CRDS: dict[tuple[str, str], Crd] = {
     ("inference.networking.k8s.io", "InferencePool"): Crd(
         "inferencepools.inference.networking.k8s.io",
         "gateway.enabled",
-        "install the Gateway API Inference Extension v1.3.0 CRDs (kubectl apply -f https://github.com/"
-        "kubernetes-sigs/gateway-api-inference-extension/releases/download/v1.3.0/manifests.yaml)",
+        "use GKE 1.34.0-gke.1626000 or later, which installs the Inference Extension CRDs itself, or install the"
+        " Gateway API Inference Extension v1.5.0 CRDs (kubectl apply -f https://github.com/kubernetes-sigs/"
+        "gateway-api-inference-extension/releases/download/v1.5.0/manifests.yaml)",
         "set gateway.enabled: false and use the Service",
+    ),
+    ("inference.networking.x-k8s.io", "InferenceObjective"): Crd(
+        "inferenceobjectives.inference.networking.x-k8s.io",
+        "gateway.objectives",
+        "use GKE 1.34.0-gke.1626000 or later, which installs the Inference Extension CRDs itself, or install the"
+        " Gateway API Inference Extension v1.5.0 CRDs (kubectl apply -f https://github.com/kubernetes-sigs/"
+        "gateway-api-inference-extension/releases/download/v1.5.0/manifests.yaml)",
+        "set gateway.objectives: []",
     ),
     ("gateway.networking.k8s.io", "HTTPRoute"): Crd(
         "httproutes.gateway.networking.k8s.io",
@@ -346,5 +355,65 @@ def served_check(ctx: Context, hpa: dict, metric: dict) -> Result:
     return Result(check, PASS, f"{name} is served for HorizontalPodAutoscaler {workload}: {len(items)} {what}")
 
 
+def _selects(selector: dict, labels: dict[str, str]) -> bool:
+    """Whether a metav1.LabelSelector (matchLabels, matchExpressions) selects pods with these labels."""
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for term in selector.get("matchExpressions") or []:
+        key, operator, values = term["key"], term["operator"], term.get("values") or []
+        holds = {
+            "In": key in labels and labels[key] in values,
+            "NotIn": key not in labels or labels[key] not in values,
+            "Exists": key in labels,
+            "DoesNotExist": key not in labels,
+        }.get(operator, False)
+        if not holds:
+            return False
+    return True
+
+
+def double_scrape_checks(ctx: Context) -> list[Result]:
+    """No other PodMonitoring (or ClusterPodMonitoring) scrapes the serving pods the chart's PodMonitoring
+    scrapes. GKE's automatic application monitoring "deploys a PodMonitoring resource for each detected"
+    vLLM workload (https://cloud.google.com/stackdriver/docs/managed-prometheus/exporters/vllm): each
+    series is then stored twice (another `job`), and every sum over the release's pods, KEDA's queries and
+    the adapter's Pods metrics alike, reads double."""
+    servers = [t.template["metadata"].get("labels") or {} for t in ctx.pod_templates if t.role in ("server", "leader")]
+
+    def scrapes_servers(monitor: dict) -> bool:
+        return any(_selects((monitor.get("spec") or {}).get("selector") or {}, labels) for labels in servers)
+
+    own = {m["metadata"]["name"] for m in ctx.of_kind("PodMonitoring")}
+    if not any(scrapes_servers(m) for m in ctx.of_kind("PodMonitoring")):
+        return []
+    group = "/apis/monitoring.googleapis.com/v1"
+    others = [
+        (f"PodMonitoring {ctx.namespace}/{m['metadata']['name']}", m)
+        for m in ctx.kube.list(f"{group}/namespaces/{ctx.namespace}/podmonitorings")
+        if m["metadata"]["name"] not in own
+    ] + [(f"ClusterPodMonitoring {m['metadata']['name']}", m) for m in ctx.kube.list(f"{group}/clusterpodmonitorings")]
+    twice = sorted(where for where, monitor in others if scrapes_servers(monitor))
+    if not twice:
+        return [Result("metrics/scraped-once", PASS, "no other PodMonitoring scrapes the serving pods")]
+    return [
+        Result(
+            "metrics/scraped-once",
+            FAIL if ctx.values["autoscaling"]["enabled"] else WARN,
+            f"{listing(twice)} also scrape{'s' if len(twice) == 1 else ''} this release's serving pods, as the"
+            " chart's PodMonitoring does (GKE's automatic application monitoring creates one for each vLLM"
+            " workload it detects): every vLLM series is stored twice, so sums over the pods read double and an"
+            " autoscaler scales out at half its target; turn automatic application monitoring off"
+            " (gcloud container clusters update CLUSTER --location LOCATION --auto-monitoring-scope=NONE), or"
+            " delete the other monitor",
+        )
+    ]
+
+
 def checks(ctx: Context) -> list[Result]:
-    return [*crd_checks(ctx), *lws_controller_check(ctx), *gateway_checks(ctx), *metrics_api_checks(ctx)]
+    return [
+        *crd_checks(ctx),
+        *lws_controller_check(ctx),
+        *gateway_checks(ctx),
+        *metrics_api_checks(ctx),
+        *double_scrape_checks(ctx),
+    ]

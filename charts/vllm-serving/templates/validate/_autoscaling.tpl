@@ -44,6 +44,18 @@
 {{- if and (eq $a.provider "keda") (not $a.keda.serverAddress) }}
 {{- $errors = append $errors "autoscaling.keda.serverAddress: required with autoscaling.provider keda; the Prometheus endpoint KEDA queries (Google Managed Prometheus or a Prometheus server)" }}
 {{- end }}
+{{- /* GMP's query endpoint and the adapter's External metrics read every cluster of the project
+       (https://cloud.google.com/stackdriver/docs/managed-prometheus/best-practices/config; k8s-stackdriver
+       GetExternalMetricRequest): without the cluster a release in staging adds prod's load to its own. */}}
+{{- $types := list }}
+{{- range $a.metrics }}{{ $types = append $types .type }}{{ end }}
+{{- if not $a.clusterName }}
+{{- if and (eq $a.provider "keda") (contains "monitoring.googleapis.com" ($a.keda.serverAddress | toString)) }}
+{{- $errors = append $errors "autoscaling.clusterName: required with KEDA on Google Managed Prometheus's project endpoint (autoscaling.keda.serverAddress), which holds the series of every cluster in the project; set it to this GKE cluster's name, the cluster label GMP gives each series" }}
+{{- else if and (eq $a.provider "hpa") (has "gpu-utilization" $types) }}
+{{- $errors = append $errors "autoscaling.clusterName: required with an HPA on gpu-utilization: its External metric is read across the project, so every cluster's GPUs would count; set it to this GKE cluster's name" }}
+{{- end }}
+{{- end }}
 {{- if and (eq $a.provider "hpa") (or $a.keda.serverAddress $a.keda.gcpWorkloadIdentity $a.keda.extraTriggers) }}
 {{- $errors = append $errors "autoscaling.keda is set but autoscaling.provider is hpa; set autoscaling.provider: keda, or remove autoscaling.keda" }}
 {{- end }}

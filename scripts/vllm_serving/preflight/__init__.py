@@ -11,6 +11,7 @@ Groups of checks, one module each:
   secrets   secret/<name> (Hugging Face token, env secretKeyRefs, image pull Secrets)
   storage   claim/<name>, disk/<zone>/<disk>, csi-driver/<driver>
   apis      crd/<Kind>, lws-controller, custom-metrics-api, external-metrics-api
+  gke_version  gke-version (ComputeClass, reservations, driver versions, flex-start against GKE's version)
 
 Also a Helm plugin (plugin.yaml at the repository root: `helm vllm-serving preflight VALUES -n NS`) and a
 pytest fixture (`preflight`, in vllm_serving.pytest_plugin).
@@ -33,7 +34,7 @@ from typing import Any
 from vllm_serving import chart as chart_mod
 from vllm_serving import cli_options
 from vllm_serving.errors import InvalidValues, UsageError, VllmServingError
-from vllm_serving.preflight import apis, nodes, pods, secrets, storage
+from vllm_serving.preflight import apis, gke_version, nodes, pods, secrets, storage
 from vllm_serving.preflight.core import FAIL, PASS, WARN, Context, Result
 from vllm_serving.preflight.kube import Forbidden, Kube, current_namespace
 
@@ -41,6 +42,7 @@ __all__ = ["FAIL", "PASS", "WARN", "Result", "main", "run_checks"]
 
 # In output order. Each returns a list of results; a group the caller may not read warns instead.
 GROUPS: tuple[tuple[str, Callable[[Context], list[Result]]], ...] = (
+    ("gke-version", gke_version.checks),
     ("gpu-nodes", nodes.checks),
     ("namespace", pods.checks),
     ("secrets", secrets.checks),

@@ -177,7 +177,8 @@ def table(results: Sequence[Result], width: int | None = None) -> str:
 def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="vllm-serving preflight",
-        description="Check values against the live cluster before installing: GPU node pools and their "
+        description="Check values against the live cluster before installing: the GKE version the capacity "
+        "features need (ComputeClass, flex-start, queued provisioning), GPU node pools and their "
         "capacity, the namespace's Pod Security and quotas (pods created with dryRun=All), Secrets, claims and "
         "disks, CRDs, metrics APIs and CSI drivers the values need, and whether the model fits. Prints each "
         "check with pass, warn or fail and the fix. Exit status 1 if any check fails (0 with warnings). "

@@ -125,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--flex-start",
         action="store_true",
-        help="DWS flex-start VMs (nodes labelled cloud.google.com/gke-flex-start=true; batch.provisioning flexStart)",
+        help="DWS flex-start VMs (nodes labelled cloud.google.com/gke-flex-start=true; batch.provisioning flexStart),"
+        " created as GKE's guide does: location policy ANY, no reservation, no auto-repair",
     )
     create.add_argument(
         "--queued-provisioning",

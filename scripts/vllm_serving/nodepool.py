@@ -125,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--flex-start",
         action="store_true",
-        help="DWS flex-start VMs (nodes labelled cloud.google.com/gke-flex-start=true; batch.provisioning flexStart)",
+        help="DWS flex-start VMs (nodes labelled cloud.google.com/gke-flex-start=true; batch.provisioning flexStart),"
+        " created as GKE's guide does: location policy ANY, no reservation, no auto-repair",
     )
     create.add_argument(
         "--queued-provisioning",
@@ -236,10 +237,8 @@ def _check_capacity(args: argparse.Namespace) -> str:
                 f"--max-run-duration: {args.max_run_duration} is longer than flex-start VMs run"
                 f" ({FLEX_START_MAX_RUN} s, 7 days); use {FLEX_START_MAX_RUN} or less"
             )
-    if args.queued_provisioning and args.location_policy == "BALANCED":
-        raise UsageError(
-            "--location-policy: queued provisioning places a request's nodes where they are found; use ANY"
-        )
+    if args.flex_start and args.location_policy == "BALANCED":
+        raise UsageError("--location-policy: flex-start places nodes where capacity is found; use ANY")
     if args.flex_start and (args.num_nodes or args.min_nodes):
         raise UsageError("--min-nodes/--num-nodes: a flex-start pool starts empty and grows on demand; use 0")
     # Flex-start VMs never consume reservations: say so explicitly, as GKE's flex-start guides do.
@@ -307,7 +306,8 @@ def spec_from(args: argparse.Namespace) -> Spec:
         disk_size_gb=args.disk_size_gb,
         service_account=args.service_account,
         node_labels=_node_labels(args.node_label),
-        location_policy=args.location_policy or ("ANY" if args.queued_provisioning else None),
+        # GKE's flex-start pool commands (with or without queued provisioning) pass --location-policy=ANY.
+        location_policy=args.location_policy or ("ANY" if args.flex_start else None),
         max_surge=args.max_surge,
         max_unavailable=args.max_unavailable,
     )
@@ -369,8 +369,9 @@ def build_request(spec: Spec) -> Any:
         initial_node_count=spec.num_nodes,
         locations=spec.node_locations,
         autoscaling=autoscaling,
-        # GKE's queued-provisioning guide creates its pools without auto-repair.
-        management=gke.NodeManagement(auto_repair=not spec.queued_provisioning, auto_upgrade=True),
+        # GKE's flex-start guide creates its pools without auto-repair: "The --no-enable-autorepair flag
+        # disables automatic repairs, which could disrupt workloads" (how-to/provisioningrequest).
+        management=gke.NodeManagement(auto_repair=not spec.flex_start, auto_upgrade=True),
         upgrade_settings=gke.NodePool.UpgradeSettings(max_surge=spec.max_surge, max_unavailable=spec.max_unavailable),
     )
     if spec.queued_provisioning:
@@ -412,7 +413,7 @@ def gcloud_command(spec: Spec) -> list[str]:
         f"--num-nodes={spec.num_nodes}",
         f"--min-nodes={spec.min_nodes}",
         f"--max-nodes={spec.max_nodes}",
-        "--no-enable-autorepair" if spec.queued_provisioning else "--enable-autorepair",
+        "--no-enable-autorepair" if spec.flex_start else "--enable-autorepair",
         "--enable-autoupgrade",
         f"--max-surge-upgrade={spec.max_surge}",
         f"--max-unavailable-upgrade={spec.max_unavailable}",

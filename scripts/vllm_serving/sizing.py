@@ -632,12 +632,16 @@ def budget_from_values(values: dict[str, Any]) -> Budget:
 
 def pod_accelerators(values: dict[str, Any]) -> list[tuple[str, str]]:
     """Every GPU a serving or batch pod may land on, with the value that names it: each type of a
-    ComputeClass the chart creates (GKE falls back through them), else gke.accelerator."""
+    ComputeClass the chart creates (GKE falls back through them), else gke.accelerator. A priority that
+    names node pools (and nothing else) has the GPU of gke.accelerator."""
     compute_class = values["gke"].get("computeClass") or {}
     if compute_class.get("create") and compute_class.get("priorities"):
         found: dict[str, str] = {}
         for i, priority in enumerate(compute_class["priorities"]):
-            found.setdefault(priority["gpu"]["type"], f"gke.computeClass.priorities[{i}].gpu.type")
+            if "gpu" in priority:
+                found.setdefault(priority["gpu"]["type"], f"gke.computeClass.priorities[{i}].gpu.type")
+            else:
+                found.setdefault(values["gke"]["accelerator"], "gke.accelerator")
         return list(found.items())
     return [(values["gke"]["accelerator"], "gke.accelerator")]
 

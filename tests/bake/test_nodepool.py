@@ -216,6 +216,20 @@ class TestCapacity:
             "--location-policy=ANY",
         } <= set(dry["gcloud"])
 
+    def test_flex_start_alone_as_gkes_flex_start_pool_command(self, cluster):
+        """GKE's flex-start pool (how-to/provisioningrequest): --location-policy=ANY,
+        --reservation-affinity=none and --no-enable-autorepair, with or without queued provisioning."""
+        result = capacity(cluster, "--flex-start")
+        assert result.code == 0, result.err
+        pool = cluster.fake.container.node_pools[(PROJECT, "us-central1", "serving", "l4-pool")]
+        assert pool["config"]["flexStart"] is True
+        assert pool["config"]["reservationAffinity"]["consumeReservationType"] in ("NO_RESERVATION", 1)
+        assert "autoRepair" not in pool["management"]
+        assert pool["autoscaling"]["locationPolicy"] in ("ANY", 2)
+        dry = json.loads(capacity(cluster, "--flex-start", "--dry-run", "--output", "json").out)
+        assert {"--reservation-affinity=none", "--no-enable-autorepair", "--location-policy=ANY"} <= set(dry["gcloud"])
+        assert "--enable-queued-provisioning" not in dry["gcloud"]
+
     @pytest.mark.parametrize(
         ("extra", "message"),
         [

@@ -25,6 +25,26 @@ class TestStandard:
         assert render(values)
 
 
+class TestNodeSelectors:
+    def test_workload_separation_a_label_of_your_own_with_its_toleration(self):
+        """Warden's denial begins "If not using workload separation": a custom key=value selector with a
+        toleration of that taint is admitted (GKE "Configure workload separation")."""
+        toleration = {"key": "team", "operator": "Equal", "value": "llm", "effect": "NoSchedule"}
+        values = {"gke": {"mode": "autopilot"}, "nodeSelector": {"team": "llm"}, "tolerations": [toleration]}
+        (deployment,) = [o for o in render(values) if o["kind"] == "Deployment"]
+        assert deployment["spec"]["template"]["spec"]["nodeSelector"]["team"] == "llm"
+
+    def test_flex_start_the_chart_emits_is_an_autopilot_key(self):
+        values = {
+            "gke": {"mode": "autopilot"},
+            "batch": {"enabled": True, "bucket": "my-batch", "provisioning": "flexStart"},
+        }
+        (job,) = [o for o in render(values) if o["kind"] == "Job" and "batch" in o["metadata"]["name"]]
+        selector = job["spec"]["template"]["spec"]["nodeSelector"]
+        assert selector["cloud.google.com/gke-flex-start"] == "true"
+        assert set(selector) <= set(chart_mod.rules(CHART)["autopilot"]["nodeSelectorKeys"])
+
+
 class TestRendered:
     def test_a_39_character_image_makes_a_valid_label_key(self):
         image = "a" * 39
@@ -43,6 +63,26 @@ class TestRendered:
         rules = chart_mod.rules(CHART)["autopilot"]
         assert rules["nodeSelectorKeys"] == policy["allowedKeys"]
         assert rules["nodeSelectorKeyPrefixes"] == policy["allowedKeyPrefixes"]
+        assert rules["systemLabelDomains"] == policy["systemLabelDomains"]
+
+    def test_rules_yaml_computeclass_facts_are_the_local_clusters_computeclass_rules(self):
+        """The labels a custom class decides (the local admission policy) and the machine types whose
+        reservations need localSSDCount (the local CRD's CEL rule) are the chart's rules.yaml copies."""
+        import yaml
+
+        from vllm_serving.cluster import computeclass, crds
+
+        rules = chart_mod.rules(CHART)
+        (policy,) = computeclass.spec()["policies"]
+        assert rules["computeClass"]["classFieldLabels"] == policy["classFieldLabels"]
+        crd = yaml.safe_load((crds.PACKAGE_DIR / "computeclass-crd.yaml").read_text())
+        schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+        item_rules = schema["properties"]["spec"]["properties"]["priorities"]["items"]["x-kubernetes-validations"]
+        assert any(f"matches('{rules['computeClass']['localSsdMachineTypes']}')" in r["rule"] for r in item_rules)
+        prefixes = rules["computeClass"]["reservedNamePrefixes"]
+        assert schema["x-kubernetes-validations"][0]["rule"] == " && ".join(
+            f"!self.metadata.name.startsWith('{p}')" for p in prefixes
+        )
 
     @pytest.mark.parametrize("path", autopilot_files(), ids=lambda p: p.name)
     def test_autopilot_files_render_only_allowed_selectors_and_no_gpu_toleration_without_gpus(self, path):

@@ -9,6 +9,8 @@ https://cloud.google.com/kubernetes-engine/docs/concepts/about-custom-compute-cl
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from support import kubeschemas
@@ -18,7 +20,12 @@ from vllm_serving.errors import InvalidValues
 L4X2 = {"machineType": "g2-standard-24", "gpu": {"type": "nvidia-l4", "count": 2}}
 H100X8 = {"machineType": "a3-highgpu-8g", "gpu": {"type": "nvidia-h100-80gb", "count": 8}}
 CHAIN = [
-    {**H100X8, "reservations": {"affinity": "Specific", "specific": [{"name": "h100-res", "project": "shared"}]}},
+    {
+        **H100X8,
+        "reservations": {"affinity": "Specific", "specific": [{"name": "h100-res", "project": "shared"}]},
+        # a3-highgpu-8g carries 16 local SSDs: GKE wants them counted on a reservation priority
+        "storage": {"localSSDCount": 16},
+    },
     H100X8,
     {
         **H100X8,
@@ -36,6 +43,16 @@ def with_class(priorities: list[dict], tensor: int = 8, **extra) -> dict:
     return {"parallelism": {"tensor": tensor}, "gke": gke}
 
 
+def derived_name(release: str = "vllm", namespace: str = "default") -> str:
+    """The name of a created class without gke.computeClass.name: full name and namespace, and a hash of both."""
+    full = release if "vllm-serving" in release else f"{release}-vllm-serving"
+    full = full[:55].rstrip("-")
+    name = f"{full}-{namespace}"
+    if name.startswith(("gke", "autopilot")):
+        name = f"vllm-{name}"
+    return f"{name[:54].rstrip('-')}-{hashlib.sha256(f'{namespace}/{full}'.encode()).hexdigest()[:8]}"
+
+
 def refused(values: dict) -> str:
     with pytest.raises(InvalidValues) as err:
         render(values)
@@ -46,7 +63,7 @@ class TestRendered:
     def test_priorities_in_order_with_gke_defaults_written_out(self):
         cc = one(render(with_class(CHAIN)), "ComputeClass")
         assert cc["apiVersion"] == "cloud.google.com/v1"
-        assert cc["metadata"]["name"] == "vllm-vllm-serving"
+        assert cc["metadata"]["name"] == derived_name()
         assert "namespace" not in cc["metadata"]  # cluster-scoped
         assert cc["spec"]["priorities"] == CHAIN
         assert cc["spec"]["whenUnsatisfiable"] == "DoNotScaleUp"
@@ -84,11 +101,11 @@ class TestRendered:
 class TestPodsSelectTheClass:
     def test_instead_of_the_accelerator_and_pool(self):
         spec = serving_pod_spec(render(with_class(CHAIN)))
-        assert spec["nodeSelector"] == {"cloud.google.com/compute-class": "vllm-vllm-serving"}
+        assert spec["nodeSelector"] == {"cloud.google.com/compute-class": derived_name()}
         assert {
             "key": "cloud.google.com/compute-class",
             "operator": "Equal",
-            "value": "vllm-vllm-serving",
+            "value": derived_name(),
             "effect": "NoSchedule",
         } in spec["tolerations"]
         assert spec["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 8
@@ -106,24 +123,55 @@ class TestPodsSelectTheClass:
         spec = serving_pod_spec(render({"gke": {"computeClass": {"name": "team-gpus"}}}))
         assert spec["nodeSelector"] == {"cloud.google.com/compute-class": "team-gpus"}
 
-    def test_on_autopilot_gke_adds_the_toleration_itself(self):
-        values = {"gke": {"mode": "autopilot", "computeClass": {"name": "Accelerator"}}}
+    def test_autopilots_accelerator_class_keeps_the_accelerator_and_gke_adds_the_toleration(self):
+        """Autopilot's built-in Accelerator class is not a custom class: Warden refuses a GPU Pod that selects
+        it without cloud.google.com/gke-accelerator (how-to/autopilot-gpus)."""
+        values = {"gke": {"mode": "autopilot", "computeClass": {"name": "Accelerator"}, "spot": True}}
         spec = serving_pod_spec(render(values))
-        assert spec["nodeSelector"] == {"cloud.google.com/compute-class": "Accelerator"}
+        assert spec["nodeSelector"] == {
+            "cloud.google.com/compute-class": "Accelerator",
+            "cloud.google.com/gke-accelerator": "nvidia-l4",
+            "cloud.google.com/gke-spot": "true",  # Spot Pods on Autopilot's classes are allowed
+        }
         assert [t["key"] for t in spec["tolerations"]] == ["nvidia.com/gpu"]
 
     def test_the_test_hook_runs_on_the_same_nodes(self):
         objects = render(with_class(CHAIN))
         hook = next(j for j in of_kind(objects, "Job") if j["metadata"]["name"].endswith("-test"))
-        assert hook["spec"]["template"]["spec"]["nodeSelector"] == {
-            "cloud.google.com/compute-class": "vllm-vllm-serving"
-        }
+        assert hook["spec"]["template"]["spec"]["nodeSelector"] == {"cloud.google.com/compute-class": derived_name()}
 
     def test_a_long_release_name_still_names_a_valid_class(self):
         release = "r" * 53
         cc = one(render(with_class([H100X8]), release=release), "ComputeClass")
-        assert cc["metadata"]["name"] == f"{release}-vllm-serving"[:55]
-        assert len(cc["metadata"]["name"]) <= 63
+        assert cc["metadata"]["name"] == derived_name(release)
+        assert len(cc["metadata"]["name"]) <= 63  # a label value: the pods select it
+
+    def test_the_derived_name_is_per_namespace_and_never_begins_with_gke(self):
+        """A ComputeClass is cluster-scoped: the same release in two namespaces makes two classes (one name
+        for both would make Helm refuse the second install), and GKE refuses names beginning with gke."""
+        names = {}
+        for namespace in ("dev", "prod"):
+            objects = render(with_class([H100X8]), release="gke-r", namespace=namespace)
+            names[namespace] = one(objects, "ComputeClass")["metadata"]["name"]
+            assert serving_pod_spec(objects)["nodeSelector"] == {"cloud.google.com/compute-class": names[namespace]}
+        assert names == {ns: derived_name("gke-r", ns) for ns in names}
+        assert names["dev"] != names["prod"]
+        assert names["dev"].startswith("vllm-gke-r-vllm-serving-dev-")
+
+    def test_spot_and_local_ssd_are_the_classs_not_the_pods(self):
+        """GKE rejects a Pod selecting a custom class and cloud.google.com/gke-spot or
+        gke-ephemeral-storage-local-ssd: the class's priorities carry them (spot, storage.localSSDCount)."""
+        l4_ssd = {**L4X2, "storage": {"localSSDCount": 1}}
+        values = with_class([l4_ssd, {**l4_ssd, "spot": True}], tensor=2)
+        gcsfuse = {"bucket": "my-models", "fileCache": {"medium": "localSsd"}}
+        values["weights"] = {"source": "gcsfuse", "gcsfuse": gcsfuse}
+        objects = render(values)
+        assert serving_pod_spec(objects)["nodeSelector"] == {"cloud.google.com/compute-class": derived_name()}
+        assert one(objects, "ComputeClass")["spec"]["priorities"][1] == {**l4_ssd, "spot": True}
+
+    def test_a_node_pools_priority_stands_alone(self):
+        cc = one(render(with_class([H100X8, {"nodepools": ["h100-x8"]}])), "ComputeClass")
+        assert cc["spec"]["priorities"][1] == {"nodepools": ["h100-x8"]}
 
 
 class TestRefused:
@@ -146,14 +194,27 @@ class TestRefused:
         values["gke"]["accelerator"] = "nvidia-l4"
         assert one(render(values), "ComputeClass")
 
-    def test_spot_with_a_reservation_only_class(self):
-        reserved = CHAIN[0]
-        problems = refused(with_class([reserved], spot=True))
+    @pytest.mark.parametrize("class_", ["existing", "created"])
+    def test_spot_beside_a_custom_class(self, class_):
+        values = with_class(CHAIN, spot=True)
+        if class_ == "existing":
+            values["gke"]["computeClass"] = {"name": "team-gpus"}
+        name = "team-gpus" if class_ == "existing" else derived_name()
         assert (
-            "gke.spot: true selects Spot nodes, but no priority of gke.computeClass.priorities is spot, so none"
-            " of the class's nodes would ever match; remove gke.spot (the class decides), or add a priority"
-            " with spot: true"
-        ) in problems
+            f"gke.spot: true together with gke.computeClass ({name}): GKE rejects Pods that select a custom"
+            " ComputeClass and cloud.google.com/gke-spot; Spot VMs come from the class: remove gke.spot and give"
+            " the class a priority with spot: true"
+        ) in refused(values)
+
+    def test_class_names_gke_keeps(self):
+        values = with_class([H100X8])
+        values["gke"]["computeClass"]["name"] = "autopilot-h100"
+        assert (
+            "gke.computeClass.name: autopilot-h100 begins with autopilot, which GKE keeps for its own classes"
+        ) in refused(values)
+        assert "gke.computeClass.name: Balanced is GKE's built-in ComputeClass for general-purpose nodes" in refused(
+            {"gke": {"mode": "autopilot", "computeClass": {"name": "Balanced"}}}
+        )
 
     def test_spot_flex_start_and_reservations_exclude_each_other(self):
         mixed = {**CHAIN[0], "spot": True}
@@ -205,7 +266,7 @@ class TestRefused:
         values["gke"]["computeClass"]["name"] = "MyClass"
         assert "gke.computeClass.name: MyClass cannot name the ComputeClass the chart creates" in refused(values)
 
-    def test_a_priority_without_its_gpu_is_refused_by_the_schema(self):
-        assert "gke.computeClass.priorities.0: gpu is required" in refused(
+    def test_a_priority_without_its_gpu(self):
+        assert "gke.computeClass.priorities[0].gpu: required, so that the chart can check" in refused(
             with_class([{"machineType": "g2-standard-24"}])
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from support.manifests import notes
 
 
@@ -58,5 +60,6 @@ def test_says_what_a_spot_preemption_does_to_requests():
 def test_names_the_compute_class_and_how_to_see_its_nodes():
     values = {"gke": {"computeClass": {"create": True, "priorities": [{"gpu": {"type": "nvidia-l4", "count": 1}}]}}}
     text = notes(values)
-    assert "on 1 x GPU of ComputeClass vllm-vllm-serving per pod" in text
-    assert "kubectl get nodes -l cloud.google.com/compute-class=vllm-vllm-serving" in text
+    (name,) = re.findall(r"ComputeClass (vllm-vllm-serving-default-[0-9a-f]{8}) per pod", text)
+    assert "on 1 x GPU of ComputeClass" in text
+    assert f"kubectl get nodes -l cloud.google.com/compute-class={name}" in text

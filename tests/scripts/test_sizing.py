@@ -502,3 +502,14 @@ class TestComputeClassGpus:
     def test_without_a_created_class_gke_accelerator_is_the_gpu(self):
         values = effective(gke={"computeClass": {"name": "team-gpus"}})
         assert sizing.pod_accelerators(values) == [("nvidia-l4", "gke.accelerator")]
+
+    def test_a_node_pools_priority_has_gke_accelerators_gpu(self):
+        """A nodepools priority holds nothing else (GKE refuses other fields beside it): its GPU is gke.accelerator."""
+        priorities = [{"gpu": {"type": "nvidia-l4", "count": 1}}, {"nodepools": ["a100-x1"]}]
+        values = effective(
+            gke={"accelerator": "nvidia-tesla-a100", "computeClass": {"create": True, "priorities": priorities}}
+        )
+        assert sizing.pod_accelerators(values) == [
+            ("nvidia-l4", "gke.computeClass.priorities[0].gpu.type"),
+            ("nvidia-tesla-a100", "gke.accelerator"),
+        ]

@@ -97,11 +97,30 @@ app.kubernetes.io/component: server
 {{- end }}
 {{- end }}
 
-{{/* The ComputeClass the pods select: gke.computeClass.name, or the release's full name for a class the
-     chart creates without one. Empty: none. */}}
+{{/* The ComputeClass the pods select: gke.computeClass.name, or a name derived for a class the chart
+     creates without one. Empty: none. A ComputeClass is cluster-scoped, so the derived name carries the
+     namespace (the same release in two namespaces would otherwise render one class that Helm refuses to
+     give the second), and a hash of namespace and release that keeps them apart when the name is cut to
+     a label value's 63 characters. GKE refuses class names beginning with gke or autopilot
+     (rules.yaml computeClass.reservedNamePrefixes): such a name gets "vllm-" in front. */}}
 {{- define "vllm-serving.computeClassName" -}}
 {{- $c := .Values.gke.computeClass }}
-{{- if $c.create }}{{ $c.name | default (include "vllm-serving.fullname" .) }}{{ else }}{{ $c.name }}{{ end }}
+{{- if $c.name }}{{ $c.name }}
+{{- else if $c.create }}
+{{- $full := include "vllm-serving.fullname" . }}
+{{- $name := printf "%s-%s" $full .Release.Namespace }}
+{{- $reserved := (include "vllm-serving.rules" . | fromYaml).computeClass.reservedNamePrefixes }}
+{{- if regexMatch (printf "^(%s)" (join "|" $reserved)) $name }}{{ $name = printf "vllm-%s" $name }}{{ end }}
+{{- printf "%s-%s" ($name | trunc 54 | trimSuffix "-") (printf "%s/%s" .Release.Namespace $full | sha256sum | trunc 8) }}
+{{- end }}
+{{- end }}
+
+{{/* "true" when the pods select a custom ComputeClass (not one of GKE's built-in classes): then the class
+     decides the labels of rules.yaml computeClass.classFieldLabels, and pods may not select them. */}}
+{{- define "vllm-serving.customComputeClass" -}}
+{{- $class := include "vllm-serving.computeClassName" . }}
+{{- $builtin := (include "vllm-serving.rules" . | fromYaml).capacity.builtinComputeClasses }}
+{{- if and $class (not (has $class (concat $builtin.autopilotOnly $builtin.withoutGpus))) }}true{{ end }}
 {{- end }}
 
 {{/* How a batch release's Job gets its GPUs (batch.provisioning); empty for a serving release. */}}

@@ -297,21 +297,25 @@ exec vllm run-batch -i "$in" -o "$out" "$@"
 {{- $gke := .Values.gke }}
 {{- $standard := eq $gke.mode "standard" }}
 {{- $class := include "vllm-serving.computeClassName" . }}
+{{- $custom := include "vllm-serving.customComputeClass" . }}
+{{- $provisioning := include "vllm-serving.batchProvisioning" . }}
 {{- $selector := dict }}
-{{- if $class }}
-{{- /* The class decides machines and GPUs: pinning an accelerator would defeat its fallbacks. */}}
-{{- $_ := set $selector "cloud.google.com/compute-class" $class }}
-{{- else }}
+{{- with $class }}
+{{- $_ := set $selector "cloud.google.com/compute-class" . }}
+{{- end }}
+{{- if not $custom }}
+{{- /* Without a class, or with GKE's built-in Accelerator class, which still wants the GPU named. */}}
 {{- $_ := set $selector "cloud.google.com/gke-accelerator" $gke.accelerator }}
+{{- end }}
 {{- with $gke.nodePool }}
 {{- $_ := set $selector "cloud.google.com/gke-nodepool" . }}
-{{- end }}
 {{- end }}
 {{- if $gke.spot }}
 {{- $_ := set $selector "cloud.google.com/gke-spot" "true" }}
 {{- end }}
-{{- $provisioning := include "vllm-serving.batchProvisioning" . }}
-{{- if eq $provisioning "flexStart" }}
+{{- /* Flex-start nodes; queued provisioning selects them too when GKE's auto-provisioning creates the
+       pool (GKE's "Node auto-provisioning" PodTemplate); a named pool was created --flex-start. */}}
+{{- if or (eq $provisioning "flexStart") (and (eq $provisioning "queuedProvisioning") (not $gke.nodePool)) }}
 {{- $_ := set $selector "cloud.google.com/gke-flex-start" "true" }}
 {{- end }}
 {{- $boot := .Values.gke.secondaryBootDisk }}
@@ -320,6 +324,13 @@ exec vllm run-batch -i "$in" -o "$out" "$@"
 {{- $_ := set $selector (printf "cloud.google.com.node-restriction.kubernetes.io/gke-secondary-boot-disk-%s" $boot.diskImage) (printf "CONTAINER_IMAGE_CACHE.%s" $boot.project) }}
 {{- end }}
 {{- $selector = merge $selector (include "vllm-serving.weights.nodeSelector" . | fromYaml) }}
+{{- if $custom }}
+{{- /* GKE rejects a pod that selects a custom class together with a label the class decides (the local
+       SSD that GCSFuse's file cache asks for is the class's storage.localSSDCount). */}}
+{{- range $label, $_ := (include "vllm-serving.rules" . | fromYaml).computeClass.classFieldLabels }}
+{{- $_ := unset $selector $label }}
+{{- end }}
+{{- end }}
 nodeSelector:
   {{- toYaml (merge $selector .Values.nodeSelector) | nindent 2 }}
 tolerations:

@@ -43,25 +43,51 @@ def _cel_list(items: list[str]) -> str:
     return json.dumps(items)  # a JSON list of plain strings is a CEL list literal
 
 
-def objects(data: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """The ValidatingAdmissionPolicies and their bindings."""
+def _policy_variables(policy: dict[str, Any]) -> list[dict[str, str]]:
+    """Variables a policy's own data adds to the shared ones."""
+    found = []
+    if "allowedKeys" in policy:
+        found += [
+            {
+                "name": "separatedKeys",
+                "expression": (
+                    f"variables.selector.filter(k, !k.matches({json.dumps(policy['systemLabelDomains'])})"
+                    " && has(variables.spec.tolerations) && variables.spec.tolerations.exists(t, has(t.key)"
+                    " && t.key == k && (!has(t.operator) || t.operator == 'Equal') && has(t.value)"
+                    " && t.value == variables.selector[k] && has(t.effect) && t.effect in ['NoSchedule', 'NoExecute']))"
+                ),
+            },
+            {"name": "allowedKeys", "expression": _cel_list(policy["allowedKeys"])},
+            {
+                "name": "refusedKeys",
+                "expression": (
+                    "variables.selector.filter(k, !(k in variables.allowedKeys)"
+                    f" && !{_cel_list(policy['allowedKeyPrefixes'])}.exists(p, k.startsWith(p))"
+                    " && !(k in variables.separatedKeys))"
+                ),
+            },
+        ]
+    if "classFieldLabels" in policy:
+        found += [
+            # a JSON object of strings is a CEL map literal
+            {"name": "classFieldLabels", "expression": json.dumps(policy["classFieldLabels"])},
+            {"name": "classDecided", "expression": "variables.selector.filter(k, k in variables.classFieldLabels)"},
+        ]
+    return found
+
+
+def objects(
+    data: dict[str, Any] | None = None,
+    prefix: str = "gke-autopilot-",
+    namespace_labels: dict[str, str] | None = NAMESPACE_LABELS,
+) -> list[dict[str, Any]]:
+    """The ValidatingAdmissionPolicies of a policy file and their bindings: enforced in namespaces with
+    namespace_labels, or in every namespace when it is None."""
     data = data or spec()
     found: list[dict[str, Any]] = []
+    match = {"namespaceSelector": {"matchLabels": namespace_labels}} if namespace_labels else {}
     for policy in data["policies"]:
-        name = f"gke-autopilot-{policy['name']}"
-        variables = list(data["variables"])
-        if "allowedKeys" in policy:
-            variables += [
-                {"name": "allowedKeys", "expression": _cel_list(policy["allowedKeys"])},
-                {
-                    "name": "refusedKeys",
-                    "expression": (
-                        "has(variables.spec.nodeSelector) ? variables.spec.nodeSelector.filter(k, "
-                        f"!(k in variables.allowedKeys) && !{_cel_list(policy['allowedKeyPrefixes'])}"
-                        ".exists(p, k.startsWith(p))) : []"
-                    ),
-                },
-            ]
+        name = f"{prefix}{policy['name']}"
         found.append(
             {
                 "apiVersion": "admissionregistration.k8s.io/v1",
@@ -74,33 +100,29 @@ def objects(data: dict[str, Any] | None = None) -> list[dict[str, Any]]:
                             {**rule, "operations": ["CREATE", "UPDATE"]} for rule in data["resourceRules"]
                         ]
                     },
-                    "variables": variables,
+                    "variables": list(data["variables"]) + _policy_variables(policy),
                     "validations": policy["validations"],
                 },
             }
         )
+        binding_spec: dict[str, Any] = {"policyName": name, "validationActions": ["Deny"]}
+        if match:
+            binding_spec["matchResources"] = match
         found.append(
             {
                 "apiVersion": "admissionregistration.k8s.io/v1",
                 "kind": "ValidatingAdmissionPolicyBinding",
                 "metadata": {"name": name},
-                "spec": {
-                    "policyName": name,
-                    "validationActions": ["Deny"],
-                    "matchResources": {"namespaceSelector": {"matchLabels": NAMESPACE_LABELS}},
-                },
+                "spec": binding_spec,
             }
         )
     return found
 
 
-def apply(rest: Rest, timeout: float = 60) -> list[str]:
-    """Create the GCPResourceAllowlist CRD, the policies with their bindings and the Autopilot-mode namespace;
-    return once the API server enforces every policy, with the policy names."""
-    data = spec()
-    crd = crds.apply(rest, [data["allowlistCrd"]])
+def create(rest: Rest, policy_objects: list[dict[str, Any]]) -> list[str]:
+    """Create (or replace) policies and bindings; return the policy names."""
     names = []
-    for obj in objects(data):
+    for obj in policy_objects:
         plural = (
             "validatingadmissionpolicies"
             if obj["kind"] == "ValidatingAdmissionPolicy"
@@ -109,10 +131,19 @@ def apply(rest: Rest, timeout: float = 60) -> list[str]:
         rest.create_or_replace(f"{API}/{plural}", obj)
         if obj["kind"] == "ValidatingAdmissionPolicy":
             names.append(obj["metadata"]["name"])
+    return names
+
+
+def apply(rest: Rest, timeout: float = 60) -> list[str]:
+    """Create the GCPResourceAllowlist CRD, the policies with their bindings and the Autopilot-mode namespace;
+    return once the API server enforces every policy, with the policy names."""
+    data = spec()
+    crd = crds.apply(rest, [data["allowlistCrd"]])
+    names = create(rest, objects(data))
     namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE, "labels": NAMESPACE_LABELS}}
     rest.create_or_replace("/api/v1/namespaces", namespace)
     crds.wait_established(rest, crd, timeout)
-    _wait_enforced(rest, data, timeout)
+    wait_enforced(rest, {f"gke-autopilot-{p['name']}": p["probe"] for p in data["policies"]}, NAMESPACE, timeout)
     return names
 
 
@@ -123,12 +154,11 @@ def refusal(rest: Rest, namespace: str, pod_spec: dict[str, Any]) -> str | None:
     return None if status in (200, 201) else json.loads(body).get("message", body.decode(errors="replace"))
 
 
-def _wait_enforced(rest: Rest, data: dict[str, Any], timeout: float) -> None:
-    checks = {
-        f"gke-autopilot-{p['name']}": (lambda probe=p["probe"]: refusal(rest, NAMESPACE, probe))
-        for p in data["policies"]
-    }
-    wait_refused("Autopilot policies", checks, timeout)
+def wait_enforced(rest: Rest, probes: dict[str, dict[str, Any]], namespace: str, timeout: float) -> None:
+    """Wait until the API server refuses each policy's probe pod spec in the namespace (policies take
+    effect a moment after they are created)."""
+    checks = {name: (lambda probe=probe: refusal(rest, namespace, probe)) for name, probe in probes.items()}
+    wait_refused("admission policies", checks, timeout)
 
 
 def wait_refused(what: str, checks: dict[str, Callable[[], str | None]], timeout: float) -> None:

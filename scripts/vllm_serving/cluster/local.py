@@ -41,7 +41,7 @@ from typing import Any
 import yaml
 
 from vllm_serving import gobuild
-from vllm_serving.cluster import autopilot, build, crds, gke_gateway, lws, nodes, pki
+from vllm_serving.cluster import autopilot, build, computeclass, crds, gke_gateway, lws, nodes, pki
 from vllm_serving.cluster.rest import ApiError, Rest
 from vllm_serving.errors import ClusterError
 
@@ -121,7 +121,8 @@ class LocalCluster:
         lws: run the LeaderWorkerSet controller and its webhooks (needs ``install_crds``;
             without the CRDs it is skipped).
         autopilot: create GKE Autopilot's admission constraints as ValidatingAdmissionPolicies,
-            enforced in namespaces labelled ``autopilot.NAMESPACE_LABELS`` (``autopilot.py``).
+            enforced in namespaces labelled ``autopilot.NAMESPACE_LABELS`` (``autopilot.py``), and GKE's
+            admission of Pods that select a ComputeClass, in every namespace (``computeclass.py``).
         detach: children survive this process (for ``vllm-serving cluster up``);
             stop them with ``stop`` / ``vllm-serving cluster down``.
         progress: called with one line per step (default: stderr); ``None`` is quiet.
@@ -434,6 +435,8 @@ class LocalCluster:
             if self.autopilot:
                 policies = autopilot.apply(rest, self.timeout)
                 self._say(f"Autopilot admission: {len(policies)} policies for namespaces {autopilot.LABEL}=autopilot")
+                policies = computeclass.apply(rest, self.timeout)
+                self._say(f"ComputeClass admission: {len(policies)} policies for every namespace")
             if node_names:
                 self._wait("nodes Ready (kwok)", lambda: self._nodes_ready(rest, node_names), "kwok")
                 self._say("nodes Ready")

@@ -11,6 +11,7 @@ Groups of checks, one module each:
   secrets   secret/<name> (Hugging Face token, env secretKeyRefs, image pull Secrets)
   storage   claim/<name>, disk/<zone>/<disk>, csi-driver/<driver>
   apis      crd/<Kind>, lws-controller, custom-metrics-api, external-metrics-api
+  gke_version  gke-version (ComputeClass, reservations, driver versions, flex-start against GKE's version)
 
 Also a Helm plugin (plugin.yaml at the repository root: `helm vllm-serving preflight VALUES -n NS`) and a
 pytest fixture (`preflight`, in vllm_serving.pytest_plugin).
@@ -33,7 +34,7 @@ from typing import Any
 from vllm_serving import chart as chart_mod
 from vllm_serving import cli_options
 from vllm_serving.errors import InvalidValues, UsageError, VllmServingError
-from vllm_serving.preflight import apis, nodes, pods, secrets, storage
+from vllm_serving.preflight import apis, gke_version, nodes, pods, secrets, storage
 from vllm_serving.preflight.core import FAIL, PASS, WARN, Context, Result
 from vllm_serving.preflight.kube import Forbidden, Kube, current_namespace
 
@@ -41,6 +42,7 @@ __all__ = ["FAIL", "PASS", "WARN", "Result", "main", "run_checks"]
 
 # In output order. Each returns a list of results; a group the caller may not read warns instead.
 GROUPS: tuple[tuple[str, Callable[[Context], list[Result]]], ...] = (
+    ("gke-version", gke_version.checks),
     ("gpu-nodes", nodes.checks),
     ("namespace", pods.checks),
     ("secrets", secrets.checks),
@@ -175,7 +177,8 @@ def table(results: Sequence[Result], width: int | None = None) -> str:
 def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="vllm-serving preflight",
-        description="Check values against the live cluster before installing: GPU node pools and their "
+        description="Check values against the live cluster before installing: the GKE version the capacity "
+        "features need (ComputeClass, flex-start, queued provisioning), GPU node pools and their "
         "capacity, the namespace's Pod Security and quotas (pods created with dryRun=All), Secrets, claims and "
         "disks, CRDs, metrics APIs and CSI drivers the values need, and whether the model fits. Prints each "
         "check with pass, warn or fail and the fix. Exit status 1 if any check fails (0 with warnings). "

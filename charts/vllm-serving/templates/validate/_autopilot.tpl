@@ -8,11 +8,17 @@
 {{- with .Values.gke.nodePool }}
 {{- $errors = append $errors (printf "gke.nodePool: %s becomes the node selector cloud.google.com/gke-nodepool, which Autopilot refuses (it creates the nodes itself); remove gke.nodePool and let gke.accelerator choose the nodes" .) }}
 {{- end }}
-{{- range $key := keys .Values.nodeSelector | sortAlpha }}
+{{- range $key, $value := .Values.nodeSelector }}
 {{- $allowed := has $key $ap.nodeSelectorKeys }}
 {{- range $prefix := $ap.nodeSelectorKeyPrefixes }}{{ if hasPrefix $prefix $key }}{{ $allowed = true }}{{ end }}{{ end }}
+{{- /* Workload separation: a label of your own, with a toleration of the taint of that key and value. */}}
+{{- if not (regexMatch $ap.systemLabelDomains $key) }}
+{{- range $t := $.Values.tolerations }}
+{{- if and (eq (toString $t.key) $key) (eq (toString $t.value) (toString $value)) (has (toString $t.effect) (list "NoSchedule" "NoExecute")) (eq ($t.operator | default "Equal") "Equal") }}{{ $allowed = true }}{{ end }}
+{{- end }}
+{{- end }}
 {{- if not $allowed }}
-{{- $errors = append $errors (printf "nodeSelector.%s: Autopilot allows node selectors only on its own keys (%s); remove it or use one of those" $key (join ", " $ap.nodeSelectorKeys)) }}
+{{- $errors = append $errors (printf "nodeSelector.%s: Autopilot allows node selectors only on its own keys (%s), or on a label of your own whose taint the pod tolerates (workload separation: add a toleration %s=%v:NoSchedule); remove it or use one of those" $key (join ", " $ap.nodeSelectorKeys) $key $value) }}
 {{- end }}
 {{- end }}
 {{- if and (eq $w.source "nfs") $w.nfs.readAhead.enabled }}

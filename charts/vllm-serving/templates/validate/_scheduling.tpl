@@ -1,4 +1,5 @@
-{{/* Node selectors that would silently lose to gke.accelerator, gke.nodePool or a ComputeClass. */}}
+{{/* Node selectors that would silently lose to gke.accelerator, gke.nodePool or a ComputeClass, or that GKE
+     rejects beside a ComputeClass. */}}
 {{- define "vllm-serving.validate.scheduling" -}}
 {{- $errors := list }}
 {{- /* Settings that would silently lose to another: refuse them rather than drop one. */}}
@@ -9,8 +10,18 @@
 {{- /* With a ComputeClass the pods select the class, not gke.accelerator: a pinned accelerator or pool
        would make every fallback of the class unschedulable. */}}
 {{- range $key, $pinned := dict "cloud.google.com/gke-accelerator" $pinnedAccelerator "cloud.google.com/gke-nodepool" $pinnedPool }}
-{{- if $pinned }}
+{{- if and $pinned (or (include "vllm-serving.customComputeClass" $) (eq $key "cloud.google.com/gke-nodepool")) }}
 {{- $errors = append $errors (printf "nodeSelector.%s: %v pins the nodes while gke.computeClass (%s) chooses them, so the class's other priorities could never be used; remove it from nodeSelector and list it in the class's priorities" $key $pinned $class) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if include "vllm-serving.customComputeClass" . }}
+{{- /* GKE rejects a Pod that selects a custom ComputeClass and a system label that a field of the class
+       decides ("About custom ComputeClasses", "Node selectors for system node labels"). */}}
+{{- $fields := (include "vllm-serving.rules" . | fromYaml).computeClass.classFieldLabels }}
+{{- range $key := keys .Values.nodeSelector | sortAlpha }}
+{{- if and (hasKey $fields $key) (ne $key "cloud.google.com/gke-accelerator") }}
+{{- $errors = append $errors (printf "nodeSelector.%s: GKE rejects Pods that select a custom ComputeClass (%s) and this label, which the class decides; remove it from nodeSelector and set %s in the class" $key $class (get $fields $key)) }}
 {{- end }}
 {{- end }}
 {{- else if and $pinnedAccelerator (ne (toString $pinnedAccelerator) .Values.gke.accelerator) }}

@@ -8,18 +8,6 @@
 {{- $tensor := .Values.parallelism.tensor | int }}
 {{- $classSet := or $c.name $c.create }}
 
-{{- /* Spot shutdown must fit what GKE gives a pod after the preemption notice. */}}
-{{- if $gke.spot }}
-{{- $grace := $gke.spotShutdown.terminationGracePeriodSeconds | int }}
-{{- $limit := get $cap.spotGraceSeconds $gke.mode | int }}
-{{- if gt $grace $limit }}
-{{- $errors = append $errors (printf "gke.spotShutdown.terminationGracePeriodSeconds: %d is more than the %d s GKE gives a pod on a %s Spot VM after the preemption notice; use %d or less" $grace $limit $gke.mode $limit) }}
-{{- end }}
-{{- if le $grace ($gke.spotShutdown.preStopSleepSeconds | int) }}
-{{- $errors = append $errors (printf "gke.spotShutdown.preStopSleepSeconds: %d must be shorter than gke.spotShutdown.terminationGracePeriodSeconds (%d), or vLLM never gets SIGTERM before the kill; shorten the pause" ($gke.spotShutdown.preStopSleepSeconds | int) $grace) }}
-{{- end }}
-{{- end }}
-
 {{- /* ComputeClass: the class picks machines, so pools are its business; every priority must hold the pod. */}}
 {{- if and $classSet $gke.nodePool }}
 {{- $errors = append $errors (printf "gke.nodePool: %s is set together with gke.computeClass; the class picks the node pools: list the pool in a priority's nodepools, or remove gke.computeClass" $gke.nodePool) }}

@@ -258,7 +258,7 @@ class TestShutdown:
             env = {**os.environ, "LWS_LEADER_ADDRESS": "127.0.0.1"}
             proc = subprocess.Popen([sys.executable, *command[1:]], env=env)
             try:
-                time.sleep(2.5)
+                time.sleep(1.5)
                 assert proc.poll() is None, "the worker stopped waiting while the leader still answered"
                 leader.close()
                 started = time.monotonic()

@@ -42,30 +42,23 @@ def test_source_points_at_the_chart():
 
 
 @pytest.mark.parametrize("values_file", VALUES_FILES, ids=lambda p: p.name)
-def test_each_application_renders_its_values_file(values_file):
+def test_each_application_renders_its_values_file_with_the_check_as_a_post_sync_hook(values_file, tmp_path):
+    """One render per Application, as Argo CD makes it: helm.valuesObject layered over the valueFiles
+    (precedence: parameters > valuesObject > values > valueFiles,
+    https://argo-cd.readthedocs.io/en/stable/user-guide/helm/#values). Self-heal re-creates a Job the TTL
+    controller deleted (https://github.com/argoproj/argo-cd/issues/8586), so no rendered batch Job may
+    carry a TTL; Argo skips `helm.sh/hook: test`, so the check must be a PostSync hook."""
     name = fill(TEMPLATE["metadata"]["name"], values_file)
     assert re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,51}[a-z0-9])?", name), f"{name} is not a valid Application name"
     value_paths = [REPO / SOURCE["path"] / fill(v, values_file) for v in SOURCE["helm"]["valueFiles"]]
     assert [p.resolve() for p in value_paths] == [values_file.resolve()]
-    release = fill(SOURCE["helm"]["releaseName"], values_file)
-    objects = render(values_files=value_paths, release=release)
-    assert objects
-    for obj in objects:
-        assert obj["metadata"]["labels"]["app.kubernetes.io/instance"] == release
-        assert "." not in obj["metadata"]["name"], obj["metadata"]["name"]
-
-
-@pytest.mark.parametrize("values_file", VALUES_FILES, ids=lambda p: p.name)
-def test_applications_run_the_check_as_a_post_sync_hook_and_keep_finished_batches(values_file, tmp_path):
-    """Argo CD layers helm.valuesObject over the valueFiles (precedence: parameters > valuesObject > values >
-    valueFiles, https://argo-cd.readthedocs.io/en/stable/user-guide/helm/#values); helm renders the layers.
-    Self-heal re-creates a Job the TTL controller deleted (https://github.com/argoproj/argo-cd/issues/8586),
-    so no rendered batch Job may carry a TTL; Argo skips `helm.sh/hook: test`, so the check must be a
-    PostSync hook."""
     override = tmp_path / "values-object.yaml"
     override.write_text(yaml.safe_dump(SOURCE["helm"]["valuesObject"]))
     release = fill(SOURCE["helm"]["releaseName"], values_file)
-    objects = render(values_files=[values_file, override], release=release)
+    objects = render(values_files=[*value_paths, override], release=release)
+    for obj in objects:
+        assert obj["metadata"]["labels"]["app.kubernetes.io/instance"] == release
+        assert "." not in obj["metadata"]["name"], obj["metadata"]["name"]
     jobs = [o for o in objects if o["kind"] == "Job"]
     assert jobs
     for job in jobs:

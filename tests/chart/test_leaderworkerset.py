@@ -258,13 +258,13 @@ class TestShutdown:
             env = {**os.environ, "LWS_LEADER_ADDRESS": "127.0.0.1"}
             proc = subprocess.Popen([sys.executable, *command[1:]], env=env)
             try:
-                time.sleep(1.5)
+                time.sleep(1)
                 assert proc.poll() is None, "the worker stopped waiting while the leader still answered"
                 leader.close()
                 started = time.monotonic()
-                proc.wait(timeout=6)
+                proc.wait(timeout=5)
                 assert proc.returncode == 0
-                assert time.monotonic() - started < 5
+                assert time.monotonic() - started < 3
             finally:
                 proc.kill()
 

@@ -103,10 +103,10 @@ def test_a_multinode_release_is_progressing_until_its_group_is_ready_and_post_sy
 
 def test_a_cold_deployment_is_degraded_only_past_its_startup_budget(vllm_release, vllm_cluster):
     """progressDeadlineSeconds is the startup budget plus rollout.progressMarginSeconds. A release whose
-    budget and margin are 2 s + 1 s shows what Argo does past the deadline; the same pod, still loading,
-    under the default budget (3600 s + 600 s) reads Progressing."""
+    budget is 1 s with no margin shows what Argo does past the deadline; the same pod, still loading, under
+    the default budget (3600 s + 600 s) reads Progressing."""
     held = {"nodeSelector": HOLD}
-    short = {**held, "startup": {"periodSeconds": 1, "maxSeconds": 2}, "rollout": {"progressMarginSeconds": 1}}
+    short = {**held, "startup": {"periodSeconds": 1, "maxSeconds": 1}, "rollout": {"progressMarginSeconds": 0}}
     expired = vllm_release(values_files=[L4], values=short, name="short", wait=False)
     cold = vllm_release(values_files=[L4], values=held, name="cold", wait=False)
     with vllm_cluster.api_client() as api:

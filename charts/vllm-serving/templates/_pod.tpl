@@ -248,7 +248,7 @@ while misses < 2:
         misses = 0
     except OSError:
         misses += 1
-    time.sleep(1)
+    time.sleep(0.5)
 {{- end }}
 
 {{/* A batch pod runs one shard through `vllm run-batch` once, reading and writing under /batch. */}}

@@ -91,6 +91,7 @@ def lws_with(generation: int, conditions: list[tuple[str, int]], ready: int = 0,
     return lws
 
 
+@pytest.mark.argo_health
 def test_argo_has_no_health_for_a_leaderworkerset_without_the_example_and_calls_the_app_healthy():
     """The defect the example fixes: with no check for the kind, Argo assesses nothing, so a sync runs its
     PostSync hook while the group is still loading."""
@@ -99,6 +100,7 @@ def test_argo_has_no_health_for_a_leaderworkerset_without_the_example_and_calls_
     assert (reply["app"], reply["waiting"]) == ("Healthy", [])
 
 
+@pytest.mark.argo_health
 def test_the_example_argocd_cm_adds_the_check_argo_reads():
     data = argohealth.example_argocd_cm()
     assert list(data) == [LWS_KEY]
@@ -107,6 +109,7 @@ def test_the_example_argocd_cm_adds_the_check_argo_reads():
     assert reply["waiting"] == ["leaderworkerset.x-k8s.io/LeaderWorkerSet/vllm-vllm-serving-lws"]
 
 
+@pytest.mark.argo_health
 @pytest.mark.parametrize(
     ("lws", "status", "message"),
     [
@@ -131,6 +134,7 @@ def test_the_leaderworkerset_check_reads_the_controllers_conditions(lws, status,
     assert (health["status"], health["message"]) == (status, message)
 
 
+@pytest.mark.argo_health
 def test_every_workload_kind_the_chart_emits_has_a_health_in_argo():
     """Each kind that runs pods (from every values and ci file) gets a health from Argo's code; as rendered,
     before any controller acted, none of them reads as Healthy."""

@@ -18,7 +18,7 @@ from support import argohealth
 from vllm_serving import helm
 from vllm_serving.cluster.testing import wait_for
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.argo_health]
 
 MULTINODE = next(p for p in VALUES_FILES if p.name == "llama-3.1-405b-instruct-h100-multinode.yaml")
 L4 = next(p for p in VALUES_FILES if p.name == "gemma-2-9b-it-l4.yaml")

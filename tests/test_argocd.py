@@ -111,26 +111,26 @@ def test_the_example_argocd_cm_adds_the_check_argo_reads():
 
 @pytest.mark.argo_health
 @pytest.mark.parametrize(
-    ("lws", "status", "message"),
+    ("state", "status", "message"),
     [
-        (lws_with(3, [("Available", 3)], ready=2, updated=2), "Healthy", "All 2 groups ready"),
-        (lws_with(3, [("Progressing", 3)], ready=1, updated=2), "Progressing", "1 of 2 groups ready"),
+        ((3, [("Available", 3)], 2, 2), "Healthy", "All 2 groups ready"),
+        ((3, [("Progressing", 3)], 1, 2), "Progressing", "1 of 2 groups ready"),
         (
-            lws_with(3, [("UpdateInProgress", 3), ("Progressing", 3)], ready=2, updated=1),
+            (3, [("UpdateInProgress", 3), ("Progressing", 3)], 2, 1),
             "Progressing",
             "Rolling update: 1 of 2 groups updated, 2 ready",
         ),
         # Available from the previous spec: the controller has not judged generation 4 yet.
         (
-            lws_with(4, [("Available", 3)], ready=2, updated=2),
+            (4, [("Available", 3)], 2, 2),
             "Progressing",
             "Waiting for the LeaderWorkerSet controller to observe generation 4",
         ),
     ],
     ids=["available", "progressing", "rolling", "stale"],
 )
-def test_the_leaderworkerset_check_reads_the_controllers_conditions(lws, status, message):
-    (health,) = argohealth.assess([lws], argohealth.example_argocd_cm())["objects"]
+def test_the_leaderworkerset_check_reads_the_controllers_conditions(state, status, message):
+    (health,) = argohealth.assess([lws_with(*state)], argohealth.example_argocd_cm())["objects"]
     assert (health["status"], health["message"]) == (status, message)
 
 

@@ -124,5 +124,5 @@ def test_a_cold_deployment_is_degraded_only_past_its_startup_budget(vllm_release
         objects = cold_objects()
         (deployment,) = [o for o in objects if o["kind"] == "Deployment"]
         assert deployment["spec"]["progressDeadlineSeconds"] == 3600 + 600
-        assert deployment["status"].get("availableReplicas", 0) == 0  # its pod is as cold as the other's
+        assert deployment.get("status", {}).get("availableReplicas", 0) == 0  # its pod is as cold as the other's
         assert health_of(argohealth.assess(objects), "Deployment")["status"] == "Progressing"

@@ -43,7 +43,7 @@ class TestArgs:
             "--port",
             "8000",
             "--shutdown-timeout",
-            "90",
+            "85",
             "--tensor-parallel-size",
             "1",
         ]
@@ -182,15 +182,29 @@ class TestShutdown:
     def test_no_prestop_hook_when_pause_is_zero(self):
         assert "lifecycle" not in vllm_container(render({"preStopSleepSeconds": 0}, DEPLOYMENT))
 
-    @pytest.mark.parametrize(("grace", "pause", "drain"), [(120, 30, "90"), (200, 20, "180"), (60, 0, "60")])
-    def test_vllm_drains_for_what_the_grace_period_leaves_after_the_pause(self, grace, pause, drain):
-        """Without --shutdown-timeout (default 0) vLLM aborts in-flight requests at SIGTERM
-        (vllm 0.33.0 vllm/v1/engine/core.py _handle_shutdown: timeout 0 is mode "abort")."""
-        values = {"terminationGracePeriodSeconds": grace, "preStopSleepSeconds": pause}
+    @pytest.mark.parametrize(
+        ("grace", "pause", "margin", "drain"), [(120, 30, 5, "85"), (200, 20, 10, "170"), (60, 0, 5, "55")]
+    )
+    def test_vllm_drains_for_what_the_grace_period_leaves_after_the_pause_and_the_margin(
+        self, grace, pause, margin, drain
+    ):
+        """Without --shutdown-timeout (default 0) vLLM aborts in-flight requests at SIGTERM; with it, it
+        drains until the timeout, then aborts what is left and tears its processes down (vllm 0.33.0
+        vllm/v1/engine/core.py _handle_shutdown), which needs the margin before the kubelet's kill."""
+        values = {"terminationGracePeriodSeconds": grace, "preStopSleepSeconds": pause, "shutdownMarginSeconds": margin}
         assert flag_value(args_of(values), "--shutdown-timeout") == drain
 
 
 class TestRollout:
+    def test_the_progress_deadline_outlasts_the_startup_budget(self):
+        """Past progressDeadlineSeconds (600 by default) a rollout whose new pod is not yet available gets
+        Progressing=False/ProgressDeadlineExceeded, which Argo CD reports as Degraded
+        (gitops-engine pkg/health/health_deployment.go)."""
+        spec = one(render({}, DEPLOYMENT), "Deployment")["spec"]
+        assert spec["progressDeadlineSeconds"] == 3600 + 600  # huggingface's budget + the margin
+        values = {"startup": {"maxSeconds": 900}, "rollout": {"progressMarginSeconds": 300}}
+        assert one(render(values, DEPLOYMENT), "Deployment")["spec"]["progressDeadlineSeconds"] == 1200
+
     def test_default_needs_no_spare_gpus(self):
         strategy = one(render({}, DEPLOYMENT), "Deployment")["spec"]["strategy"]
         assert strategy == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}
@@ -453,14 +467,13 @@ class TestSpot:
     https://cloud.google.com/kubernetes-engine/docs/concepts/spot-vms (15 s for pods by default, up to 120)
     https://cloud.google.com/kubernetes-engine/docs/how-to/autopilot-spot-pods (at most 25 s)"""
 
-    def test_selects_and_tolerates_spot_nodes_with_a_short_shutdown(self):
+    def test_selects_and_tolerates_spot_nodes_with_a_short_pause(self):
         spec = serving_pod_spec(render({"gke": {"spot": True}}))
         assert spec["nodeSelector"] == {
             "cloud.google.com/gke-accelerator": "nvidia-l4",
             "cloud.google.com/gke-spot": "true",
         }
         assert SPOT_TOLERATION in spec["tolerations"]
-        assert spec["terminationGracePeriodSeconds"] == 15
         assert spec["containers"][0]["lifecycle"]["preStop"] == {"sleep": {"seconds": 5}}
 
     def test_on_autopilot_gke_taints_and_tolerates_itself(self):
@@ -475,24 +488,49 @@ class TestSpot:
         assert len(spec["tolerations"]) == 1
 
     @pytest.mark.parametrize(("mode", "grace", "limit"), [("standard", 150, 120), ("autopilot", 30, 25)])
-    def test_a_grace_longer_than_gke_gives_is_refused(self, mode, grace, limit):
-        values = {"gke": {"spot": True, "mode": mode, "spotShutdown": {"terminationGracePeriodSeconds": grace}}}
+    def test_a_node_grace_longer_than_gke_gives_is_refused(self, mode, grace, limit):
+        values = {"gke": {"spot": True, "mode": mode, "spotShutdown": {"nodeGraceSeconds": grace}}}
         with pytest.raises(InvalidValues) as err:
             render(values)
         assert (
-            f"gke.spotShutdown.terminationGracePeriodSeconds: {grace} is more than the {limit} s GKE gives a pod"
+            f"gke.spotShutdown.nodeGraceSeconds: {grace} is more than the {limit} s GKE gives a pod"
             f" on a {mode} Spot VM after the preemption notice; use {limit} or less"
         ) in err.value.problems
 
-    def test_the_pause_must_end_before_the_kill(self):
-        values = {
-            "gke": {"spot": True, "spotShutdown": {"terminationGracePeriodSeconds": 10, "preStopSleepSeconds": 10}}
-        }
+    def test_the_pause_and_margin_must_leave_a_drain_inside_the_preemption_window(self):
+        values = {"gke": {"spot": True, "spotShutdown": {"nodeGraceSeconds": 15, "preStopSleepSeconds": 10}}}
         with pytest.raises(InvalidValues) as err:
             render(values)
-        assert "gke.spotShutdown.preStopSleepSeconds: 10 must be shorter than" in "\n".join(err.value.problems)
+        assert err.value.problems == [
+            "gke.spotShutdown.preStopSleepSeconds: 10 plus shutdownMarginSeconds (5) leaves vLLM no time to drain in"
+            " the 15 s the kubelet gives a pod whose Spot VM is preempted (gke.spotShutdown.nodeGraceSeconds);"
+            " use at most 9"
+        ]
 
-    def test_vllm_drains_for_what_the_spot_grace_leaves(self):
-        """--shutdown-timeout follows the Spot timings: 15 s grace less the 5 s pause."""
-        args = args_of({"gke": {"spot": True}})
-        assert flag_value(args, "--shutdown-timeout") == "10"
+    def test_a_normal_deletion_keeps_the_whole_grace_and_drain(self):
+        """The kubelet caps the grace at a preemption by itself (pkg/kubelet/nodeshutdown killPods), so a
+        shorter pod grace would buy nothing there and only cut every rollout's and scale-in's drain."""
+        spec = serving_pod_spec(render({"gke": {"spot": True}}))
+        assert spec["terminationGracePeriodSeconds"] == 120
+        assert flag_value(spec["containers"][0]["args"], "--shutdown-timeout") == "110"  # 120 - 5 - 5
+
+    @pytest.mark.parametrize(
+        ("compute_class", "spot"),
+        [
+            ({"create": True, "priorities": [{"gpu": {"type": "nvidia-l4", "count": 1}}]}, False),
+            (
+                {
+                    "create": True,
+                    "priorities": [
+                        {"gpu": {"type": "nvidia-l4", "count": 1}},
+                        {"gpu": {"type": "nvidia-l4", "count": 1}, "spot": True},
+                    ],
+                },
+                True,
+            ),
+            ({"name": "my-class"}, True),  # an existing class: its priorities are unknown
+        ],
+    )
+    def test_a_compute_class_that_may_fall_back_to_spot_gets_the_spot_pause(self, compute_class, spot):
+        spec = serving_pod_spec(render({"gke": {"computeClass": compute_class}}))
+        assert spec["containers"][0]["lifecycle"]["preStop"] == {"sleep": {"seconds": 5 if spot else 30}}

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
+
 import pytest
 
 from support.manifests import group_argvs, kubelet_expand, lws_pod_env, of_kind, one, render
+from vllm_serving.errors import InvalidValues
 
 MULTINODE = {"parallelism": {"tensor": 8, "pipeline": 2}, "gke": {"accelerator": "nvidia-h100-80gb"}}
 
@@ -178,17 +185,74 @@ class TestRollout:
         config = lws(values)["spec"]["rolloutStrategy"]["rollingUpdateConfiguration"]
         assert config == {"maxUnavailable": 2, "maxSurge": "25%"}
 
+    def test_recreate_takes_every_group_down_at_once(self):
+        """LWS v0.9.0 has one rollout type (RolloutStrategyType enum {RollingUpdate}): Recreate is every group
+        unavailable at once, whatever the group count and whatever rollout.maxUnavailable says."""
+        values = {**MULTINODE, "rollout": {"strategy": "Recreate", "maxUnavailable": 0}}
+        assert lws(values)["spec"]["rolloutStrategy"] == {
+            "type": "RollingUpdate",
+            "rollingUpdateConfiguration": {"maxUnavailable": "100%", "maxSurge": 0},
+        }
+
+    def test_a_percentage_is_scaled_over_the_fewest_groups_the_autoscaler_keeps(self):
+        """lws v0.9.0 pkg/webhooks/leaderworkerset_webhook.go scales maxUnavailable over spec.replicas rounding
+        down (maxSurge up) and refuses 0 and 0, also on the updates that follow the autoscaler's scaling: the
+        fewest groups is where a percentage rounds down the most. (bad-values/lws-*.yaml: the fixed count and
+        percentages above 100%.)"""
+        values = {
+            **MULTINODE,
+            "autoscaling": {"enabled": True, "minReplicas": 3, "maxReplicas": 8},
+            "monitoring": {"podMonitoring": {"enabled": True}},
+            "rollout": {"maxUnavailable": "30%"},
+        }
+        with pytest.raises(InvalidValues) as err:
+            render(values)
+        assert err.value.problems == [
+            "rollout.maxUnavailable: 30% of 3 LeaderWorkerSet groups (autoscaling.minReplicas) rounds down to 0"
+            " with rollout.maxSurge 0, which the LeaderWorkerSet webhook refuses; use a count of groups (1) or"
+            " at least 34%"
+        ]
+
+    def test_a_percentage_that_keeps_a_group_is_accepted(self):
+        values = {**MULTINODE, "replicaCount": 2, "rollout": {"maxUnavailable": "50%"}}
+        assert lws(values)["spec"]["rolloutStrategy"]["rollingUpdateConfiguration"]["maxUnavailable"] == "50%"
+
 
 class TestShutdown:
-    def test_the_leader_drains_and_its_workers_outlive_it(self):
+    def test_the_leader_drains_and_its_workers_wait_for_it(self):
         values = {**MULTINODE, "terminationGracePeriodSeconds": 300, "preStopSleepSeconds": 20}
         template = lws(values)["spec"]["leaderWorkerTemplate"]
         leader, worker = container(template["leaderTemplate"]), container(template["workerTemplate"])
-        assert flag(leader["args"], "--shutdown-timeout") == "280"
+        assert flag(leader["args"], "--shutdown-timeout") == "275"  # 300 - 20 - the 5 s margin
         assert leader["lifecycle"] == {"preStop": {"sleep": {"seconds": 20}}}
-        # Deleted together with the leader, a worker gets SIGTERM only when the grace period ends.
-        assert worker["lifecycle"] == {"preStop": {"sleep": {"seconds": 300}}}
         assert template["workerTemplate"]["spec"]["terminationGracePeriodSeconds"] == 300
+        command = worker["lifecycle"]["preStop"]["exec"]["command"]
+        assert command[:2] == ["python3", "-c"]
+
+    def test_a_worker_waits_while_the_leaders_port_answers_and_no_longer(self):
+        """The worker's preStop, run as the kubelet runs it (its exec command, LWS_LEADER_ADDRESS from the LWS
+        pod webhook), against a listening socket standing in for the leader's API port: it keeps waiting
+        while the port answers, and returns soon after it closes, so a group restart is not held up for the
+        whole grace period."""
+        with socket.socket() as leader:
+            leader.bind(("127.0.0.1", 0))
+            leader.listen(16)
+            port = leader.getsockname()[1]
+            template = lws({**MULTINODE, "vllm": {"port": port}})["spec"]["leaderWorkerTemplate"]
+            worker = container(template["workerTemplate"])
+            command = worker["lifecycle"]["preStop"]["exec"]["command"]
+            env = {**os.environ, "LWS_LEADER_ADDRESS": "127.0.0.1"}
+            proc = subprocess.Popen([sys.executable, *command[1:]], env=env)
+            try:
+                time.sleep(1)
+                assert proc.poll() is None, "the worker stopped waiting while the leader still answered"
+                leader.close()
+                started = time.monotonic()
+                proc.wait(timeout=5)
+                assert proc.returncode == 0
+                assert time.monotonic() - started < 3
+            finally:
+                proc.kill()
 
 
 def test_kubelet_expansion():

@@ -47,12 +47,12 @@ CASES = [
         "startup.maxSeconds: 9 is shorter than startup.periodSeconds (10); raise startup.maxSeconds to the time"
         " the first load takes",
     ),
-    ("grace one second above the pause", {"terminationGracePeriodSeconds": 31, "preStopSleepSeconds": 30}, None),
+    ("grace one second above pause and margin", {"terminationGracePeriodSeconds": 36, "preStopSleepSeconds": 30}, None),
     (
-        "grace equal to the pause",
-        {"terminationGracePeriodSeconds": 30, "preStopSleepSeconds": 30},
-        "terminationGracePeriodSeconds: 30 must exceed preStopSleepSeconds (30), or in-flight requests are cut off;"
-        " raise it or shorten the pause",
+        "grace equal to pause and margin",
+        {"terminationGracePeriodSeconds": 35, "preStopSleepSeconds": 30},
+        "terminationGracePeriodSeconds: 35 must exceed preStopSleepSeconds (30) plus shutdownMarginSeconds (5), or"
+        " in-flight requests are cut off; raise it to at least 36 or shorten the pause",
     ),
     ("surge 1 with unavailable 0", {"rollout": {"maxUnavailable": 0, "maxSurge": 1}}, None),
     (

@@ -72,15 +72,36 @@ so that the rules in templates/validate/ and `vllm-serving validate` refuse them
 {{- end }}
 
 {{/* Seconds vLLM drains in-flight requests after SIGTERM (--shutdown-timeout): the grace period less the
-     preStop pause that precedes SIGTERM. */}}
+     preStop pause that precedes SIGTERM and the margin vLLM needs after its drain to abort what is left
+     and stop its processes before the kill (vllm 0.33 v1/engine/core.py _handle_shutdown). */}}
 {{- define "vllm-serving.shutdownTimeout" -}}
 {{- $t := include "vllm-serving.shutdownTimings" . | fromJson }}
-{{- sub ($t.terminationGracePeriodSeconds | int) ($t.preStopSleepSeconds | int) }}
+{{- sub (sub ($t.terminationGracePeriodSeconds | int) ($t.preStopSleepSeconds | int)) (.Values.shutdownMarginSeconds | int) }}
 {{- end }}
 
-{{/* The pod's grace period and preStop pause: gke.spotShutdown on Spot VMs, whose node shuts down soon
-     after the preemption notice; else the chart-wide values. As JSON (use with fromJson). */}}
+{{/* The pod's grace period and preStop pause, as JSON (use with fromJson). The grace is the one a normal
+     deletion gives (rollouts, scale-in, drains); at a Spot preemption the kubelet caps it anyway
+     (pkg/kubelet/nodeshutdown killPods: min(pod grace, the node's grace for its priority)), so only the
+     pause shrinks there, for vLLM to get SIGTERM inside that window. */}}
 {{- define "vllm-serving.shutdownTimings" -}}
-{{- if .Values.gke.spot }}{{ toJson .Values.gke.spotShutdown }}
-{{- else }}{{ toJson (pick .Values "terminationGracePeriodSeconds" "preStopSleepSeconds") }}{{ end }}
+{{- $preStop := .Values.preStopSleepSeconds | int }}
+{{- if include "vllm-serving.mayRunOnSpot" . }}
+{{- $preStop = min $preStop (.Values.gke.spotShutdown.preStopSleepSeconds | int) }}
+{{- end }}
+{{- toJson (dict "terminationGracePeriodSeconds" (.Values.terminationGracePeriodSeconds | int) "preStopSleepSeconds" $preStop) }}
+{{- end }}
+
+{{/* "true" when the pods may land on Spot VMs: gke.spot (or a gke-spot node selector), a created
+     ComputeClass with a spot priority, the built-in autopilot-spot class, or an existing custom class
+     (its priorities are not in the values, so Spot is assumed); else empty. */}}
+{{- define "vllm-serving.mayRunOnSpot" -}}
+{{- $c := .Values.gke.computeClass }}
+{{- $builtIn := (include "vllm-serving.rules" . | fromYaml).capacity.autopilotComputeClasses }}
+{{- $spot := or .Values.gke.spot (eq (toString (get .Values.nodeSelector "cloud.google.com/gke-spot")) "true") }}
+{{- if $c.create }}
+{{- range $c.priorities }}{{ if .spot }}{{ $spot = true }}{{ end }}{{ end }}
+{{- else if $c.name }}
+{{- $spot = or $spot (eq $c.name "autopilot-spot") (not (has $c.name $builtIn)) }}
+{{- end }}
+{{- if $spot }}true{{ end }}
 {{- end }}

@@ -226,12 +226,29 @@ command: |-
   {{- include "vllm-serving.pod.serve" . | nindent 2 }}
 lifecycle: |-
   lifecycle:
-    {{- /* A rollout or a group restart deletes the leader and its workers at once; the leader's
-           drain needs its workers, so they outlive it: SIGTERM reaches them at the end of the grace
-           period only. */}}
+    {{- /* A rollout or a deletion takes the leader and its workers down at once; the leader's drain needs
+           its workers, so each waits for the leader's API port to close (SIGTERM at the end of the grace
+           period at the latest). On a group restart after a crash the leader is gone soon, and the
+           workers with it, instead of each sleeping the whole grace before the group can be recreated. */}}
     preStop:
-      sleep:
-        seconds: {{ (include "vllm-serving.shutdownTimings" . | fromJson).terminationGracePeriodSeconds | int }}
+      exec:
+        command:
+          - python3
+          - -c
+          - {{ include "vllm-serving.waitForLeader" . | quote }}
+{{- end }}
+
+{{/* A worker's preStop: return once the leader's API port has refused two connections in a row. */}}
+{{- define "vllm-serving.waitForLeader" -}}
+import os, socket, time
+misses = 0
+while misses < 2:
+    try:
+        socket.create_connection((os.environ["LWS_LEADER_ADDRESS"], {{ .Values.vllm.port }}), timeout=2).close()
+        misses = 0
+    except OSError:
+        misses += 1
+    time.sleep(0.5)
 {{- end }}
 
 {{/* A batch pod runs one shard through `vllm run-batch` once, reading and writing under /batch. */}}

@@ -9,7 +9,7 @@ import pytest
 
 from support.manifests import of_kind, one, render, serving_pod_spec, vllm_container
 from vllm_serving import chart as chart_mod
-from vllm_serving import sizing
+from vllm_serving import sizing, timeline
 
 DEPLOYMENT = "templates/deployment.yaml"
 DISK_A = "projects/my-project/zones/us-central1-a/disks/weights"
@@ -60,7 +60,15 @@ class TestGcsFuse:
             "gke-gcsfuse/cpu-limit": "0",
             "gke-gcsfuse/memory-limit": "0",
             "gke-gcsfuse/ephemeral-storage-limit": "0",
+            timeline.SOURCE_ANNOTATION: "gcsfuse",
+            timeline.WEIGHTS_GB_ANNOTATION: "3.1",
         }
+
+    def test_the_timeline_reads_the_image_cache_from_an_annotation(self):
+        values = {"gke": {"nodePool": "l4-cache", "secondaryBootDisk": {"enabled": True}}}
+        annotations = pod(values)["metadata"]["annotations"]
+        assert annotations[timeline.IMAGE_CACHE_ANNOTATION] == "secondary-boot-disk"
+        assert timeline.IMAGE_CACHE_ANNOTATION not in pod({})["metadata"]["annotations"]
 
     def test_user_pod_annotations_merge_with_the_webhooks(self):
         values = {**GCSFUSE, "podAnnotations": {"example.com/team": "ml"}}

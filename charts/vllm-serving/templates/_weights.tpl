@@ -123,6 +123,15 @@ environment, init containers and annotations. Only the block named by weights.so
 {{/* Pod annotations GCSFuse volumes need (weights, batch files or LoRA adapters): the GCSFuse webhook
      injects its sidecar on these. */}}
 {{- define "vllm-serving.weights.podAnnotations" -}}
+{{- /* For `vllm-serving timeline`: where the weights come from, their size (GB/s when vLLM's log has no
+checkpoint size) and whether the image comes from a secondary boot disk. */}}
+vllm-serving/weights-source: {{ .Values.weights.source }}
+{{- with include "vllm-serving.weightsGB" . }}
+vllm-serving/weights-gb: {{ . | float64 | printf "%.1f" | quote }}
+{{- end }}
+{{- if .Values.gke.secondaryBootDisk.enabled }}
+vllm-serving/image-cache: secondary-boot-disk
+{{- end }}
 {{- $loraInBucket := false }}
 {{- range .Values.lora.adapters }}{{ if .gcs }}{{ $loraInBucket = true }}{{ end }}{{ end }}
 {{- if or (eq .Values.weights.source "gcsfuse") (and .Values.batch.enabled .Values.batch.bucket) $loraInBucket }}

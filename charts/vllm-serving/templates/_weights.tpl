@@ -88,6 +88,7 @@ environment, init containers and annotations. Only the block named by weights.so
     claimName: {{ .weightsClaim }}
     readOnly: true
 {{- end }}
+{{- include "vllm-serving.compileCache.volume" . }}
 {{- end }}
 
 {{- define "vllm-serving.weights.volumeMounts" -}}
@@ -99,6 +100,13 @@ environment, init containers and annotations. Only the block named by weights.so
   mountPath: {{ .Values.weights.mountPath }}
   readOnly: true
 {{- end }}
+{{- with .Values.compileCache }}{{ if .enabled }}
+- name: compile-cache
+  mountPath: {{ .mountPath }}
+  {{- if eq .storage "claim" }}
+  subPath: {{ .path }}
+  {{- end }}
+{{- end }}{{ end }}
 {{- end }}
 
 {{- define "vllm-serving.weights.env" -}}
@@ -118,6 +126,43 @@ environment, init containers and annotations. Only the block named by weights.so
 - name: HF_HUB_OFFLINE
   value: "1"
 {{- end }}
+{{- if .Values.compileCache.enabled }}
+- name: VLLM_CACHE_ROOT
+  value: {{ include "vllm-serving.compileCache.root" . | quote }}
+{{- if .Values.compileCache.startupPlan }}
+- name: VLLM_ENABLE_STARTUP_PLAN
+  value: "1"
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The shared compile cache's volume: a bucket mounted read-write through GCSFuse (only-dir: the cache
+     directory), or a ReadWriteMany claim. vLLM writes each artifact to a temporary file and renames it
+     into place (vllm/compilation/decorators.py:748, torch._inductor.codecache.write_atomic), which GCSFuse,
+     NFS and other ReadWriteMany volumes support; an entry it cannot read is compiled again. */}}
+{{- define "vllm-serving.compileCache.volume" -}}
+{{- $c := .Values.compileCache }}
+{{- if $c.enabled }}
+- name: compile-cache
+  {{- if eq $c.storage "gcsfuse" }}
+  csi:
+    driver: gcsfuse.csi.storage.gke.io
+    volumeAttributes:
+      bucketName: {{ $c.bucket }}
+      mountOptions: {{ printf "implicit-dirs,only-dir:%s" $c.path | quote }}
+  {{- else }}
+  persistentVolumeClaim:
+    claimName: {{ $c.existingClaim }}
+  {{- end }}
+{{- end }}
+{{- end }}
+
+{{/* VLLM_CACHE_ROOT: the cache directory keyed by what makes a compiled artifact invalid, so that another
+     vLLM release, model or parallelism starts from an empty directory (vLLM's own hash of config, code and
+     compiler keys each entry inside it: vllm/compilation/backends.py:1091). */}}
+{{- define "vllm-serving.compileCache.root" -}}
+{{- $p := .Values.parallelism }}
+{{- printf "%s/vllm-%s/%s/tp%d-pp%d" .Values.compileCache.mountPath .Values.image.tag (.Values.model.name | replace "/" "--") ($p.tensor | int) ($p.pipeline | int) }}
 {{- end }}
 
 {{/* Pod annotations GCSFuse volumes need (weights, batch files or LoRA adapters): the GCSFuse webhook
@@ -134,7 +179,8 @@ vllm-serving/image-cache: secondary-boot-disk
 {{- end }}
 {{- $loraInBucket := false }}
 {{- range .Values.lora.adapters }}{{ if .gcs }}{{ $loraInBucket = true }}{{ end }}{{ end }}
-{{- if or (eq .Values.weights.source "gcsfuse") (and .Values.batch.enabled .Values.batch.bucket) $loraInBucket }}
+{{- $cacheInBucket := and .Values.compileCache.enabled (eq .Values.compileCache.storage "gcsfuse") }}
+{{- if or (eq .Values.weights.source "gcsfuse") (and .Values.batch.enabled .Values.batch.bucket) $loraInBucket $cacheInBucket }}
 {{- $s := .Values.weights.gcsfuse.sidecar }}
 gke-gcsfuse/volumes: "true"
 gke-gcsfuse/cpu-limit: {{ $s.cpuLimit | quote }}

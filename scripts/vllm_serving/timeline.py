@@ -119,7 +119,8 @@ WEIGHT_HINTS = {
     "nfs": "weights.nfs.readAhead.enabled",
 }
 HINTS = {
-    "scheduling": "capacity: gke.computeClass priorities, or Autopilot's fast-starting nodes (gke.fastStartNodes)",
+    "scheduling": "capacity: gke.computeClass priorities; on Autopilot (gke.mode) GKE starts compatible GPU nodes"
+    " fast by itself (fast-starting nodes)",
     "image": "gke.secondaryBootDisk.enabled (bake the image with `vllm-serving bake image-cache`)",
     "volumes": "weights.gcsfuse.fileCache.medium: localSsd; a warm-up that fills the cache before vLLM starts counts"
     " here",

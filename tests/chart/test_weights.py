@@ -217,6 +217,37 @@ class TestHuggingFaceLoadOptions:
         assert flag(args, "--safetensors-load-strategy") == "prefetch"
 
 
+PROFILE = {
+    "weights": {
+        "source": "gcsfuse",
+        "gcsfuse": {"bucket": "my-models", "path": "gemma", "profile": "gcsfusecsi-serving"},
+    }
+}
+
+
+class TestGcsfuseProfile:
+    """weights.gcsfuse.profile: GKE's Cloud Storage FUSE profile, a StorageClass used through a volume and claim."""
+
+    def test_a_volume_and_claim_of_the_profiles_class_name_the_bucket(self):
+        objects = render(PROFILE)
+        (volume,) = of_kind(objects, "PersistentVolume")
+        (claim,) = of_kind(objects, "PersistentVolumeClaim")
+        assert volume["spec"]["storageClassName"] == claim["spec"]["storageClassName"] == "gcsfusecsi-serving"
+        assert volume["spec"]["csi"]["volumeHandle"] == "my-models" and volume["spec"]["csi"]["readOnly"]
+        assert volume["spec"]["mountOptions"] == ["implicit-dirs", "only-dir:gemma"]
+        assert claim["spec"]["volumeName"] == volume["metadata"]["name"]
+        assert volume["spec"]["claimRef"]["name"] == claim["metadata"]["name"]
+
+    def test_the_pod_mounts_the_claim_and_leaves_the_cache_to_the_driver(self):
+        spec = pod(PROFILE)
+        assert volume(spec["spec"], "weights") == {
+            "name": "weights",
+            "persistentVolumeClaim": {"claimName": "vllm-vllm-serving-weights", "readOnly": True},
+        }
+        assert "gke-gcsfuse-cache" not in [v["name"] for v in spec["spec"]["volumes"]]
+        assert spec["metadata"]["annotations"]["gke-gcsfuse/volumes"] == "true"
+
+
 SOURCES = {
     "huggingface": {},
     "gcsfuse": GCSFUSE["weights"],

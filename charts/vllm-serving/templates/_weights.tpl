@@ -58,6 +58,12 @@ environment, init containers and annotations. Only the block named by weights.so
   emptyDir:
     sizeLimit: {{ $cache.sizeLimit }}
   {{- end }}
+{{- else if and (eq $w.source "gcsfuse") $w.gcsfuse.profile }}
+{{- /* The profile's claim (persistentvolumeclaim.yaml); the driver decides the file cache's medium and size. */}}
+- name: weights
+  persistentVolumeClaim:
+    claimName: {{ .weightsClaim }}
+    readOnly: true
 {{- else if eq $w.source "gcsfuse" }}
 {{- $g := $w.gcsfuse }}
 - name: weights
@@ -290,7 +296,8 @@ by its volume's node affinity. A list of {name, zone, claim} as JSON.
 {{- end }}
 
 {{/* The one place that decides which volumes the chart creates for the weights: a PersistentVolume and
-     its claim per baked disk (in the disk's zone), or one pair for the NFS share; none when the user
+     its claim per baked disk (in the disk's zone), or one pair for the NFS share or the bucket of a Cloud
+     Storage FUSE profile; none when the user
      names an existing claim, or for a source without a volume. A JSON list of {claim, volume, zone,
      disk}; the volume's name carries the namespace, since PersistentVolumes are cluster-scoped. */}}
 {{- define "vllm-serving.weights.staticVolumes" -}}
@@ -301,11 +308,23 @@ by its volume's node affinity. A list of {name, zone, claim} as JSON.
 {{- $zone := include "vllm-serving.diskZone" $disk }}
 {{- $volumes = append $volumes (dict "zone" $zone "disk" $disk "claim" (include "vllm-serving.weightsClaimName" (list $ $zone))) }}
 {{- end }}
-{{- else if and (eq $w.source "nfs") (not $w.nfs.existingClaim) }}
+{{- else if or (and (eq $w.source "nfs") (not $w.nfs.existingClaim)) (and (eq $w.source "gcsfuse") $w.gcsfuse.profile) }}
 {{- $volumes = list (dict "zone" "" "disk" "" "claim" (include "vllm-serving.weightsClaimName" (list . ""))) }}
 {{- end }}
 {{- range $volumes }}{{ $_ := set . "volume" (printf "%s-%s" $.Release.Namespace .claim) }}{{ end }}
 {{- toJson $volumes }}
+{{- end }}
+
+{{/* The static weights volume's StorageClass: a Cloud Storage FUSE profile's, else none (bound by name). */}}
+{{- define "vllm-serving.weights.storageClass" -}}
+{{- if eq .Values.weights.source "gcsfuse" }}{{ .Values.weights.gcsfuse.profile }}{{ end }}
+{{- end }}
+
+{{/* The capacity recorded on the static weights volume and claim; GCSFuse ignores it, so a profile's
+     volume records the size of the cache that must hold the model. */}}
+{{- define "vllm-serving.weights.capacity" -}}
+{{- $w := .Values.weights }}
+{{- if eq $w.source "gcsfuse" }}{{ $w.gcsfuse.fileCache.size }}{{ else }}{{ (get $w $w.source).capacity }}{{ end }}
 {{- end }}
 
 {{/* The one LeaderWorkerSet's name, from the full name: within the 48-byte budget above, never the Service's. */}}

@@ -356,7 +356,11 @@ def _vllm_steps(hits: dict[str, list[LogHit]], started: datetime, source: str, w
         cached = "compile_cached" in hits or "aot_cached" in hits
         missed = "compile_miss" in hits
         state = (
-            "from the compile cache" if cached and not missed else "compiled" + (" (cache missed)" if missed else "")
+            "from the compile cache"
+            if cached and not missed
+            else "compiled in part (some graphs from the cache)"
+            if cached
+            else "compiled (no entry in the compile cache)"
         )
         start = first("compile_start")
         if start and start.at > cursor:

@@ -27,6 +27,7 @@ STORAGES = {
 
 
 def cache_env(values: dict) -> tuple[dict[str, str], dict, list[dict]]:
+    """The vLLM container's literal env, the container, and the pod's volumes."""
     objects = render(values, DEPLOYMENT)
     container = vllm_container(objects)
     env = {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
@@ -40,11 +41,24 @@ def mount_of(path: str, container: dict) -> dict:
     return max(holding, key=lambda m: len(m["mountPath"]))
 
 
-@pytest.mark.parametrize("storage", list(STORAGES))
-@pytest.mark.parametrize("source", list(SOURCES))
-def test_vllm_puts_its_caches_on_the_shared_writable_volume(source, storage):
-    env, container, volumes = cache_env({"weights": SOURCES[source], "compileCache": STORAGES[storage]})
-    (found,) = cache_paths(pinned_vllm_version(CHART), [env])
+# Every weight source on a bucket; the claim with a mounted source and with none.
+CASES = [(source, "gcsfuse") for source in SOURCES] + [("nfs", "claim"), ("gcsStream", "claim")]
+
+
+@pytest.fixture(scope="module")
+def rendered() -> dict[tuple[str, str], tuple[dict, list[dict], dict]]:
+    """Each case's vLLM container, pod volumes and vLLM's answer for its env (one question for all cases)."""
+    found = {case: cache_env({"weights": SOURCES[case[0]], "compileCache": STORAGES[case[1]]}) for case in CASES}
+    answers = cache_paths(pinned_vllm_version(CHART), [env for env, _, _ in found.values()])
+    return {
+        case: (container, volumes, answer)
+        for (case, (_, container, volumes)), answer in zip(found.items(), answers, strict=True)
+    }
+
+
+@pytest.mark.parametrize(("source", "storage"), CASES)
+def test_vllm_puts_its_caches_on_the_shared_writable_volume(rendered, source, storage):
+    container, volumes, found = rendered[(source, storage)]
     assert found["cache_root"] == "/vllm-cache/vllm-v0.33.0/Qwen--Qwen2.5-1.5B-Instruct/tp1-pp1"
     assert found["startup_plan_enabled"] and not found["compile_cache_disabled"]
     for path in (found["cache_root"], found["startup_plan"]):
@@ -56,11 +70,14 @@ def test_vllm_puts_its_caches_on_the_shared_writable_volume(source, storage):
             "driver": "gcsfuse.csi.storage.gke.io",
             "volumeAttributes": {"bucketName": "my-cache", "mountOptions": "implicit-dirs,only-dir:vllm-cache"},
         }
-        annotations = render({"compileCache": STORAGES[storage]}, DEPLOYMENT)[0]
-        assert annotations["spec"]["template"]["metadata"]["annotations"]["gke-gcsfuse/volumes"] == "true"
     else:
         assert volume["persistentVolumeClaim"] == {"claimName": "filestore-rwx"}
         assert mount_of(found["cache_root"], container)["subPath"] == "vllm-cache"
+
+
+def test_a_cache_in_a_bucket_brings_the_gcsfuse_sidecar():
+    deployment = render({"compileCache": STORAGES["gcsfuse"]}, DEPLOYMENT)[0]
+    assert deployment["spec"]["template"]["metadata"]["annotations"]["gke-gcsfuse/volumes"] == "true"
 
 
 def test_another_release_model_or_parallelism_never_shares_a_directory():

@@ -471,7 +471,12 @@ class TestKvCacheWarning:
         )
 
     def test_models_outside_the_table_are_not_judged(self):
-        assert sizing.kv_cache_warning(effective(model={"name": "acme/llm-13b", "weightsGB": 26}, parallelism={"tensor": 1})) is None
+        assert (
+            sizing.kv_cache_warning(
+                effective(model={"name": "acme/llm-13b", "weightsGB": 26}, parallelism={"tensor": 1})
+            )
+            is None
+        )
 
     def test_the_chart_defaults_fit(self):
         assert sizing.kv_cache_warning(effective()) is None

@@ -504,10 +504,12 @@ def _hint(timeline: PodTimeline) -> tuple[str, str]:
     hint = f"slowest: {slowest.name} ({slowest.seconds:.0f} s); to shorten it: {value}"
     share = timeline.budget_share
     if share is not None and share > 0.8:
+        weights = next((s for s in timeline.steps if s.name == "weights"), None)
+        rate = re.search(r" at ([\d.]+ GB/s)", weights.detail) if weights else None
+        measured = f"the {rate.group(1)} measured here" if rate else "the rate your storage gives"
         hint += (
-            f". This start used {share:.0%} of its {timeline.budget_seconds} s startup budget: raise"
-            f" startup.throughputGBps.{timeline.weights_source or '<source>'} to the rate measured here, or set"
-            " startup.maxSeconds"
+            f". This start used {share:.0%} of its {timeline.budget_seconds} s startup budget: set"
+            f" startup.throughputGBps.{timeline.weights_source or '<source>'} to {measured}, or startup.maxSeconds"
         )
     return slowest.name, hint
 

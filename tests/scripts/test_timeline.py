@@ -233,6 +233,15 @@ class TestOneStreamPerWeightSource:
             " the release's pods)"
         )
 
+    def test_a_start_near_its_budget_says_which_rate_to_raise(self):
+        pod = gke_pod("nfs")
+        pod["spec"]["containers"][0]["startupProbe"]["failureThreshold"] = 20  # 200 s; this start takes 190 s
+        t = timeline.build(pod, [], vllm_log("nfs"))
+        assert t.hint.endswith(
+            "This start used 95% of its 200 s startup budget: set startup.throughputGBps.nfs to the 0.21 GB/s"
+            " measured here, or startup.maxSeconds"
+        )
+
 
 class TestGkeEvents:
     def test_image_from_the_secondary_boot_disk(self):

@@ -1,5 +1,5 @@
 """Measure a GPU's ceilings for the sizing model: memory bandwidth and matrix-product rates at the shapes
-vLLM runs for the models in scripts/vllm_serving/models.yaml.
+vLLM runs for the models in charts/vllm-serving/rules.yaml (its model table).
 
 Run it on the GPU whose ceilings you want (it needs PyTorch with CUDA, nothing of vllm_serving):
 
@@ -108,7 +108,7 @@ def driver() -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("."), help="folder for ceilings-<card>.json")
-    parser.add_argument("--models", type=Path, default=Path(__file__).parents[2] / "scripts/vllm_serving/models.yaml")
+    parser.add_argument("--models", type=Path, default=Path(__file__).parents[2] / "charts/vllm-serving/rules.yaml")
     args = parser.parse_args()
     torch.manual_seed(0)
     configs = yaml.safe_load(args.models.read_text())["models"]

@@ -10,6 +10,9 @@ closes (vLLM is imported once, so a test session pays for the import once).
   "error": str}, ...]}``; each argv is what follows ``vllm serve`` on the command line (``MODEL --flag
   value ...``), or ``vllm run-batch`` with ``"command": "run-batch"`` (``-i IN -o OUT --model M ...``).
 - ``{"help": true}`` -> ``{"vllm_version": "...", "help": "<vllm serve --help=all>"}``.
+- ``{"cache_paths": [{VAR: value}, ...]}`` -> ``{"vllm_version": "...", "cache_paths": [{"cache_root": ...,
+  "startup_plan": ..., "startup_plan_enabled": bool, "compile_cache_disabled": bool}, ...]}``: where vLLM puts
+  its caches under each environment (vllm/envs.py's own readers, vllm/v1/worker/startup_plan.py's path).
 - ``{"parse": [[...], ...], "dests": [...]}`` -> ``{"vllm_version": "...", "parsed": [{"values": {dest: value}}
   or {"error": str}, ...]}``: what `vllm serve` as shipped (abbreviations allowed) reads from each argv.
 - ``{"kv": [{"config": {...}, "tensor": N}, ...]}`` -> ``{"vllm_version": "...", "kv": [{"layers": [...], ...}]}``:
@@ -194,12 +197,38 @@ def kv_layout(config: dict[str, Any], tensor: int) -> dict[str, Any]:
     }
 
 
+def cache_paths(environment: dict[str, str]) -> dict[str, Any]:
+    """vLLM's cache locations under `environment` (a container's env), read by vLLM's own functions."""
+    import vllm.envs as envs
+    from vllm.v1.worker import startup_plan
+
+    saved = {name: os.environ.get(name) for name in environment}
+    os.environ.update(environment)
+    try:
+        readers = envs.environment_variables
+        return {
+            "cache_root": readers["VLLM_CACHE_ROOT"](),
+            # the torch.compile cache sits under the root (vllm/compilation/backends.py, decorators.py)
+            "startup_plan": startup_plan._plan_path("0" * 16),
+            "startup_plan_enabled": bool(readers["VLLM_ENABLE_STARTUP_PLAN"]()),
+            "compile_cache_disabled": bool(envs.disable_compile_cache()),
+        }
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def answer(request: dict[str, Any], version: str) -> dict[str, Any]:
     reply: dict[str, Any] = {"vllm_version": version}
     if request.get("help"):
         reply["help"] = serve_help()
     elif "kv" in request:
         reply["kv"] = [kv_layout(item["config"], item["tensor"]) for item in request["kv"]]
+    elif "cache_paths" in request:
+        reply["cache_paths"] = [cache_paths(environment) for environment in request["cache_paths"]]
     elif "parse" in request:
         reply["parsed"] = [parsed([str(arg) for arg in argv], request["dests"]) for argv in request["parse"]]
     else:

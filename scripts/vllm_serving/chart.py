@@ -38,6 +38,11 @@ def schema(chart: Path) -> dict[str, Any]:
     return json.loads((chart / "values.schema.json").read_text())
 
 
+def default_values(chart: Path) -> dict[str, Any]:
+    """values.yaml: the chart's defaults (read for facts such as the startup rates, never to re-decide a rule)."""
+    return _load_yaml(chart / "values.yaml")
+
+
 def rules(chart: Path) -> dict[str, Any]:
     """rules.yaml: the data behind the chart's cross-field rules (templates/validate/); Python reads its facts
     (accelerators), not its rules."""

@@ -22,6 +22,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "check a `vllm serve` argv with the pinned vLLM release's own parser",
     ),
     "cluster": ("vllm_serving.cluster.cli", "start/stop the local test cluster (real control plane, kwok GPU nodes)"),
+    "timeline": (
+        "vllm_serving.timeline",
+        "where each pod of a release spent its start (image, volumes, weights, compile, graphs) against its budget",
+    ),
     "size": ("vllm_serving.sizing", "size a model for a GPU: weights, KV cache, tensor size and node count"),
     "values": ("vllm_serving.values_new", "write values files: `values new` sizes a model for an accelerator"),
     "loadtest": ("vllm_serving.loadtest.runner", "load-test a served model's chat completions with Locust (bounded)"),

@@ -9,9 +9,10 @@ The memory model, per GPU, follows how vLLM allocates memory when it starts:
     max context = KV cache / (KV / token), capped at the model's max_position_embeddings
     sequences   = KV cache / (context x KV / token)
 
-memoryGiB, maxPerNode and largestMachine come from the chart's rules.yaml; model configs from
-models.yaml, a config.json (--config), or the Hugging Face Hub by id (hub.py), where the weights are
-the checkpoint's own bytes. The assumptions, each erring towards "does not fit":
+memoryGiB, maxPerNode and largestMachine, the model table and the dtype widths come from the chart's
+rules.yaml (which the chart reads too, for the startup budget); model configs also from a config.json
+(--config), or the Hugging Face Hub by id (hub.py), where the weights are the checkpoint's own bytes.
+The assumptions, each erring towards "does not fit":
 
 - overhead (default 2 GiB per GPU) stands for what vLLM holds besides weights and KV cache: the
   activation peak of its profiling run, CUDA graphs, NCCL buffers and the CUDA context.
@@ -59,39 +60,30 @@ DEFAULT_CONTEXT = 8192  # or the model's maximum when that is shorter
 MAX_NODES = 32  # values.schema.json's maximum of parallelism.pipeline when this was written
 TENSOR_SIZES = (1, 2, 4, 8, 16, 32, 64)
 
-WEIGHT_BYTES: dict[str, float] = {
-    "bfloat16": 2,
-    "float16": 2,
-    "float32": 4,
-    "fp8": 1,
-    "int8": 1,
-    "int4": 0.5,
-    "awq": 0.5,
-    "gptq": 0.5,
-    "mxfp4": 4.25 / 8,  # OCP microscaling: 4-bit values and one 8-bit scale per block of 32
-}
+# Bytes per parameter of each dtype: rules.yaml's dtypeBytes, the table the chart's budget reads too.
+WEIGHT_BYTES: dict[str, float] = chart_mod.rules(chart_mod.chart_dir())["dtypeBytes"]
 QUANTIZED = ("fp8", "int8", "int4", "awq", "gptq", "mxfp4")
 DTYPES = ("auto", *WEIGHT_BYTES)
 KV_CACHE_DTYPES = ("auto", "fp8")
 # The chart's vllm.dtype words (vLLM's --dtype choices) in the names above.
 _DTYPE_WORDS = {"": "auto", "auto": "auto", "half": "float16", "float": "float32"}
 
-MODELS_FILE = Path(__file__).with_name("models.yaml")
+MACHINES_FILE = Path(__file__).with_name("machines.yaml")
 
 
 @cache
-def _table() -> dict[str, Any]:
-    return yaml.load(MODELS_FILE.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+def _machines() -> dict[str, Any]:
+    return yaml.load(MACHINES_FILE.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def builtin_models() -> dict[str, dict[str, Any]]:
-    """models.yaml's models, keyed by Hugging Face id."""
-    return _table()["models"]
+    """rules.yaml's models (the chart's table), keyed by Hugging Face id."""
+    return chart_mod.rules(chart_mod.chart_dir())["models"]
 
 
 def machines(accelerator: str) -> list[dict[str, Any]]:
-    """models.yaml's machine shapes for one accelerator, fewest GPUs first (none if it lists none)."""
-    return _table()["machines"].get(accelerator, [])
+    """machines.yaml's machine shapes for one accelerator, fewest GPUs first (none if it lists none)."""
+    return _machines()["machines"].get(accelerator, [])
 
 
 def machine_for(accelerator: str, gpus: int) -> dict[str, Any] | None:
@@ -225,7 +217,7 @@ def _config_dtype(config: dict[str, Any], source: str) -> str:
 def model_from_config(
     name: str, config: dict[str, Any], *, source: str, gated: bool = False, checkpoint_bytes: int | None = None
 ) -> ModelSpec:
-    """A ModelSpec from a config.json mapping (or a models.yaml entry, which adds `parameters`)."""
+    """A ModelSpec from a config.json mapping (or a rules.yaml models entry, which adds `parameters`)."""
     text = {**config, **(config.get("text_config") or {})}  # multimodal configs nest the language model
     missing = [key for key in _REQUIRED if key not in text]
     if missing:
@@ -299,7 +291,7 @@ def builtin_model(name: str) -> ModelSpec | None:
     key = lookup_builtin(name)
     if key is None:
         return None
-    return model_from_config(key, builtin_models()[key], source=f"models.yaml: {key}")
+    return model_from_config(key, builtin_models()[key], source=f"rules.yaml: models: {key}")
 
 
 def find_model(name: str, config_path: str | Path | None = None) -> ModelSpec:
@@ -438,6 +430,48 @@ def longest_sequence(model: ModelSpec, tensor: int, kv_dtype: str, kv_cache: flo
         else:
             high = middle - 1
     return low
+
+
+# --- cold start ---------------------------------------------------------------------------------
+
+WEIGHT_SOURCES = ("huggingface", "gcsfuse", "gcsStream", "persistentDisk", "nfs")
+
+
+@dataclass(frozen=True)
+class ColdStart:
+    """How long vLLM's start should take from one weight source, and the startupProbe budget for it."""
+
+    source: str
+    throughput_gbps: float  # startup.throughputGBps.<source>
+    load_seconds: float  # checkpoint GB / throughput
+    expected_seconds: float  # load + startup.compileSeconds + startup.graphCaptureSeconds
+    budget_seconds: int  # expected x startup.margin, rounded up: the chart's default startup.maxSeconds
+
+
+def checkpoint_gb(model: ModelSpec) -> float:
+    """GB the checkpoint holds on storage (what a start reads), in the checkpoint's own dtype."""
+    return weight_bytes(model, model.dtype) / 1e9
+
+
+def cold_starts(weights_gb: float, startup: dict[str, Any]) -> list[ColdStart]:
+    """The chart's expected start and startup budget (templates/_startup.tpl) for each weight source, from the
+    `startup` values (the chart's defaults unless a values file overrides them)."""
+    found = []
+    for source in WEIGHT_SOURCES:
+        rate = startup["throughputGBps"][source]
+        load = weights_gb / rate
+        expected = load + startup["compileSeconds"] + startup["graphCaptureSeconds"]
+        found.append(ColdStart(source, rate, load, expected, math.ceil(expected * startup["margin"])))
+    return found
+
+
+def cold_start_text(starts: list[ColdStart]) -> list[str]:
+    width = max(len(s.source) for s in starts)
+    return [
+        f"  {s.source:<{width}}  {s.throughput_gbps:g} GB/s: weights {s.load_seconds:,.0f} s,"
+        f" start {s.expected_seconds:,.0f} s, startup budget {s.budget_seconds:,} s"
+        for s in starts
+    ]
 
 
 # --- fitting ------------------------------------------------------------------------------------
@@ -663,7 +697,7 @@ def kv_cache_warning_on(values: dict[str, Any], chart: Path | None = None) -> st
     Checks, in order: the tensor size divides the attention heads; vllm.maxModelLen is within the
     model's positions; the weights fit the GPUs of parallelism.tensor x parallelism.pipeline; their KV
     cache holds one sequence of vllm.maxModelLen (or of the model's maximum, which vLLM uses when it
-    is unset). Models outside models.yaml, and accelerators outside rules.yaml: None.
+    is unset). Models outside rules.yaml's table, and accelerators outside rules.yaml: None.
     """
     chart = chart or chart_mod.chart_dir()
     model = builtin_model(values["model"]["name"])
@@ -767,7 +801,7 @@ def recommendation(p: Plan) -> str:
     return text
 
 
-def render_text(p: Plan) -> str:
+def render_text(p: Plan, starts: list[ColdStart] = ()) -> str:
     model, acc, budget = p.model, p.accelerator, p.budget
     dtype, kv_dtype = budget.weight_dtype(model), budget.kv_dtype(model)
     per_token = kv_bytes_per_token(model, 1, kv_dtype)
@@ -789,11 +823,18 @@ def render_text(p: Plan) -> str:
     if any(f.valid and f.kv_tokens > model.max_context for f in p.options):
         notes.append(f"max context is capped at the model's {model.max_context:,} positions")
     lines += ["", *notes] if notes else []
+    if starts:
+        lines += [
+            "",
+            f"cold start of the {checkpoint_gb(model):.1f} GB checkpoint by weights.source"
+            " (`vllm-serving timeline` measures it):",
+        ]
+        lines += cold_start_text(starts)
     lines += ["", f"recommendation: {recommendation(p)}"]
     return "\n".join(lines)
 
 
-def render_json(p: Plan) -> dict[str, Any]:
+def render_json(p: Plan, starts: list[ColdStart] = ()) -> dict[str, Any]:
     model, budget = p.model, p.budget
 
     def fit_json(f: Fit) -> dict[str, Any]:
@@ -817,6 +858,11 @@ def render_json(p: Plan) -> dict[str, Any]:
         "recommendation": (fit_json(p.choice) if p.choice else None),
         "one_node": p.one_node,
         "summary": recommendation(p),
+        "checkpoint_gb": round(checkpoint_gb(model), 2),
+        "cold_start": [
+            asdict(s) | {"load_seconds": round(s.load_seconds, 1), "expected_seconds": round(s.expected_seconds, 1)}
+            for s in starts
+        ],
     }
 
 
@@ -897,7 +943,8 @@ def main(argv: Sequence[str]) -> int:
     if args.qps is None and not args.accelerator:
         raise UsageError("give --accelerator (how the model fits one GPU type), or --qps (rank them all)")
 
-    rules = chart_mod.rules(chart_mod.chart_dir(args.chart))
+    chart = chart_mod.chart_dir(args.chart)
+    rules = chart_mod.rules(chart)
     acc = accelerator(args.accelerator, rules) if args.accelerator else None
     model = find_model(args.model, args.config)
     note_capped_context(args.context, model)
@@ -910,7 +957,8 @@ def main(argv: Sequence[str]) -> int:
             )
         return 0
     result = plan(model, acc, budget, args.context or default_context(model), args.concurrency)
-    print(json.dumps(render_json(result), indent=2) if args.output == "json" else render_text(result))
+    starts = cold_starts(checkpoint_gb(model), chart_mod.default_values(chart)["startup"])
+    print(json.dumps(render_json(result, starts), indent=2) if args.output == "json" else render_text(result, starts))
     if result.most_on_one_node.sequences < 1:
         raise VllmServingError(does_not_fit(result, rules))
     return 0

@@ -3,7 +3,7 @@
 The file sets the model; the smallest tensor size that serves --concurrency sequences of --context
 tokens on one node, else the fewest nodes (pipeline parallel); vllm.maxModelLen (--context, or the
 longest context that fits, capped at the model's maximum); the weight source's block; CPU and memory
-for the accelerator's machine shape (models.yaml); and /dev/shm for tensor parallelism. It is checked
+for the accelerator's machine shape (machines.yaml); and /dev/shm for tensor parallelism. It is checked
 with the chart (`chart_verdict`, i.e. Helm) before it is written. A request that needs more nodes than the chart's
 parallelism.pipeline allows is refused, with what would serve it.
 """
@@ -48,7 +48,7 @@ def resources(accelerator: str, tensor: int, ephemeral_gib: int) -> tuple[dict[s
     machine = sizing.machine_for(accelerator, tensor)
     if machine is None:
         raise UsageError(
-            f"models.yaml lists no {accelerator} machine with {tensor} GPUs (machines:); add its shape there"
+            f"machines.yaml lists no {accelerator} machine with {tensor} GPUs (machines:); add its shape there"
         )
     share = tensor / machine["gpus"] * POD_SHARE
     memory = _quantity_gib(math.floor(machine["memoryGiB"] * share))
@@ -324,7 +324,9 @@ def new(args: argparse.Namespace) -> int:
     length = max_model_len(p, args.context)
 
     values: dict[str, Any] = {
-        "model": {"name": model.name, "servedName": args.served_name or model.name.split("/")[-1].lower()},
+        "model": {"name": model.name, "servedName": args.served_name or model.name.split("/")[-1].lower()}
+        # A model outside the chart's table states its size, which sizes the startup budget.
+        | ({} if sizing.lookup_builtin(model.name) else {"weightsGB": round(sizing.checkpoint_gb(model), 1)}),
         "parallelism": {"tensor": tensor} | ({"pipeline": pipeline} if pipeline > 1 else {}),
         "gke": {"accelerator": acc.name},
         "vllm": {"maxModelLen": length, "gpuMemoryUtilization": budget.gpu_memory_utilization},
@@ -345,6 +347,16 @@ def new(args: argparse.Namespace) -> int:
     if problems:  # an option the chart's schema refuses (a bucket or share of the wrong form): its words
         raise InvalidValues(problems)
     lines = header(p, machine, length, notes, args.config, winner, args)
+    start = next(
+        s
+        for s in sizing.cold_starts(sizing.checkpoint_gb(model), chart_mod.default_values(chart)["startup"])
+        if s.source == args.source
+    )
+    lines.append(
+        f"# Cold start from {args.source}: about {start.expected_seconds:,.0f} s for the"
+        f" {sizing.checkpoint_gb(model):.1f} GB checkpoint at {start.throughput_gbps:g} GB/s; startupProbe budget"
+        f" {start.budget_seconds:,} s (`vllm-serving size` compares sources)."
+    )
     if args.output is None:  # most likely redirected to a file here
         sys.stdout.write(render(values, [modeline(chart, Path.cwd()), "#", *lines]))
         return 0

@@ -421,6 +421,15 @@ def kv_layouts(configs: Sequence[tuple[dict[str, object], int]], version: str) -
     return _ask(parser_env(version), version, request)["kv"]
 
 
+def cache_paths(
+    version: str, environments: Sequence[dict[str, str]], cache_dir: Path | None = None
+) -> list[dict[str, object]]:
+    """Where vLLM `version` puts its caches under each environment (a container's env): its cache root,
+    the startup plan's file, and whether the startup plan and the compile cache are on, read by vLLM's own code."""
+    request = {"cache_paths": [dict(environment) for environment in environments]}
+    return list(_ask(parser_env(version, cache_dir), version, request)["cache_paths"])
+
+
 def serve_help(version: str, cache_dir: Path | None = None) -> str:
     """vLLM `version`'s own `vllm serve --help=all`, for reading which flags and choices exist."""
     return str(_ask(parser_env(version, cache_dir), version, {"help": True})["help"])

@@ -73,7 +73,7 @@ class TestBatchJob:
         template = job(values)["spec"]["template"]
         assert {"name": "batch", "persistentVolumeClaim": {"claimName": "files"}} in template["spec"]["volumes"]
         assert {"name": "batch", "mountPath": "/batch", "subPath": "jobs"} in vllm(job(values))["volumeMounts"]
-        assert "annotations" not in template["metadata"]
+        assert "gke-gcsfuse/volumes" not in template["metadata"]["annotations"]
 
     def test_same_weight_sources_as_serving(self):
         disk = "projects/my-project/zones/us-central1-a/disks/w"

@@ -35,7 +35,10 @@ class TestHelmTestHook:
         assert env["SERVED_MODEL_NAME"] == "chat"
 
     def test_served_name_defaults_to_model(self):
-        env = {e["name"]: e["value"] for e in hook_pod({"model": {"name": "org/m"}})["spec"]["containers"][0]["env"]}
+        env = {
+            e["name"]: e["value"]
+            for e in hook_pod({"model": {"name": "org/m", "weightsGB": 1}})["spec"]["containers"][0]["env"]
+        }
         assert env["SERVED_MODEL_NAME"] == "org/m"
 
     def test_runs_serving_image_on_serving_nodes_without_gpu(self):

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
 from support.manifests import of_kind, one, render, serving_pod_spec, vllm_container
+from vllm_serving import chart as chart_mod
+from vllm_serving import sizing, timeline
 
 DEPLOYMENT = "templates/deployment.yaml"
 DISK_A = "projects/my-project/zones/us-central1-a/disks/weights"
@@ -57,7 +60,15 @@ class TestGcsFuse:
             "gke-gcsfuse/cpu-limit": "0",
             "gke-gcsfuse/memory-limit": "0",
             "gke-gcsfuse/ephemeral-storage-limit": "0",
+            timeline.SOURCE_ANNOTATION: "gcsfuse",
+            timeline.WEIGHTS_GB_ANNOTATION: "3.1",
         }
+
+    def test_the_timeline_reads_the_image_cache_from_an_annotation(self):
+        values = {"gke": {"nodePool": "l4-cache", "secondaryBootDisk": {"enabled": True}}}
+        annotations = pod(values)["metadata"]["annotations"]
+        assert annotations[timeline.IMAGE_CACHE_ANNOTATION] == "secondary-boot-disk"
+        assert timeline.IMAGE_CACHE_ANNOTATION not in pod({})["metadata"]["annotations"]
 
     def test_user_pod_annotations_merge_with_the_webhooks(self):
         values = {**GCSFUSE, "podAnnotations": {"example.com/team": "ml"}}
@@ -206,22 +217,84 @@ class TestHuggingFaceLoadOptions:
         assert flag(args, "--safetensors-load-strategy") == "prefetch"
 
 
-class TestStartupBudget:
-    @pytest.mark.parametrize(
-        ("weights", "budget"),
-        [
-            ({}, 3600),
-            (GCSFUSE["weights"], 1800),
-            ({"source": "gcsStream", "gcsStream": {"bucket": "b1k"}}, 1200),
-            ({"source": "persistentDisk", "persistentDisk": {"disks": [DISK_A]}}, 900),
-            ({"source": "nfs", "nfs": {"existingClaim": "x"}}, 900),
-        ],
-    )
-    def test_defaults_per_source(self, weights, budget):
-        probe = vllm_container(render({"weights": weights}, DEPLOYMENT))["startupProbe"]
-        assert probe["periodSeconds"] * probe["failureThreshold"] == budget
+PROFILE = {
+    "weights": {
+        "source": "gcsfuse",
+        "gcsfuse": {"bucket": "my-models", "path": "gemma", "profile": "gcsfusecsi-serving"},
+    }
+}
 
-    def test_max_seconds_overrides_the_source_default(self):
+
+class TestGcsfuseProfile:
+    """weights.gcsfuse.profile: GKE's Cloud Storage FUSE profile, a StorageClass used through a volume and claim."""
+
+    def test_a_volume_and_claim_of_the_profiles_class_name_the_bucket(self):
+        objects = render(PROFILE)
+        (volume,) = of_kind(objects, "PersistentVolume")
+        (claim,) = of_kind(objects, "PersistentVolumeClaim")
+        assert volume["spec"]["storageClassName"] == claim["spec"]["storageClassName"] == "gcsfusecsi-serving"
+        assert volume["spec"]["csi"]["volumeHandle"] == "my-models" and volume["spec"]["csi"]["readOnly"]
+        assert volume["spec"]["mountOptions"] == ["implicit-dirs", "only-dir:gemma"]
+        assert claim["spec"]["volumeName"] == volume["metadata"]["name"]
+        assert volume["spec"]["claimRef"]["name"] == claim["metadata"]["name"]
+
+    def test_the_pod_mounts_the_claim_and_leaves_the_cache_to_the_driver(self):
+        spec = pod(PROFILE)
+        assert volume(spec["spec"], "weights") == {
+            "name": "weights",
+            "persistentVolumeClaim": {"claimName": "vllm-vllm-serving-weights", "readOnly": True},
+        }
+        assert "gke-gcsfuse-cache" not in [v["name"] for v in spec["spec"]["volumes"]]
+        assert spec["metadata"]["annotations"]["gke-gcsfuse/volumes"] == "true"
+
+
+SOURCES = {
+    "huggingface": {},
+    "gcsfuse": GCSFUSE["weights"],
+    "gcsStream": {"source": "gcsStream", "gcsStream": {"bucket": "b1k"}},
+    "persistentDisk": {"source": "persistentDisk", "persistentDisk": {"disks": [DISK_A]}},
+    "nfs": {"source": "nfs", "nfs": {"existingClaim": "x"}},
+}
+
+
+def budget(values: dict) -> int:
+    probe = vllm_container(render(values, DEPLOYMENT))["startupProbe"]
+    return probe["periodSeconds"] * probe["failureThreshold"]
+
+
+class TestStartupBudget:
+    """templates/_startup.tpl: the budget grows with the checkpoint, in helm as in `vllm-serving size`."""
+
+    @pytest.mark.parametrize("source", list(SOURCES))
+    def test_a_405b_model_gets_more_time_than_a_2b_one_and_helm_agrees_with_python(self, source):
+        startup = chart_mod.default_values(chart_mod.chart_dir())["startup"]
+        found = {}
+        for name in ("google/gemma-2-2b-it", "meta-llama/Llama-3.1-405B-Instruct"):
+            python = next(
+                s
+                for s in sizing.cold_starts(sizing.checkpoint_gb(sizing.builtin_model(name)), startup)
+                if s.source == source
+            )
+            found[name] = budget({"model": {"name": name}, "weights": SOURCES[source]})
+            assert found[name] == math.ceil(python.budget_seconds / 10) * 10, name
+        assert found["meta-llama/Llama-3.1-405B-Instruct"] > 5 * found["google/gemma-2-2b-it"]
+
+    def test_the_formula_with_round_numbers(self):
+        # (100 GB / 0.5 GB/s + 60 + 40) x 1.5 = 450 s
+        startup = {"throughputGBps": {"nfs": 0.5}, "compileSeconds": 60, "graphCaptureSeconds": 40, "margin": 1.5}
+        values = {"model": {"name": "acme/unlisted", "weightsGB": 100}, "weights": SOURCES["nfs"], "startup": startup}
+        assert budget(values) == 450
+
+    def test_weights_gb_overrides_the_table(self):
+        small = {"model": {"name": "meta-llama/Llama-3.1-405B-Instruct", "weightsGB": 1}}
+        assert budget(small) == budget({"model": {"name": "acme/unlisted", "weightsGB": 1}})
+
+    def test_table_lookup_ignores_case(self):
+        assert budget({"model": {"name": "QWEN/qwen2.5-7b-instruct"}}) == budget(
+            {"model": {"name": "Qwen/Qwen2.5-7B-Instruct"}}
+        )
+
+    def test_max_seconds_overrides_the_computed_budget(self):
         probe = vllm_container(render({**GCSFUSE, "startup": {"maxSeconds": 300}}, DEPLOYMENT))["startupProbe"]
         assert probe["failureThreshold"] == 30
 

@@ -10,7 +10,9 @@ import pytest
 from paths import CI_FILES, VALUES_FILES
 from support.manifests import of_kind, render
 from vllm_serving import chart as chart_mod
+from vllm_serving import timeline
 from vllm_serving.errors import ClusterError
+from vllm_serving.preflight.kube import Kube
 from vllm_serving.validate import chart_verdict
 
 pytestmark = pytest.mark.cluster
@@ -120,6 +122,7 @@ def test_values_file_installs_and_lands_on_its_pool(vllm_release, vllm_cluster, 
         assert pod.gpus == values["parallelism"]["tensor"], pod
     for pod in pods:
         assert pod.ready or pod.phase == "Succeeded", pod
+    assert_timeline(release, values, objects, [p.pod for p in gpu_pods if p.component == "server"])
     if values["chatUI"]["enabled"]:
         (ui,) = [p for p in pods if p.component == "chat-ui"]
         assert ui.accelerator == "" and ui.gpus == 0, "the chat UI runs on CPU nodes"
@@ -162,6 +165,29 @@ def assert_the_picker_runs_with_the_charts_rbac(cluster, release, objects: list[
     assert verdict.health == "SERVING"
     # The chart's PodMonitoring scrapes the picker without a token (--metrics-endpoint-auth=false).
     assert verdict.metrics == 200
+
+
+def assert_timeline(release, values: dict, objects: list[dict], servers: list[str]) -> None:
+    """`vllm-serving timeline` on what the cluster produces: kwok runs no containers, so there are status and
+    events but no vLLM log; the budget is the chart's, the source the values'."""
+    if not servers:  # a batch Job's pods run to completion: no startupProbe, nothing to time
+        return
+    (budget,) = {
+        timeline.startup_budget({"spec": spec})
+        for spec in pod_specs(objects)
+        if any(c["name"] == "vllm" and "startupProbe" in c for c in spec["containers"])
+    }
+    with Kube.connect(release.kubeconfig) as kube:
+        found = {t.pod: t for t in timeline.collect(kube, release.name, release.namespace)}
+    assert set(servers) <= found.keys()
+    for name in servers:
+        t = found[name]
+        steps = {s.name: s for s in t.steps}
+        assert list(steps) == ["scheduling", "volumes", "vLLM start"], t
+        assert all(s.seconds is not None for s in t.steps), t
+        assert t.ready and t.budget_seconds == budget and t.weights_source == values["weights"]["source"]
+        assert t.notes == ["no vLLM log: its phases are unknown (the kubelet served no log)"]
+        assert t.hint.startswith("slowest: ")
 
 
 AUTOPILOT_FILES = [

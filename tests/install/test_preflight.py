@@ -621,6 +621,37 @@ class TestClaimsAndDisks:
         assert result.message.startswith(
             f"PersistentVolumeClaim requests (batch.existingClaim) does not exist in namespace {namespace}"
         )
+        cache = {"compileCache": {"enabled": True, "storage": "claim", "existingClaim": "vllm-cache"}}
+        result = check(vllm_preflight(values=cache, namespace=namespace), "claim/vllm-cache")
+        assert result.message == (
+            f"PersistentVolumeClaim vllm-cache (compileCache.existingClaim) does not exist in namespace {namespace};"
+            " create it (a ReadWriteMany claim (e.g. Filestore) on which the replicas share vLLM's compile cache),"
+            " or unset compileCache.existingClaim"
+        )
+
+    def test_a_gcsfuse_profile_needs_its_storage_class(self, vllm_preflight, baseline, kube):
+        values = {"weights": {"source": "gcsfuse", "gcsfuse": {"bucket": "my-models", "profile": "gcsfusecsi-serving"}}}
+        result = check(vllm_preflight(values=values, namespace=baseline), "storage-class/gcsfusecsi-serving")
+        assert result.status == "fail"
+        assert result.message == (
+            f"StorageClass gcsfusecsi-serving (weights.gcsfuse.profile) does not exist on this cluster"
+            f" ({kube.server_version()}): GKE installs the Cloud Storage FUSE profiles from 1.35.1-gke.1616000 on;"
+            " upgrade the cluster, or unset weights.gcsfuse.profile to use the chart's own mount options"
+        )
+        # As GKE installs it (provisioner the GCSFuse CSI driver, labelled gke-gcsfuse/profile=true).
+        body = {
+            "apiVersion": "storage.k8s.io/v1",
+            "kind": "StorageClass",
+            "metadata": {"name": "gcsfusecsi-serving", "labels": {"gke-gcsfuse/profile": "true"}},
+            "provisioner": "gcsfuse.csi.storage.gke.io",
+            "volumeBindingMode": "Immediate",
+        }
+        create(kube, "/apis/storage.k8s.io/v1/storageclasses", body)
+        try:
+            result = check(vllm_preflight(values=values, namespace=baseline), "storage-class/gcsfusecsi-serving")
+            assert result.status == "pass"
+        finally:
+            delete(kube, "/apis/storage.k8s.io/v1/storageclasses/gcsfusecsi-serving")
 
     def test_a_disk_in_a_zone_without_gpu_nodes_fails(self, vllm_preflight, baseline):
         disks = [
@@ -755,6 +786,9 @@ class TestClusterApis:
             batch = {"batch": {"enabled": True, "bucket": "my-batches", "input": "requests.jsonl"}}
             result = check(on_bare(bare, batch), "csi-driver/gcsfuse.csi.storage.gke.io")
             assert result.message == "CSIDriver gcsfuse.csi.storage.gke.io is installed (batch.bucket)"
+            cache = {"compileCache": {"enabled": True, "bucket": "my-cache"}}
+            result = check(on_bare(bare, cache), "csi-driver/gcsfuse.csi.storage.gke.io")
+            assert result.message == "CSIDriver gcsfuse.csi.storage.gke.io is installed (compileCache.bucket)"
         finally:
             for driver in ("gcsfuse.csi.storage.gke.io", "pd.csi.storage.gke.io"):
                 delete(bare_kube, f"{path}/{driver}")

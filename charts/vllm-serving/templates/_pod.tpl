@@ -376,8 +376,3 @@ tolerations:
   {{- toYaml . | nindent 2 }}
   {{- end }}
 {{- end }}
-
-{{/* Seconds the startupProbe allows: startup.maxSeconds, or the weight source's default. */}}
-{{- define "vllm-serving.startupBudget" -}}
-{{- .Values.startup.maxSeconds | default (get .Values.startup.maxSecondsBySource .Values.weights.source) | int }}
-{{- end }}

@@ -58,6 +58,12 @@ environment, init containers and annotations. Only the block named by weights.so
   emptyDir:
     sizeLimit: {{ $cache.sizeLimit }}
   {{- end }}
+{{- else if and (eq $w.source "gcsfuse") $w.gcsfuse.profile }}
+{{- /* The profile's claim (persistentvolumeclaim.yaml); the driver decides the file cache's medium and size. */}}
+- name: weights
+  persistentVolumeClaim:
+    claimName: {{ .weightsClaim }}
+    readOnly: true
 {{- else if eq $w.source "gcsfuse" }}
 {{- $g := $w.gcsfuse }}
 - name: weights
@@ -88,6 +94,7 @@ environment, init containers and annotations. Only the block named by weights.so
     claimName: {{ .weightsClaim }}
     readOnly: true
 {{- end }}
+{{- include "vllm-serving.compileCache.volume" . }}
 {{- end }}
 
 {{- define "vllm-serving.weights.volumeMounts" -}}
@@ -99,6 +106,13 @@ environment, init containers and annotations. Only the block named by weights.so
   mountPath: {{ .Values.weights.mountPath }}
   readOnly: true
 {{- end }}
+{{- with .Values.compileCache }}{{ if .enabled }}
+- name: compile-cache
+  mountPath: {{ .mountPath }}
+  {{- if eq .storage "claim" }}
+  subPath: {{ .path }}
+  {{- end }}
+{{- end }}{{ end }}
 {{- end }}
 
 {{- define "vllm-serving.weights.env" -}}
@@ -118,14 +132,61 @@ environment, init containers and annotations. Only the block named by weights.so
 - name: HF_HUB_OFFLINE
   value: "1"
 {{- end }}
+{{- if .Values.compileCache.enabled }}
+- name: VLLM_CACHE_ROOT
+  value: {{ include "vllm-serving.compileCache.root" . | quote }}
+{{- if .Values.compileCache.startupPlan }}
+- name: VLLM_ENABLE_STARTUP_PLAN
+  value: "1"
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The shared compile cache's volume: a bucket mounted read-write through GCSFuse (only-dir: the cache
+     directory), or a ReadWriteMany claim. vLLM writes each artifact to a temporary file and renames it
+     into place (vllm/compilation/decorators.py:748, torch._inductor.codecache.write_atomic), which GCSFuse,
+     NFS and other ReadWriteMany volumes support; an entry it cannot read is compiled again. */}}
+{{- define "vllm-serving.compileCache.volume" -}}
+{{- $c := .Values.compileCache }}
+{{- if $c.enabled }}
+- name: compile-cache
+  {{- if eq $c.storage "gcsfuse" }}
+  csi:
+    driver: gcsfuse.csi.storage.gke.io
+    volumeAttributes:
+      bucketName: {{ $c.bucket }}
+      mountOptions: {{ printf "implicit-dirs,only-dir:%s" $c.path | quote }}
+  {{- else }}
+  persistentVolumeClaim:
+    claimName: {{ $c.existingClaim }}
+  {{- end }}
+{{- end }}
+{{- end }}
+
+{{/* VLLM_CACHE_ROOT: the cache directory keyed by what makes a compiled artifact invalid, so that another
+     vLLM release, model or parallelism starts from an empty directory (vLLM's own hash of config, code and
+     compiler keys each entry inside it: vllm/compilation/backends.py:1091). */}}
+{{- define "vllm-serving.compileCache.root" -}}
+{{- $p := .Values.parallelism }}
+{{- printf "%s/vllm-%s/%s/tp%d-pp%d" .Values.compileCache.mountPath .Values.image.tag (.Values.model.name | replace "/" "--") ($p.tensor | int) ($p.pipeline | int) }}
 {{- end }}
 
 {{/* Pod annotations GCSFuse volumes need (weights, batch files or LoRA adapters): the GCSFuse webhook
      injects its sidecar on these. */}}
 {{- define "vllm-serving.weights.podAnnotations" -}}
+{{- /* For `vllm-serving timeline`: where the weights come from, their size (GB/s when vLLM's log has no
+checkpoint size) and whether the image comes from a secondary boot disk. */}}
+vllm-serving/weights-source: {{ .Values.weights.source }}
+{{- with include "vllm-serving.weightsGB" . }}
+vllm-serving/weights-gb: {{ . | float64 | printf "%.1f" | quote }}
+{{- end }}
+{{- if .Values.gke.secondaryBootDisk.enabled }}
+vllm-serving/image-cache: secondary-boot-disk
+{{- end }}
 {{- $loraInBucket := false }}
 {{- range .Values.lora.adapters }}{{ if .gcs }}{{ $loraInBucket = true }}{{ end }}{{ end }}
-{{- if or (eq .Values.weights.source "gcsfuse") (and .Values.batch.enabled .Values.batch.bucket) $loraInBucket }}
+{{- $cacheInBucket := and .Values.compileCache.enabled (eq .Values.compileCache.storage "gcsfuse") }}
+{{- if or (eq .Values.weights.source "gcsfuse") (and .Values.batch.enabled .Values.batch.bucket) $loraInBucket $cacheInBucket }}
 {{- $s := .Values.weights.gcsfuse.sidecar }}
 gke-gcsfuse/volumes: "true"
 gke-gcsfuse/cpu-limit: {{ $s.cpuLimit | quote }}
@@ -235,7 +296,8 @@ by its volume's node affinity. A list of {name, zone, claim} as JSON.
 {{- end }}
 
 {{/* The one place that decides which volumes the chart creates for the weights: a PersistentVolume and
-     its claim per baked disk (in the disk's zone), or one pair for the NFS share; none when the user
+     its claim per baked disk (in the disk's zone), or one pair for the NFS share or the bucket of a Cloud
+     Storage FUSE profile; none when the user
      names an existing claim, or for a source without a volume. A JSON list of {claim, volume, zone,
      disk}; the volume's name carries the namespace, since PersistentVolumes are cluster-scoped. */}}
 {{- define "vllm-serving.weights.staticVolumes" -}}
@@ -246,11 +308,23 @@ by its volume's node affinity. A list of {name, zone, claim} as JSON.
 {{- $zone := include "vllm-serving.diskZone" $disk }}
 {{- $volumes = append $volumes (dict "zone" $zone "disk" $disk "claim" (include "vllm-serving.weightsClaimName" (list $ $zone))) }}
 {{- end }}
-{{- else if and (eq $w.source "nfs") (not $w.nfs.existingClaim) }}
+{{- else if or (and (eq $w.source "nfs") (not $w.nfs.existingClaim)) (and (eq $w.source "gcsfuse") $w.gcsfuse.profile) }}
 {{- $volumes = list (dict "zone" "" "disk" "" "claim" (include "vllm-serving.weightsClaimName" (list . ""))) }}
 {{- end }}
 {{- range $volumes }}{{ $_ := set . "volume" (printf "%s-%s" $.Release.Namespace .claim) }}{{ end }}
 {{- toJson $volumes }}
+{{- end }}
+
+{{/* The static weights volume's StorageClass: a Cloud Storage FUSE profile's, else none (bound by name). */}}
+{{- define "vllm-serving.weights.storageClass" -}}
+{{- if eq .Values.weights.source "gcsfuse" }}{{ .Values.weights.gcsfuse.profile }}{{ end }}
+{{- end }}
+
+{{/* The capacity recorded on the static weights volume and claim; GCSFuse ignores it, so a profile's
+     volume records the size of the cache that must hold the model. */}}
+{{- define "vllm-serving.weights.capacity" -}}
+{{- $w := .Values.weights }}
+{{- if eq $w.source "gcsfuse" }}{{ $w.gcsfuse.fileCache.size }}{{ else }}{{ (get $w $w.source).capacity }}{{ end }}
 {{- end }}
 
 {{/* The one LeaderWorkerSet's name, from the full name: within the 48-byte budget above, never the Service's. */}}

@@ -39,6 +39,9 @@ def claim_references(values: dict) -> list[ClaimRef]:
         )
     if values["batch"]["enabled"] and values["batch"]["existingClaim"]:
         refs.append(ClaimRef(values["batch"]["existingClaim"], "batch.existingClaim", "batch"))
+    cache = values["compileCache"]
+    if cache["enabled"] and cache["storage"] == "claim" and cache["existingClaim"]:
+        refs.append(ClaimRef(cache["existingClaim"], "compileCache.existingClaim", "compile"))
     return refs
 
 
@@ -84,6 +87,7 @@ def claim_check(ctx: Context, ref: ClaimRef, fit: GpuFit) -> Result:
         what = {
             "weights": "a ReadOnlyMany claim bound to the volume that holds the weights",
             "cache": "a ReadWriteMany claim (e.g. Filestore) so every replica shares the downloads",
+            "compile": "a ReadWriteMany claim (e.g. Filestore) on which the replicas share vLLM's compile cache",
             "batch": "a claim whose volume holds batch.input",
         }[ref.use]
         return Result(
@@ -116,7 +120,10 @@ def claim_check(ctx: Context, ref: ClaimRef, fit: GpuFit) -> Result:
             )
         )
     if ref.use != "weights":
-        written = "the Hugging Face cache is written to" if ref.use == "cache" else "results are written to it"
+        written = {
+            "cache": "the Hugging Face cache is written to",
+            "compile": "vLLM writes its compile cache to it",
+        }.get(ref.use, "results are written to it")
         pods = _pods_sharing(ctx.values, ref.use)
         if modes and set(modes) <= {"ReadOnlyMany"}:
             findings.append((FAIL, f"{shown} is ReadOnlyMany, but {written}; use a ReadWriteMany claim"))
@@ -245,10 +252,17 @@ def disk_checks(ctx: Context, fit: GpuFit) -> list[Result]:
 
 def csi_driver_checks(ctx: Context) -> list[Result]:
     values = ctx.values
-    weights, batch = values["weights"], values["batch"]
+    weights, batch, cache = values["weights"], values["batch"], values["compileCache"]
     needed: list[tuple[str, str, str]] = []
-    if weights["source"] == "gcsfuse" or (batch["enabled"] and batch["bucket"]):
-        why = "weights.source gcsfuse" if weights["source"] == "gcsfuse" else "batch.bucket"
+    cache_in_bucket = cache["enabled"] and cache["storage"] == "gcsfuse"
+    if weights["source"] == "gcsfuse" or (batch["enabled"] and batch["bucket"]) or cache_in_bucket:
+        why = (
+            "weights.source gcsfuse"
+            if weights["source"] == "gcsfuse"
+            else "batch.bucket"
+            if batch["enabled"] and batch["bucket"]
+            else "compileCache.bucket"
+        )
         needed.append(
             (
                 GCSFUSE_DRIVER,
@@ -282,6 +296,32 @@ def csi_driver_checks(ctx: Context) -> list[Result]:
     return results
 
 
+# GKE installs the Cloud Storage FUSE profiles' StorageClasses from this version on (GKE "Cloud Storage FUSE
+# profiles", https://cloud.google.com/kubernetes-engine/docs/how-to/persistent-volumes/gcsfuse-profiles).
+GCSFUSE_PROFILES_SINCE = "1.35.1-gke.1616000"
+
+
+def gcsfuse_profile_checks(ctx: Context) -> list[Result]:
+    """weights.gcsfuse.profile names a StorageClass GKE installs only from GCSFUSE_PROFILES_SINCE on."""
+    weights = ctx.values["weights"]
+    profile = weights["gcsfuse"]["profile"] if weights["source"] == "gcsfuse" else ""
+    if not profile:
+        return []
+    name = f"storage-class/{profile}"
+    if ctx.kube.get(f"/apis/storage.k8s.io/v1/storageclasses/{profile}") is not None:
+        return [Result(name, PASS, f"StorageClass {profile} (weights.gcsfuse.profile) exists")]
+    return [
+        Result(
+            name,
+            FAIL,
+            f"StorageClass {profile} (weights.gcsfuse.profile) does not exist on this cluster"
+            f" ({ctx.kube.server_version() or 'version unknown'}): GKE installs the Cloud Storage FUSE profiles from"
+            f" {GCSFUSE_PROFILES_SINCE} on; upgrade the cluster, or unset weights.gcsfuse.profile to use the chart's"
+            " own mount options",
+        )
+    ]
+
+
 def checks(ctx: Context) -> list[Result]:
     fit = fit_of(ctx)
     results: list[Result] = []
@@ -289,4 +329,5 @@ def checks(ctx: Context) -> list[Result]:
         results += [claim_check(ctx, ref, fit) for ref in claim_references(ctx.values)]
     results += disk_checks(ctx, fit)
     results += csi_driver_checks(ctx)
+    results += gcsfuse_profile_checks(ctx)
     return results

@@ -1,6 +1,9 @@
 {{/* Probe, shutdown, rollout and disruption settings that could never work. */}}
 {{- define "vllm-serving.validate.lifecycle" -}}
 {{- $errors := list }}
+{{- if and (not .Values.startup.maxSeconds) (not (include "vllm-serving.weightsGB" .)) }}
+{{- $errors = append $errors (printf "model.weightsGB: %s is not in the chart's model table (rules.yaml), so the startup budget cannot be sized to it; set model.weightsGB to the checkpoint's size in GB (its *.safetensors files together), or startup.maxSeconds" .Values.model.name) }}
+{{- end }}
 {{- $budget := include "vllm-serving.startupBudget" . | int }}
 {{- if lt $budget (.Values.startup.periodSeconds | int) }}
 {{- $errors = append $errors (printf "startup.maxSeconds: %d is shorter than startup.periodSeconds (%d); raise startup.maxSeconds to the time the first load takes" $budget (.Values.startup.periodSeconds | int)) }}

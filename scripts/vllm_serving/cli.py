@@ -26,7 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "vllm_serving.timeline",
         "where each pod of a release spent its start (image, volumes, weights, compile, graphs) against its budget",
     ),
-    "size": ("vllm_serving.sizing", "size a model for a GPU: weights, KV cache, tensor size and node count"),
+    "size": ("vllm_serving.size", "size a model for a GPU: weights, KV cache, tensor size and node count"),
     "values": ("vllm_serving.values_new", "write values files: `values new` sizes a model for an accelerator"),
     "loadtest": ("vllm_serving.loadtest.runner", "load-test a served model's chat completions with Locust (bounded)"),
     "bake": ("vllm_serving.bake.cli", "bake disk images: container-image cache and model weights"),

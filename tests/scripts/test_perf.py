@@ -10,6 +10,7 @@ import yaml
 from paths import CHART, REPO
 from vllm_serving import chart as chart_mod
 from vllm_serving import perf, sizing, values_new
+from vllm_serving import size as size_command
 from vllm_serving.cli import run
 
 RULES = chart_mod.rules(CHART)
@@ -122,7 +123,7 @@ class TestRanking:
 
 
 def size(argv: list[str]) -> int:
-    return run(sizing.main, argv)
+    return run(size_command.main, argv)
 
 
 class TestCommands:

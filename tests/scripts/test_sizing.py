@@ -9,6 +9,7 @@ import pytest
 
 from paths import CHART, VALUES_FILES
 from vllm_serving import chart as chart_mod
+from vllm_serving import size as size_command
 from vllm_serving import sizing
 from vllm_serving.cli import run
 from vllm_serving.validate import chart_verdict
@@ -31,7 +32,7 @@ def plan_for(model: str, acc: str, dtype: str = "auto", context: int = 8192, con
 
 def size(argv: list[str]) -> int:
     """`vllm-serving size ARGV` through the CLI's error mapping."""
-    return run(sizing.main, argv)
+    return run(size_command.main, argv)
 
 
 class TestBuiltinTable:

@@ -15,6 +15,7 @@ import pytest
 from paths import CHART
 from support.hubstub import HubStub
 from vllm_serving import chart as chart_mod
+from vllm_serving import size as size_command
 from vllm_serving import sizing, vllm_parser
 from vllm_serving.cli import run
 
@@ -61,7 +62,7 @@ def hub(monkeypatch, tmp_path):
 
 
 def size(argv: list[str]) -> int:
-    return run(sizing.main, argv)
+    return run(size_command.main, argv)
 
 
 class TestArchitectures:

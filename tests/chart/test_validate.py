@@ -9,7 +9,7 @@ import re
 import pytest
 
 from paths import CHART
-from vllm_serving.validate import chart_verdict
+from vllm_serving.verdict import chart_verdict
 
 HPA = {"monitoring": {"podMonitoring": {"enabled": True}}}
 GPU_HPA = {"enabled": True, "metrics": [{"type": "gpu-utilization", "target": 0}]}

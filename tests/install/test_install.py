@@ -11,7 +11,7 @@ from paths import CI_FILES, VALUES_FILES
 from support.manifests import of_kind, render
 from vllm_serving import chart as chart_mod
 from vllm_serving.errors import ClusterError
-from vllm_serving.validate import chart_verdict
+from vllm_serving.verdict import chart_verdict
 
 pytestmark = pytest.mark.cluster
 

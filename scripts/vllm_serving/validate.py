@@ -43,11 +43,11 @@ def validate_files(paths: Sequence[str | Path], chart: Path) -> list[Report]:
 def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="vllm-serving validate",
-        description="Ask Helm for the chart's verdict on values files (values.schema.json and the cross-field "
-        "rules of templates/validate/, the checks `helm install` makes), each file on its own; refuse what "
-        "Helm would read otherwise than written, pass-through objects Kubernetes' schema refuses, and a known "
-        "model that cannot start on its GPUs (validation.modelFit: warn makes that a warning). Exit status 1 if "
-        "any file is invalid.",
+        description="Ask Helm for the chart's verdict on values files (values.schema.json, which holds "
+        "Kubernetes' own definitions of the pass-through objects, and the cross-field rules of "
+        "templates/validate/: the checks `helm install` makes), each file on its own; refuse what Helm would "
+        "read otherwise than written, and a known model that cannot start on its GPUs (validation.modelFit: warn "
+        "makes that a warning). `up` and `preflight` give the same verdict. Exit status 1 if any file is invalid.",
     )
     cli_options.add_values(parser, help="values file(s) to check")
     cli_options.add_chart(parser)

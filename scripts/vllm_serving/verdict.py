@@ -4,8 +4,8 @@ The chart is the only place a rule lives (values.schema.json and templates/valid
 for its verdict with one `helm template` of templates/validate.yaml, which fails with Helm's schema errors or
 the chart's own `fail` message, or prints the values Helm computed. Problems keep Helm's words; schema
 messages are put in this tool's form (the value's path first, a did-you-mean for an unknown key). To Helm's
-verdict `judge` adds what only Python can know: what Helm would read otherwise than written, pass-through
-objects against Kubernetes' schema, and the model's fit on its GPUs.
+verdict `judge` adds what only Python can know: what Helm would read otherwise than written, and the model's
+fit on its GPUs. (Pass-through objects are Helm's to judge: the schema holds Kubernetes' own definitions.)
 """
 
 from __future__ import annotations
@@ -95,17 +95,32 @@ def _join(where: str, key: str) -> str:
 
 
 def _schema_at(schema: dict[str, Any], where: str) -> dict[str, Any]:
+    node = _resolved(schema, schema)
     for part in [] if where == "(root)" else where.split("."):
         if part.isdigit():
-            schema = schema.get("items", {})
+            node = node.get("items", {})
         else:
-            free = schema.get("additionalProperties")  # a map's values share one schema
-            schema = schema.get("properties", {}).get(part) or (free if isinstance(free, dict) else {})
-    return schema
+            free = node.get("additionalProperties")  # a map's values share one schema
+            node = node.get("properties", {}).get(part) or (free if isinstance(free, dict) else {})
+        node = _resolved(schema, node)
+    return node
+
+
+def _resolved(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    """A schema node with the Kubernetes definitions it refers to (`$ref`, or `allOf` of `$ref`s: the
+    pass-through keys) merged in, for the keys they know."""
+    for part in [node, *node.get("allOf", [])]:
+        ref = part.get("$ref", "")
+        if ref.startswith("#/$defs/"):
+            known = schema.get("$defs", {}).get(ref.removeprefix("#/$defs/"), {})
+            node = {**known, **node, "properties": known.get("properties", {}) | node.get("properties", {})}
+    return node
 
 
 def _schema_problem(where: str, message: str, schema: dict[str, Any], value_at: Callable[[str], Any]) -> list[str]:
     """One line of Helm's schema report (gojsonschema's words, Helm 3.17) as `path: message`."""
+    if message == "Must validate all the schemas (allOf)":
+        return []  # the schema of its key failed: the other lines say how
     if m := re.fullmatch(r"Additional property (.+) is not allowed", message):
         key, known = m.group(1), sorted(_schema_at(schema, where).get("properties", {}))
         close = difflib.get_close_matches(key, known, n=1)
@@ -189,14 +204,10 @@ def judge(
     namespace: str = "default",
 ) -> Verdict:
     """The verdict on one release's values (files layered in order, then `values`, as `helm -f` gets them):
-    Helm's, then pass-through objects against Kubernetes' schema and the model's fit, which need the values
-    Helm computed. Every command that judges values calls this, so they all refuse the same values."""
-    from vllm_serving import passthrough
-
+    Helm's, then the model's fit, which needs the values Helm computed. Every command that judges values calls
+    this, so they all refuse the same values."""
     verdict = chart_verdict(chart, values_files, values, release=release, namespace=namespace)
     if verdict.values is None:
         return verdict
-    defaults = {key: sub.get("default") for key, sub in chart_mod.schema(chart)["properties"].items()}
-    problems = passthrough.problems(verdict.values, defaults)
     misfits, warnings = model_fit(verdict.values, chart)
-    return Verdict(problems + misfits, warnings, verdict.values)
+    return Verdict(misfits, warnings, verdict.values)

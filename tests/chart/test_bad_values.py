@@ -127,7 +127,7 @@ def rule_messages() -> list[str]:
 def as_pattern(message: str) -> re.Pattern[str]:
     """A printf format as a regular expression: each verb matches some text."""
     parts = re.split(r"%[dsvq]", message)
-    return re.compile(".+?".join(re.escape(p) for p in parts))
+    return re.compile(".+?".join(re.escape(p.replace("%%", "%")) for p in parts))
 
 
 def fail_lines(path: Path) -> list[str]:

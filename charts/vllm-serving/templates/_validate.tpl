@@ -9,7 +9,7 @@ A new rule goes into the topic it is about; a new topic file is listed below.
 */}}
 {{- define "vllm-serving.validate" -}}
 {{- $errors := list }}
-{{- range $topic := list "parallelism" "extraArgs" "resources" "identity" "scheduling" "image" "lifecycle" "weights" "autopilot" "autoscaling" "capacity" "batch" "apiKey" "lora" "extensions" "gateway" "monitoring" }}
+{{- range $topic := list "parallelism" "extraArgs" "resources" "identity" "scheduling" "image" "lifecycle" "weights" "autopilot" "autoscaling" "capacity" "batch" "apiKey" "lora" "extensions" "gateway" "monitoring" "model" }}
 {{- $errors = concat $errors (include (printf "vllm-serving.validate.%s" $topic) $ | fromYamlArray) }}
 {{- end }}
 {{- if $errors }}

@@ -19,7 +19,7 @@
 {{- /* The shapes of a Hugging Face token (hf_ and 34 letters or digits), an OpenAI-style key (sk-...) and
        `openssl rand -hex 32`, which the chart's docs suggest: no Secret name or key looks like them. */}}
 {{- if or (regexMatch "^hf_[A-Za-z0-9]{30,}$" $ref) (regexMatch "^sk-[A-Za-z0-9_-]{20,}$" $ref) (regexMatch "^[0-9a-fA-F]{32,}$" $ref) }}
-{{- $errors = append $errors (printf "%s: looks like the secret itself, not the name of a Secret or of a key inside it; put the secret in a Secret (kubectl create secret generic NAME --from-literal=KEY=...), set the Secret's name and key here, and rotate the secret: it is now in your values" $where) }}
+{{- $errors = append $errors (printf "%s: looks like the secret itself, not the name of a Secret or of a key inside it; put the secret in a Secret (kubectl create secret generic NAME --from-literal=KEY=...), set the Secret's name and key here, and rotate the secret, which your values have exposed" $where) }}
 {{- end }}
 {{- end }}
 {{- toYaml $errors }}

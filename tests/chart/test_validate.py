@@ -14,7 +14,10 @@ from vllm_serving.verdict import chart_verdict
 HPA = {"monitoring": {"podMonitoring": {"enabled": True}}}
 GPU_HPA = {"enabled": True, "metrics": [{"type": "gpu-utilization", "target": 0}]}
 KEDA = {"enabled": True, "provider": "keda", "keda": {"serverAddress": "http://frontend.gmp.svc:9090"}}
-WAKE_UP = {"type": "prometheus", "metadata": {"query": "sum(queue_length)", "threshold": "1"}}
+WAKE_UP = {
+    "type": "prometheus",
+    "metadata": {"serverAddress": KEDA["keda"]["serverAddress"], "query": "sum(queue_length)", "threshold": "1"},
+}
 
 
 def gpu_target(target: float) -> dict:
@@ -87,7 +90,14 @@ CASES = [
         {"autoscaling": KEDA | {"minReplicas": 0, "keda": KEDA["keda"] | {"extraTriggers": [WAKE_UP]}}},
         None,
     ),
-    ("GPU target of 100 percent", gpu_target(100), None),
+    # The HPA adds a pod only above target x 1.1 (its default tolerance), and utilization stops at 100.
+    ("GPU target of 90 percent", gpu_target(90), None),
+    (
+        "GPU target of 91 percent",
+        gpu_target(91),
+        "autoscaling.metrics[0].target: 91 can never be passed by the autoscaler's 10 % tolerance, since GPU"
+        " utilization stops at 100 %, so no pod would ever be added; use at most 90",
+    ),
     (
         "GPU target just above 100 percent",
         gpu_target(100.5),

@@ -94,3 +94,30 @@ class TestVllmParser:
         out = capsys.readouterr().out
         assert f"rejected by vLLM {vllm_version}: {MODEL} --no-such-flag" in out
         assert "unrecognized arguments: --no-such-flag" in out
+
+
+@pytest.mark.vllm_parser
+def test_the_charts_vllm_enumerations_are_vllms_own(vllm_version: str) -> None:
+    """The chart refuses a dtype or load format vLLM does not know (the schema's vllm.dtype enum, rules.yaml's
+    loadFormats): both lists are vLLM's, of the release the chart pins. --dtype's choices come from its parser;
+    --load-format has none there (plugins may register loaders), so its formats come from vLLM's source:
+    LoadFormats and the loader table in vllm/model_executor/model_loader/__init__.py."""
+    import ast
+    import json
+    import re
+
+    import yaml
+
+    choices = re.search(r"--dtype \{([^}]*)\}", serve_help(vllm_version)).group(1).split(",")
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    assert sorted(schema["properties"]["vllm"]["properties"]["dtype"]["enum"]) == sorted(["", *choices])
+
+    (source,) = parser_env(vllm_version).glob("lib/python*/site-packages/vllm/model_executor/model_loader/__init__.py")
+    tree = ast.parse(source.read_text())
+    literal = next(n.value for n in tree.body if isinstance(n, ast.Assign) and n.targets[0].id == "LoadFormats")
+    loaders = next(
+        n.value for n in tree.body if isinstance(n, ast.AnnAssign) and n.target.id == "_LOAD_FORMAT_TO_MODEL_LOADER"
+    )
+    formats = sorted(ast.literal_eval(element) for element in literal.slice.elts)
+    assert formats == sorted(ast.literal_eval(key) for key in loaders.keys)
+    assert yaml.safe_load((CHART / "rules.yaml").read_text())["loadFormats"] == formats

@@ -1,6 +1,6 @@
 """The chart on disk: where it is, its schema and its rule data; values files read as Helm reads them.
 
-The values Helm computes from them come from Helm itself (vllm_serving.validate.chart_verdict)."""
+The values Helm computes from them come from Helm itself (vllm_serving.verdict.chart_verdict)."""
 
 from __future__ import annotations
 

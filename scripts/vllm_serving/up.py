@@ -15,7 +15,7 @@ from vllm_serving import chart as chart_mod
 from vllm_serving import cli_options
 from vllm_serving.errors import InvalidValues, UsageError
 from vllm_serving.release import Release, create_namespace
-from vllm_serving.validate import chart_verdict, model_fit
+from vllm_serving.verdict import judge
 
 
 def local_cluster_kubeconfig(name: str) -> Path:
@@ -83,15 +83,14 @@ def main(argv: Sequence[str]) -> int:
 
     chart = chart_mod.chart_dir(args.chart)
     files = [Path(p) for p in args.values]
-    verdict = chart_verdict(chart, files)
-    misfits, warnings = model_fit(verdict.values, chart) if verdict.values is not None else ([], [])
-    if verdict.problems or misfits:
-        raise InvalidValues(verdict.problems + misfits)
-    for warning in warnings:
-        print(f"warning: {warning}")
     release_name = args.release or re.sub(r"[^a-z0-9-]", "-", files[0].stem.lower()).strip("-")[:53]
     if not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", release_name):
         raise UsageError(f"{release_name!r} is not a valid release name; pass --release")
+    verdict = judge(chart, files, release=release_name, namespace=args.namespace)
+    if verdict.problems:
+        raise InvalidValues(verdict.problems)
+    for warning in verdict.warnings:
+        print(f"warning: {warning}")
 
     kubeconfig = args.kubeconfig or local_cluster_kubeconfig(args.cluster_name)
     if not namespace_exists(kubeconfig, args.namespace):

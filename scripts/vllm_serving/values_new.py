@@ -24,7 +24,7 @@ import yaml
 from vllm_serving import chart as chart_mod
 from vllm_serving import sizing
 from vllm_serving.errors import InvalidValues, UsageError, VllmServingError
-from vllm_serving.validate import chart_verdict
+from vllm_serving.verdict import chart_verdict
 
 SOURCES = ("huggingface", "gcsfuse", "persistentDisk", "nfs", "gcsStream")
 DISK = re.compile(r"^projects/[^/]+/zones/[^/]+/disks/[^/]+$")

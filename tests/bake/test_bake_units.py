@@ -186,7 +186,7 @@ def test_clients_from_environment():
 
 def test_printed_values_are_accepted_by_the_chart():
     """What the bake commands tell users to paste is valid chart input."""
-    from vllm_serving.validate import chart_verdict
+    from vllm_serving.verdict import chart_verdict
 
     chart_dir = chart.chart_dir()
     assert chart_verdict(chart_dir, values=chart.image_cache_values("l4-cache")).problems == []

@@ -1,4 +1,5 @@
-"""Bad values files: `helm template` refuses each one, and `vllm-serving validate` reports Helm's verdict.
+"""Bad values files: `helm template` refuses each one, `vllm-serving validate` reports Helm's verdict, and
+`up` and `preflight` refuse each with the same problems before touching a cluster (one verdict).
 
 Each file in bad-values/ states what the user must read in `# expect:` lines; both tools' messages must
 contain every one of them (and validate's the `# validate:` lines). The chart is the only place a rule
@@ -8,6 +9,7 @@ wrote it.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -16,10 +18,11 @@ from pathlib import Path
 import pytest
 
 from paths import CHART
-from vllm_serving import helm
+from vllm_serving import cli, helm
+from vllm_serving import verdict as verdict_mod
 from vllm_serving.errors import InvalidValues
-from vllm_serving.validate import Verdict, chart_verdict
 from vllm_serving.validate import main as validate_main
+from vllm_serving.verdict import Verdict, chart_verdict
 
 BAD_VALUES = sorted((Path(__file__).parent / "bad-values").glob("*.yaml"))
 
@@ -63,6 +66,50 @@ class TestRefused:
         problems = "\n".join(verdict.problems)
         for expected in expectations(path, "# validate:"):
             assert expected in problems
+
+    def test_by_up_and_preflight_alike(self, path, verdicts, tmp_path, capsys, monkeypatch):
+        """Helm's answer for the file is asked once (the shared verdicts) and served to all three commands;
+        each composes the rest of its verdict itself."""
+
+        def helm_answer(chart, values_files=(), values=None, **where):
+            asked = ([Path(p) for p in values_files], values, where)
+            assert asked == ([path], None, {"release": "vllm", "namespace": "default"})
+            return verdicts[path]
+
+        monkeypatch.setattr(verdict_mod, "chart_verdict", helm_answer)
+        assert_one_verdict(three_commands(path, tmp_path, capsys))
+
+
+def three_commands(path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
+    """What validate, up and preflight say of one values file, judged as release vllm in namespace default.
+    The kubeconfig names no file: a command that reached for a cluster would fail otherwise."""
+    assert cli.main(["validate", str(path), "--output", "json"]) == 1
+    (report,) = json.loads(capsys.readouterr().out)
+    said: dict[str, object] = {"validate": report["problems"]}
+    elsewhere = ["--release", "vllm", "--kubeconfig", str(tmp_path / "no-kubeconfig")]
+    assert cli.main(["up", str(path), "--namespace", "default", *elsewhere]) == 1
+    said["up"] = capsys.readouterr().err.removeprefix("error: ").rstrip("\n")
+    assert cli.main(["preflight", str(path), "-n", "default", "--output", "json", *elsewhere]) == 1
+    checks = json.loads(capsys.readouterr().out)["checks"]
+    assert [(check["name"], check["status"]) for check in checks] == [("values", "fail")]
+    said["preflight"] = checks[0]["message"]
+    return said
+
+
+def assert_one_verdict(said: dict[str, object]) -> None:
+    assert said["validate"], "validate refuses the file"
+    assert said["up"] == said["preflight"] == str(InvalidValues(said["validate"]))
+
+
+def test_what_helm_accepts_and_the_verdict_refuses_all_three_commands_refuse(tmp_path, capsys):
+    """A model its GPUs cannot hold: Helm accepts the values, the verdict refuses them (preflight used to
+    pass the values and go on to the cluster)."""
+    path = tmp_path / "too-large.yaml"
+    path.write_text("model:\n  name: meta-llama/Llama-3.1-70B-Instruct\n")
+    assert chart_verdict(CHART, [path]).problems == []
+    said = three_commands(path, tmp_path, capsys)
+    assert_one_verdict(said)
+    assert said["validate"][0].startswith("parallelism.tensor: 1 x nvidia-l4 (24 GiB) cannot hold the 131.4 GiB")
 
 
 def rule_sources() -> str:

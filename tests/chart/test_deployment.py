@@ -98,6 +98,8 @@ class TestGpuStrategy:
                 "parallelism": {"tensor": 4},
                 "gke": {"accelerator": "nvidia-h100-80gb"},
                 "sharedMemory": {"sizeLimit": "32Gi"},
+                # /dev/shm counts against the container's memory: the limit must hold it.
+                "resources": {"requests": {"cpu": "40", "memory": "400Gi"}, "limits": {"memory": "400Gi"}},
             },
             DEPLOYMENT,
         )

@@ -154,7 +154,9 @@ class TestNames:
 
     @pytest.mark.parametrize("release", ["a" * 53, "b" * 20 + "vllm-serving" + "c" * 21, "x"])
     def test_derived_names_fit_for_any_release_name(self, release):
-        disks = [f"projects/my-project/zones/{z}/disks/d" for z in ("us-central1-a", "northamerica-northeast1-b")]
+        # The longest region's zones (one release's disks are in one region).
+        zones = ("northamerica-northeast1-a", "northamerica-northeast1-b")
+        disks = [f"projects/my-project/zones/{z}/disks/d" for z in zones]
         per_zone = {**MULTINODE, "weights": {"source": "persistentDisk", "persistentDisk": {"disks": disks}}}
         for values in (MULTINODE, per_zone):
             objects = render(values, release=release)

@@ -34,7 +34,11 @@ class TestPodMonitoring:
                 "port": "metrics",
                 "metricRelabelings": [],
                 "podMonitoring": {"enabled": True},
-            }
+            },
+            # A port the pods have: the chart refuses a monitoring.port no container names.
+            "extraContainers": [
+                {"name": "exporter", "image": "busybox:1.37", "ports": [{"name": "metrics", "containerPort": 9400}]}
+            ],
         }
         (endpoint,) = one(render(values), "PodMonitoring")["spec"]["endpoints"]
         assert endpoint == {"port": "metrics", "path": "/other", "interval": "5s", "timeout": "4s"}

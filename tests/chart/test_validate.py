@@ -9,12 +9,15 @@ import re
 import pytest
 
 from paths import CHART
-from vllm_serving.validate import chart_verdict
+from vllm_serving.verdict import chart_verdict
 
 HPA = {"monitoring": {"podMonitoring": {"enabled": True}}}
 GPU_HPA = {"enabled": True, "clusterName": "prod", "metrics": [{"type": "gpu-utilization", "target": 0}]}
 KEDA = {"enabled": True, "provider": "keda", "keda": {"serverAddress": "http://frontend.gmp.svc:9090"}}
-WAKE_UP = {"type": "prometheus", "metadata": {"query": "sum(queue_length)", "threshold": "1"}}
+WAKE_UP = {
+    "type": "prometheus",
+    "metadata": {"serverAddress": KEDA["keda"]["serverAddress"], "query": "sum(queue_length)", "threshold": "1"},
+}
 
 
 def gpu_target(target: float) -> dict:
@@ -87,7 +90,14 @@ CASES = [
         {"autoscaling": KEDA | {"minReplicas": 0, "keda": KEDA["keda"] | {"extraTriggers": [WAKE_UP]}}},
         None,
     ),
-    ("GPU target of 100 percent", gpu_target(100), None),
+    # The HPA adds a pod only above target x 1.1 (its default tolerance), and utilization stops at 100.
+    ("GPU target of 90 percent", gpu_target(90), None),
+    (
+        "GPU target of 91 percent",
+        gpu_target(91),
+        "autoscaling.metrics[0].target: 91 can never be passed by the autoscaler's 10 % tolerance, since GPU"
+        " utilization stops at 100 %, so no pod would ever be added; use at most 90",
+    ),
     (
         "GPU target just above 100 percent",
         gpu_target(100.5),
@@ -170,6 +180,43 @@ LOOKALIKES = {
     "a registry with a port": {"image": {"repository": "localhost:5000/vllm/vllm-openai"}},
     "an existing ServiceAccount without Workload Identity": {"serviceAccount": {"create": False, "name": "vllm"}},
     "an NFS claim alone": {"weights": {"source": "nfs", "nfs": {"existingClaim": "filestore-weights"}}},
+    # A Google service account all the same (issue 24: both tools refused it).
+    "Workload Identity as a project's Compute Engine default service account": {
+        "serviceAccount": {"gcpServiceAccount": "123456789012-compute@developer.gserviceaccount.com"}
+    },
+    "right beside the bad-input rules of issue 24": {
+        "model": {"name": "google/gemma-2-9b-it"},
+        "gke": {"accelerator": "nvidia-l4"},
+        "vllm": {"dtype": "bfloat16", "maxNumSeqs": 256},
+        "weights": {
+            "source": "gcsfuse",
+            "gcsfuse": {
+                "bucket": "my-models",
+                "path": "google/gemma-2-9b-it",
+                "loadFormat": "safetensors",
+                "fileCache": {"size": 100 * 2**30},  # bytes, but enough
+                "sidecar": {"ephemeralStorageLimit": "101Gi"},
+            },
+            "huggingface": {"tokenSecret": {"name": "hf-secret", "key": "hf_api_token"}},
+        },
+        "nodeSelector": {"topology.kubernetes.io/zone": "us-central1-a"},
+        "podLabels": {"team": "ml-platform", "example.com/cost-center": "ml_1"},
+        "tolerations": [{"key": "cloud.google.com/gke-spot", "operator": "Exists", "effect": "NoSchedule"}],
+        "serviceAccount": {
+            "name": "vllm.serving",
+            "annotations": {"iam.gke.io/gcp-service-account": "vllm-reader@my-project.iam.gserviceaccount.com"},
+        },
+        "extraVolumes": [{"name": "ca-bundle", "configMap": {"name": "ca"}}],
+        "extraVolumeMounts": [{"name": "ca-bundle", "mountPath": "/etc/ssl/custom"}],
+        "extraContainers": [
+            {"name": "exporter", "image": "busybox:1.37", "ports": [{"name": "metrics", "containerPort": 9400}]}
+        ],
+        "monitoring": {"port": "metrics", "podMonitoring": {"enabled": True}},
+        "autoscaling": {
+            "enabled": True,
+            "metrics": [{"type": "gpu-utilization", "target": 90}, {"type": "batch-size", "target": 232}],
+        },
+    },
 }
 
 

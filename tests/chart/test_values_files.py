@@ -11,7 +11,7 @@ from support import kubeschemas
 from support.manifests import render, render_file
 from vllm_serving import helm
 from vllm_serving.chart import GKE_MINOR_VERSIONS
-from vllm_serving.validate import chart_verdict, sizing_warnings
+from vllm_serving.verdict import chart_verdict, sizing_warnings
 
 ALL_FILES = VALUES_FILES + CI_FILES
 

@@ -124,17 +124,19 @@ def test_accelerator_selector_alone_picks_a_node_with_enough_gpus(api, namespace
 
 
 def _unschedulable(core: client.CoreV1Api, name: str, namespace: str) -> str:
-    """Wait for the scheduler's FailedScheduling event on a pod; return its message."""
+    """Wait until the scheduler has both marked the pod unschedulable (its PodScheduled condition) and said
+    why (its FailedScheduling event); return the event's message. The scheduler writes the two apart (the
+    event through an asynchronous recorder), so neither proves the other."""
 
-    def event() -> str | None:
+    def refused() -> str | None:
+        pod = core.read_namespaced_pod(name, namespace)
+        scheduled = pod_condition(pod, "PodScheduled")
+        if pod.status.phase != "Pending" or scheduled is None or scheduled.reason != "Unschedulable":
+            return None
         events = core.list_namespaced_event(namespace, field_selector=f"involvedObject.name={name}").items
         return next((e.message for e in events if e.reason == "FailedScheduling"), None)
 
-    message = wait_for(f"FailedScheduling for {name}", event)
-    pod = core.read_namespaced_pod(name, namespace)
-    assert pod.status.phase == "Pending"
-    assert pod_condition(pod, "PodScheduled").reason == "Unschedulable"
-    return message
+    return wait_for(f"{name} to be marked Unschedulable, with the scheduler's FailedScheduling event", refused)
 
 
 def test_more_gpus_than_any_node_stays_pending_with_a_reason(api, namespace):

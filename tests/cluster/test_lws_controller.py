@@ -206,8 +206,12 @@ def test_deleting_a_worker_recreates_the_group(api, module_namespace, h100_group
     new_leader, new_worker = wait_ready_pods(core, module_namespace, h100_group, 2)
     assert new_leader.metadata.uid != leader.metadata.uid
     assert new_worker.metadata.uid != worker.metadata.uid
-    events = core.list_namespaced_event(module_namespace, field_selector="reason=RecreateGroup").items
-    assert any(worker.metadata.name in e.message for e in events), [e.message for e in events]
+
+    def recreate_group_event() -> bool:  # recorded apart from the pods' deletion, maybe after it
+        events = core.list_namespaced_event(module_namespace, field_selector="reason=RecreateGroup").items
+        return any(worker.metadata.name in e.message for e in events)
+
+    wait_for(f"the controller's RecreateGroup event naming {worker.metadata.name}", recreate_group_event)
 
 
 # ------------------------------------------------------------------ scale subresource (what an HPA drives)

@@ -13,7 +13,7 @@ from vllm_serving import chart as chart_mod
 from vllm_serving import timeline
 from vllm_serving.errors import ClusterError
 from vllm_serving.preflight.kube import Kube
-from vllm_serving.validate import chart_verdict
+from vllm_serving.verdict import chart_verdict
 
 pytestmark = pytest.mark.cluster
 
@@ -273,19 +273,37 @@ def test_per_zone_claims_bind_their_volumes_and_pods_follow_their_disks(vllm_rel
     assert zones == {"us-central1-a", "us-central1-b"}
 
 
-def assert_pending(release, reason: str) -> None:
-    """The release's one pod stays Pending, and the scheduler's event gives the reason."""
+def assert_pending(release, cluster, reason: str) -> None:
+    """The release's one pod is marked unschedulable, and the scheduler's event in `wait`'s error gives the
+    reason. Waits for both (the scheduler writes the pod's condition and its event apart), not for a time."""
+    from kubernetes import client
+
+    from vllm_serving.cluster.testing import wait_for
+
+    with cluster.api_client() as api:
+        core = client.CoreV1Api(api)
+
+        def refused() -> bool:
+            selector = f"app.kubernetes.io/instance={release.name}"
+            pods = core.list_namespaced_pod(release.namespace, label_selector=selector).items
+            conditions = [c for pod in pods for c in pod.status.conditions or []]
+            scheduled = next((c for c in conditions if c.type == "PodScheduled"), None)
+            return bool(scheduled and scheduled.reason == "Unschedulable") and any(
+                "FailedScheduling" in problem for problem in release.problems()
+            )
+
+        wait_for("the pod to be marked Unschedulable, with the scheduler's event", refused, timeout=30)
     with pytest.raises(ClusterError) as pending:
-        release.wait(timeout=8)
+        release.wait(timeout=0)
     message = str(pending.value)
     assert "FailedScheduling" in message
     assert reason in message
     assert [p.phase for p in release.placements()] == ["Pending"]
 
 
-def test_a_tensor_size_no_node_can_hold_stays_pending_with_the_schedulers_reason(vllm_release):
+def test_a_tensor_size_no_node_can_hold_stays_pending_with_the_schedulers_reason(vllm_release, vllm_cluster):
     values = {"gke": {"accelerator": "nvidia-tesla-a100", "nodePool": "a100-x8"}, "parallelism": {"tensor": 16}}
-    assert_pending(vllm_release(values=values, wait=False), "Insufficient nvidia.com/gpu")
+    assert_pending(vllm_release(values=values, wait=False), vllm_cluster, "Insufficient nvidia.com/gpu")
 
 
 def test_upgrade_changes_in_place_rollback_restores_uninstall_leaves_nothing(vllm_release, vllm_cluster):
@@ -374,6 +392,6 @@ def test_spot_and_queued_provisioning_land_on_their_pools(vllm_release, path):
     assert {p.pool for p in gpu_pods} == {"l4-queued" if values["batch"]["enabled"] else "l4-spot"}
 
 
-def test_a_pod_whose_compute_class_has_no_nodes_stays_pending_with_the_schedulers_reason(vllm_release):
+def test_a_pod_whose_compute_class_has_no_nodes_stays_pending_with_the_schedulers_reason(vllm_release, vllm_cluster):
     release = vllm_release(values={"gke": {"computeClass": {"name": "no-such-class"}}}, wait=False)
-    assert_pending(release, "didn't match Pod's node affinity/selector")
+    assert_pending(release, vllm_cluster, "didn't match Pod's node affinity/selector")

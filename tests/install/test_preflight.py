@@ -285,10 +285,12 @@ class TestGpuNodes:
 
     def test_a_model_that_cannot_start_fails_unless_validation_says_warn(self, vllm_preflight, baseline):
         big = {"model": {"name": "meta-llama/Llama-3.1-70B-Instruct"}}
-        sizing = check(vllm_preflight(values=big, namespace=baseline), "sizing")
-        assert sizing.status == "fail"
-        assert sizing.message.startswith("parallelism.tensor: 1 x nvidia-l4 (24 GiB) cannot hold the 131.4 GiB")
-        assert sizing.message.endswith("; or set validation.modelFit: warn if you know better")
+        (refused,) = vllm_preflight(values=big, namespace=baseline)  # the verdict validate gives: invalid values
+        assert (refused.name, refused.status) == ("values", "fail")
+        assert refused.message.startswith(
+            "values are invalid:\n  - parallelism.tensor: 1 x nvidia-l4 (24 GiB) cannot hold the 131.4 GiB"
+        )
+        assert refused.message.endswith("; or set validation.modelFit: warn if you know better")
         warn = big | {"validation": {"modelFit": "warn"}}
         assert check(vllm_preflight(values=warn, namespace=baseline), "sizing").status == "warn"
         assert check(vllm_preflight(namespace=baseline), "sizing").status == "pass"

@@ -12,7 +12,7 @@ from paths import CHART, VALUES_FILES
 from vllm_serving import chart as chart_mod
 from vllm_serving import helm, sizing, values_new
 from vllm_serving.cli import run
-from vllm_serving.validate import Verdict, chart_verdict
+from vllm_serving.verdict import Verdict, chart_verdict
 
 ACCELERATORS = list(chart_mod.rules(CHART)["accelerators"])
 MODELS = list(sizing.builtin_models())

@@ -29,6 +29,7 @@ A new rule goes into the topic it is about; a new topic file is listed below.
       "gateway"
       "networkPolicy"
       "monitoring"
+      "model"
       "compileCache"
 }}
 {{- $errors = concat $errors (include (printf "vllm-serving.validate.%s" $topic) $ | fromYamlArray) }}

@@ -37,6 +37,7 @@ from vllm_serving.errors import InvalidValues, UsageError, VllmServingError
 from vllm_serving.preflight import apis, gke_version, nodes, pods, secrets, storage
 from vllm_serving.preflight.core import FAIL, PASS, WARN, Context, Result
 from vllm_serving.preflight.kube import Forbidden, Kube, current_namespace
+from vllm_serving.verdict import Verdict, judge
 
 __all__ = ["FAIL", "PASS", "WARN", "Result", "main", "run_checks"]
 
@@ -51,14 +52,13 @@ GROUPS: tuple[tuple[str, Callable[[Context], list[Result]]], ...] = (
 )
 
 
-def sizing_check(values: dict[str, Any], chart: Path) -> Result:
-    """The model against its GPUs, from the values Helm computed."""
+def sizing_check(verdict: Verdict) -> Result:
+    """The model against its GPUs: the verdict's warnings (its misfits are problems, refused with the rest)."""
     from vllm_serving.sizing import builtin_model
-    from vllm_serving.validate import model_fit
 
-    misfits, warnings = model_fit(values, chart)
-    if misfits or warnings:
-        return Result("sizing", FAIL if misfits else WARN, "; ".join(misfits or warnings))
+    values = verdict.values
+    if verdict.warnings:
+        return Result("sizing", WARN, "; ".join(verdict.warnings))
     model = values["model"]["name"]
     if builtin_model(model) is None:
         return Result(
@@ -91,22 +91,19 @@ def run_checks(
     """Every check of one release's values (files layered in order, then `values`, as `helm -f` gets them)
     against one cluster.
 
-    Invalid values give one failed `values` check listing the chart's problems, and nothing else.
+    Invalid values (vllm_serving.verdict.judge, the verdict `validate` and `up` give too) give one failed
+    `values` check listing the problems, and nothing else: the cluster is not touched.
     An unreachable cluster raises ClusterError.
     """
     from vllm_serving.helm import objects as parse_objects
     from vllm_serving.helm import template
-    from vllm_serving.validate import chart_verdict
 
     chart_path = chart_mod.chart_dir(chart)
     files = [Path(p) for p in values_files]
-    verdict = chart_verdict(chart_path, files, values, release=release, namespace=namespace)
+    verdict = judge(chart_path, files, values, release=release, namespace=namespace)
     if verdict.problems:
         return [Result("values", FAIL, str(InvalidValues(verdict.problems)))]
-    results = [
-        Result("values", PASS, "valid: the chart's schema and cross-field rules"),
-        sizing_check(verdict.values, chart_path),
-    ]
+    results = [Result("values", PASS, "valid: the chart's schema and cross-field rules"), sizing_check(verdict)]
     own = kube is None
     kube = kube or Kube.connect(kubeconfig, context)
     try:

@@ -24,6 +24,16 @@
 {{- if and (eq $w.source "nfs") $w.nfs.readAhead.enabled }}
 {{- $errors = append $errors "weights.nfs.readAhead.enabled: the read-ahead init container is privileged, which Autopilot refuses; set weights.nfs.readAhead.enabled: false, or use a Standard cluster" }}
 {{- end }}
+{{- range $i, $v := .Values.extraVolumes }}
+{{- with $v.hostPath }}
+{{- $path := printf "%s/" (trimSuffix "/" (.path | default "" | toString)) }}
+{{- $allowed := false }}
+{{- range $prefix := $ap.hostPathPrefixes }}{{ if hasPrefix $prefix $path }}{{ $allowed = true }}{{ end }}{{ end }}
+{{- if not $allowed }}
+{{- $errors = append $errors (printf "extraVolumes[%d].hostPath: %s is a host path Autopilot refuses (it mounts only paths under %s); use an emptyDir, a ConfigMap or a CSI volume, or a Standard cluster" $i .path (join ", " $ap.hostPathPrefixes)) }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- $image := .Values.gke.secondaryBootDisk.diskImage }}
 {{- if and .Values.gke.secondaryBootDisk.enabled (gt (len $image) ($ap.maxDiskImageName | int)) }}
 {{- $errors = append $errors (printf "gke.secondaryBootDisk.diskImage: %s has %d characters; Autopilot's node selector key gke-secondary-boot-disk-<image> allows %d at most, so bake the image under a shorter name (vllm-serving bake image-cache --image-name)" $image (len $image) ($ap.maxDiskImageName | int)) }}

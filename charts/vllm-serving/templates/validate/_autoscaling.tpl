@@ -1,5 +1,6 @@
 {{/* Autoscaling: replica bounds, signals each provider can read, a way back from zero. */}}
 {{- define "vllm-serving.validate.autoscaling" -}}
+{{- $rules := include "vllm-serving.rules" . | fromYaml }}
 {{- $errors := list }}
 {{- $a := .Values.autoscaling }}
 {{- if $a.enabled }}
@@ -58,6 +59,35 @@
 {{- end }}
 {{- if and (eq $a.provider "hpa") (or $a.keda.serverAddress $a.keda.gcpWorkloadIdentity $a.keda.extraTriggers) }}
 {{- $errors = append $errors "autoscaling.keda is set but autoscaling.provider is hpa; set autoscaling.provider: keda, or remove autoscaling.keda" }}
+{{- end }}
+{{- end }}
+{{- /* The HPA (KEDA's too) adds pods only when the metric passes its target by more than its tolerance
+       (kube-controller-manager --horizontal-pod-autoscaler-tolerance): a target within the tolerance of
+       the metric's ceiling can never be passed. */}}
+{{- $tolerance := $rules.hpaTolerance | float64 }}
+{{- if $a.enabled }}
+{{- range $i, $m := $a.metrics }}
+{{- $ceiling := 0.0 }}{{ $of := "" }}
+{{- if eq $m.type "gpu-utilization" }}{{ $ceiling = 100.0 }}{{ $of = "GPU utilization stops at 100 %" }}{{ end }}
+{{- if and (eq $m.type "batch-size") $.Values.vllm.maxNumSeqs }}{{ $ceiling = float64 $.Values.vllm.maxNumSeqs }}{{ $of = printf "a pod runs at most vllm.maxNumSeqs (%d) requests at once" (int $.Values.vllm.maxNumSeqs) }}{{ end }}
+{{- $passable := floor (divf $ceiling (addf 1.0 $tolerance)) }}
+{{- if and (gt $ceiling 0.0) (le $ceiling (mulf (float64 $m.target) (addf 1.0 $tolerance))) (not (and (eq $m.type "gpu-utilization") (gt (float64 $m.target) 100.0))) }}
+{{- $errors = append $errors (printf "autoscaling.metrics[%d].target: %v can never be passed by the autoscaler's %v %% tolerance, since %s, so no pod would ever be added; use at most %v" $i $m.target (mulf $tolerance 100.0 | include "vllm-serving.asWritten") $of (include "vllm-serving.asWritten" $passable)) }}
+{{- end }}
+{{- end }}
+{{- /* KEDA's own spelling: lower-case scaler types; a prometheus trigger needs its server. */}}
+{{- range $i, $t := $a.keda.extraTriggers }}
+{{- if and (eq $t.type "prometheus") (not (get ($t.metadata | default dict) "serverAddress")) }}
+{{- $errors = append $errors (printf "autoscaling.keda.extraTriggers[%d].metadata.serverAddress: required by KEDA's prometheus scaler, which fails the trigger without it; set the Prometheus endpoint it queries (the chart's own triggers query autoscaling.keda.serverAddress)" $i) }}
+{{- end }}
+{{- end }}
+{{- /* Wake-up triggers that read vLLM's own series read nothing at zero replicas. */}}
+{{- $wakers := list }}
+{{- range $t := $a.keda.extraTriggers }}
+{{- if not (and (eq $t.type "prometheus") (regexMatch "vllm:" (get ($t.metadata | default dict) "query" | default "" | toString))) }}{{ $wakers = append $wakers $t.type }}{{ end }}
+{{- end }}
+{{- if and (eq $a.provider "keda") (eq ($a.minReplicas | int) 0) $a.keda.extraTriggers (not $wakers) (not (include "vllm-serving.epp.wakesUp" .)) }}
+{{- $errors = append $errors "autoscaling.keda.extraTriggers: every trigger reads vLLM's own series (vllm:...), which vanish with the serving pods at zero replicas, and KEDA reads the empty result as 0, so none can wake the workload; add a trigger on a signal from outside the serving pods (requests at the load balancer, a queue's length), or set autoscaling.minReplicas: 1" }}
 {{- end }}
 {{- end }}
 {{- toYaml $errors }}

@@ -24,5 +24,8 @@
 {{- if and .Values.chatUI.enabled $b.enabled }}
 {{- $errors = append $errors "chatUI.enabled: the chat UI talks to the serving Service, which a batch release does not have; deploy it with a serving release" }}
 {{- end }}
+{{- if and $b.enabled $b.input $b.output (eq (trimPrefix "./" $b.input) (trimPrefix "./" $b.output)) }}
+{{- $errors = append $errors (printf "batch.output: %s is batch.input too, so the results would overwrite the requests they answer; name another file (e.g. results.jsonl)" $b.output) }}
+{{- end }}
 {{- toYaml $errors }}
 {{- end }}

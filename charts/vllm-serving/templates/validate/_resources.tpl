@@ -19,5 +19,22 @@
 {{- end }}
 {{- end }}
 {{- end }}
+{{- /* Sizes without a unit are bytes: "100" for a cache that must hold a model is a slip for 100Gi. */}}
+{{- $sizes := dict "weights.gcsfuse.fileCache.size" .Values.weights.gcsfuse.fileCache.size "weights.huggingface.cache.sizeLimit" .Values.weights.huggingface.cache.sizeLimit "sharedMemory.sizeLimit" .Values.sharedMemory.sizeLimit }}
+{{- range $where := keys $sizes | sortAlpha }}
+{{- $size := get $sizes $where }}
+{{- $text := include "vllm-serving.asWritten" $size }}
+{{- if and (regexMatch "^[0-9.]+$" $text) (lt (include "vllm-serving.quantity" $text | float64) 1048576.0) }}
+{{- $errors = append $errors (printf "%s: %s is %s bytes (a quantity without a unit counts bytes), far too small to hold a model; give a unit, e.g. %sGi" $where $text $text $text) }}
+{{- end }}
+{{- end }}
+{{- /* /dev/shm is memory-backed: what vLLM's workers write there is charged to the container's memory,
+       which the limit caps first. */}}
+{{- $memoryLimit := get (.Values.resources.limits | default dict) "memory" }}
+{{- if and (gt (.Values.parallelism.tensor | int) 1) $memoryLimit }}
+{{- if gt (include "vllm-serving.quantity" .Values.sharedMemory.sizeLimit | float64) (include "vllm-serving.quantity" $memoryLimit | float64) }}
+{{- $errors = append $errors (printf "sharedMemory.sizeLimit: %s is more than resources.limits.memory (%s); /dev/shm is memory-backed and counts against the container's memory, so the container would be OOM-killed before /dev/shm filled; lower sharedMemory.sizeLimit or raise the memory limit" (include "vllm-serving.asWritten" .Values.sharedMemory.sizeLimit) (include "vllm-serving.asWritten" $memoryLimit)) }}
+{{- end }}
+{{- end }}
 {{- toYaml $errors }}
 {{- end }}

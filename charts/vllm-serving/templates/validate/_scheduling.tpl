@@ -30,5 +30,12 @@
 {{- if and (not $class) $pinnedPool .Values.gke.nodePool (ne (toString $pinnedPool) .Values.gke.nodePool) }}
 {{- $errors = append $errors (printf "nodeSelector.cloud.google.com/gke-nodepool: %v contradicts gke.nodePool (%s), whose selector wins; remove it from nodeSelector and set gke.nodePool" $pinnedPool .Values.gke.nodePool) }}
 {{- end }}
+{{- /* A zone label's value is a zone (us-central1-a): a region there matches no node. */}}
+{{- range $key := list "topology.kubernetes.io/zone" "topology.gke.io/zone" "failure-domain.beta.kubernetes.io/zone" }}
+{{- $zone := get $.Values.nodeSelector $key | default "" | toString }}
+{{- if regexMatch "^[a-z]+-[a-z]+[0-9]+$" $zone }}
+{{- $errors = append $errors (printf "nodeSelector.%s: %s is a region, and a node's zone label is always a zone, so no pod would schedule; name one of its zones (e.g. %s-a), or select the region with topology.kubernetes.io/region" $key $zone $zone) }}
+{{- end }}
+{{- end }}
 {{- toYaml $errors }}
 {{- end }}

@@ -61,5 +61,38 @@
 {{- else if and (eq $w.source "nfs") $w.nfs.existingClaim (or $w.nfs.server $w.nfs.share) }}
 {{- $errors = append $errors "weights.nfs.existingClaim: set together with weights.nfs.server and share, which the claim would silently override; use one of them" }}
 {{- end }}
+{{- /* A directory inside a bucket is not a URL: a gs:// path would be looked up under the bucket as is. */}}
+{{- range $source := list "gcsfuse" "gcsStream" "persistentDisk" "nfs" }}
+{{- $path := get (get $w $source) "path" | default "" | toString }}
+{{- if hasPrefix "gs://" $path }}
+{{- $parts := splitn "/" 2 (trimPrefix "gs://" $path) }}
+{{- $errors = append $errors (printf "weights.%s.path: %s is a URL, but the path is a directory inside the source; set weights.%s.path: %s (and the bucket, %s, where the source has one)" $source $path $source ($parts._1 | default "" | trimSuffix "/" | quote) $parts._0) }}
+{{- end }}
+{{- end }}
+{{- /* A cluster's nodes are in one region: a disk in another region has no node to attach to. */}}
+{{- if eq $w.source "persistentDisk" }}
+{{- $regions := list }}
+{{- range $handle := $w.persistentDisk.disks }}
+{{- $region := include "vllm-serving.diskZone" $handle | regexFind "^[a-z]+-[a-z]+[0-9]+" }}
+{{- if and $region (not (has $region $regions)) }}{{ $regions = append $regions $region }}{{ end }}
+{{- end }}
+{{- if gt (len $regions) 1 }}
+{{- $errors = append $errors (printf "weights.persistentDisk.disks: the disks are in %d regions (%s), but one release runs in one cluster, whose nodes are all in one region; list only the disks of the cluster's region" (len $regions) (join ", " $regions)) }}
+{{- end }}
+{{- end }}
+{{- if and (eq $w.source "gcsfuse") $w.gcsfuse.fileCache.enabled }}
+{{- $cache := $w.gcsfuse.fileCache }}
+{{- /* The cache is an emptyDir on the node's disk (bootDisk, localSsd): the kubelet evicts a pod whose
+       ephemeral storage (emptyDirs included) outgrows the sum of its containers' limits
+       (kubernetes pkg/kubelet/eviction/eviction_manager.go, podEphemeralStorageLimitEviction). */}}
+{{- $sidecar := toString $w.gcsfuse.sidecar.ephemeralStorageLimit }}
+{{- if and (ne $cache.medium "memory") (ne $sidecar "0") }}
+{{- $limit := include "vllm-serving.quantity" $sidecar | float64 }}
+{{- with get ($.Values.resources.limits | default dict) "ephemeral-storage" }}{{ $limit = addf $limit (include "vllm-serving.quantity" . | float64) }}{{ end }}
+{{- if lt $limit (include "vllm-serving.quantity" $cache.size | float64) }}
+{{- $errors = append $errors (printf "weights.gcsfuse.sidecar.ephemeralStorageLimit: %s is less than weights.gcsfuse.fileCache.size (%s); the cache lives on the node's disk, and the kubelet evicts the pod once its ephemeral storage passes its containers' limits, so it would be evicted while caching the model; raise the limit above the cache size, or set it to \"0\" (no limit)" $sidecar (include "vllm-serving.asWritten" $cache.size)) }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- toYaml $errors }}
 {{- end }}

@@ -13,7 +13,7 @@ import yaml
 from paths import CHART, CI_FILES, REPO, VALUES_FILES
 from support.manifests import of_kind, render_file
 from vllm_serving.cluster.rest import ApiError
-from vllm_serving.validate import chart_verdict
+from vllm_serving.verdict import chart_verdict
 
 pytestmark = pytest.mark.cluster
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from paths import CHART
-from support.hf_hub_stub import HubStub
+from support.hubstub import HubStub
 from support.manifests import render, vllm_container
 from vllm_serving.errors import InvalidValues
 from vllm_serving.vllm_parser import parser_env, pinned_vllm_version

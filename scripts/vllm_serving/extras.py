@@ -19,10 +19,11 @@ EXTRAS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     ),
     "loadtest": (("locust",), ("locust",)),
     "pipeline": (("apache-beam",), ("apache_beam",)),
-    # apache-beam[gcp] 2.77 requires google-apitools, google-cloud-pubsub and google-cloud-secret-manager
+    # apache-beam[gcp] 2.77 requires google-apitools, google-cloud-pubsub and google-cloud-secret-manager;
+    # setuptools builds this package's sdist for the workers (--setup_file)
     "dataflow": (
-        ("apache-beam[gcp]", "openai"),
-        ("apitools", "google.cloud.pubsub", "google.cloud.secretmanager", "openai"),
+        ("apache-beam[gcp]", "openai", "setuptools"),
+        ("apitools", "google.cloud.pubsub", "google.cloud.secretmanager", "openai", "setuptools"),
     ),
 }
 

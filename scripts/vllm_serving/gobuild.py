@@ -47,10 +47,15 @@ def set_sink(sink: Progress | None) -> None:
 
 
 def stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def build_progress(message: str) -> None:
+    """Where first-use builds report: the sink when one is set, else stderr."""
     if _sink is not None:
         _sink(message)
     else:
-        print(message, file=sys.stderr, flush=True)
+        stderr(message)
 
 
 PACKAGE_LINE = re.compile(r"^[A-Za-z0-9_.~\-]+(/[A-Za-z0-9_.~\-]+)*$")  # what `go build -v` prints per package
@@ -161,7 +166,7 @@ class GoTool:
         except (OSError, ValueError):
             return {}
 
-    def ensure(self, progress: Progress = stderr, *, force: bool = False) -> Path:
+    def ensure(self, progress: Progress = build_progress, *, force: bool = False) -> Path:
         """bin/, built first if this key has none (minutes for a cold Go build cache, seconds for a warm one)."""
         root = self.root
         if self.complete and not force:
@@ -212,7 +217,9 @@ class GoTool:
             return None
         return len(listed.stdout.split()) if listed.returncode == 0 else None
 
-    def build_into(self, out: Path, *, progress: Progress = stderr, log_path: Path | None = None, **env: str) -> float:
+    def build_into(
+        self, out: Path, *, progress: Progress = build_progress, log_path: Path | None = None, **env: str
+    ) -> float:
         """Build into ``out`` (no cache, no lock); return the seconds it took. ``env`` adds variables (GOCACHE)."""
         go = find_go(self.what)
         out.mkdir(parents=True, exist_ok=True)

@@ -32,7 +32,6 @@ from vllm_serving.gcp.runtime import Runtime
 
 API_BASE = "https://container.googleapis.com/v1"
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
-GPUS_PER_VM = (1, 2, 4, 8, 16)
 _IMAGE_REF = re.compile(r"^(?:(?:projects/(?P<project>[^/]+)/)?global/images/)?(?P<name>[^/]+)$")
 _K8S_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 _K8S_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
@@ -167,8 +166,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _check_accelerator(accelerator: str, count: int, chart_dir: Path | None) -> None:
-    if count not in GPUS_PER_VM:
-        raise UsageError(f"--accelerator-count: {count} GPUs per node is not offered: use 1, 2, 4, 8 or 16")
+    from vllm_serving.sizing import TENSOR_SIZES  # GPUs per node GKE machines come in (rules.yaml tensorSizes)
+
+    if count not in TENSOR_SIZES:
+        sizes = [str(n) for n in TENSOR_SIZES]
+        raise UsageError(
+            f"--accelerator-count: {count} GPUs per node is not offered: use {', '.join(sizes[:-1])} or {sizes[-1]}"
+        )
     table = accelerators(chart_dir)
     if table is None:
         return

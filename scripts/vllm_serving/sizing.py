@@ -57,7 +57,8 @@ DEFAULT_GPU_MEMORY_UTILIZATION = 0.9  # vLLM's own default for --gpu-memory-util
 DEFAULT_OVERHEAD_GIB = 2.0
 DEFAULT_CONTEXT = 8192  # or the model's maximum when that is shorter
 MAX_NODES = 32  # values.schema.json's maximum of parallelism.pipeline when this was written
-TENSOR_SIZES = (1, 2, 4, 8, 16, 32, 64)
+# GPUs per pod the chart accepts: rules.yaml's tensorSizes, which the chart's rule and schema read too.
+TENSOR_SIZES = tuple(int(n) for n in chart_mod.rules(chart_mod.chart_dir())["tensorSizes"])
 
 # Bytes per parameter of each dtype: rules.yaml's dtypeBytes, the table the chart's budget reads too.
 WEIGHT_BYTES: dict[str, float] = chart_mod.rules(chart_mod.chart_dir())["dtypeBytes"]

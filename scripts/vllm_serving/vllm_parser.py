@@ -203,7 +203,7 @@ def _is_built(env: Path, version: str) -> bool:
 
 
 def _progress(message: str) -> None:
-    gobuild.stderr(f"vllm-parser: {message}")  # the same sink as the Go builds (past pytest's capture)
+    gobuild.build_progress(f"vllm-parser: {message}")  # the same sink as the Go builds (past pytest's capture)
 
 
 def _stderr_fd() -> int | None:

@@ -7,7 +7,10 @@ from typing import ClassVar
 
 import pytest
 
+from paths import CHART
 from support.manifests import one, render, serving_pod_spec, vllm_container
+from vllm_serving import chart as chart_mod
+from vllm_serving import sizing
 from vllm_serving.errors import InvalidValues
 
 DEPLOYMENT = "templates/deployment.yaml"
@@ -203,7 +206,12 @@ class TestRollout:
         Progressing=False/ProgressDeadlineExceeded, which Argo CD reports as Degraded
         (gitops-engine pkg/health/health_deployment.go)."""
         spec = one(render({}, DEPLOYMENT), "Deployment")["spec"]
-        assert spec["progressDeadlineSeconds"] == 3600 + 600  # huggingface's budget + the margin
+        defaults = chart_mod.default_values(CHART)
+        model = sizing.builtin_model(defaults["model"]["name"])
+        (start,) = [
+            s for s in sizing.cold_starts(sizing.checkpoint_gb(model), defaults["startup"]) if s.source == "huggingface"
+        ]
+        assert spec["progressDeadlineSeconds"] == start.budget_seconds + 600  # the model's budget + the margin
         values = {"startup": {"maxSeconds": 900}, "rollout": {"progressMarginSeconds": 300}}
         assert one(render(values, DEPLOYMENT), "Deployment")["spec"]["progressDeadlineSeconds"] == 1200
 

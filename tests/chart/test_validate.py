@@ -214,6 +214,7 @@ LOOKALIKES = {
         "monitoring": {"port": "metrics", "podMonitoring": {"enabled": True}},
         "autoscaling": {
             "enabled": True,
+            "clusterName": "prod",
             "metrics": [{"type": "gpu-utilization", "target": 90}, {"type": "batch-size", "target": 232}],
         },
     },
@@ -260,6 +261,6 @@ def test_every_rule_topic_is_collected():
         for path in (templates / "validate").glob("_*.tpl")
         for name in re.findall(r'define "vllm-serving\.validate\.([A-Za-z]+)"', path.read_text())
     }
-    listed = re.search(r"range \$topic := list ((?:\"[A-Za-z]+\" ?)+)", (templates / "_validate.tpl").read_text())
+    listed = re.search(r"range \$topic := list((?:\s+\"[A-Za-z]+\")+)", (templates / "_validate.tpl").read_text())
     assert listed, "the collector's list of topics is not where this test looks for it"
     assert set(re.findall(r'"([A-Za-z]+)"', listed.group(1))) == defined

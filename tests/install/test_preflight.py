@@ -128,6 +128,11 @@ def on_bare(bare: TestCluster, values: dict, namespace: str = "default") -> list
 # ----------------------------------------------------------------- GPU nodes
 
 
+# The chart's default model has 12 attention heads, which 8 GPUs cannot split: these cases are about the
+# cluster, not the model's fit, so the fit check only warns (validation.modelFit).
+FIT_AS_WARNING = {"validation": {"modelFit": "warn"}}
+
+
 class TestGpuNodes:
     def test_the_accelerators_pools_pass(self, vllm_preflight, baseline):
         result = check(vllm_preflight(namespace=baseline), "gpu-nodes")
@@ -152,6 +157,7 @@ class TestGpuNodes:
 
     def test_more_gpus_per_pod_than_the_pools_nodes_have_fails(self, vllm_preflight, baseline):
         values = {"gke": {"accelerator": "nvidia-tesla-a100", "nodePool": "a100-x1"}, "parallelism": {"tensor": 8}}
+        values |= FIT_AS_WARNING
         result = check(vllm_preflight(values=values, namespace=baseline), "gpu-nodes")
         assert result.status == "fail"
         assert result.message.startswith(
@@ -161,7 +167,7 @@ class TestGpuNodes:
         )
 
     def test_a_multi_node_group_needs_pipeline_nodes_in_one_pool_and_zone(self, vllm_preflight, baseline):
-        values = {"gke": {"nodePool": "l4-x8"}, "parallelism": {"tensor": 8, "pipeline": 2}}
+        values = {"gke": {"nodePool": "l4-x8"}, "parallelism": {"tensor": 8, "pipeline": 2}} | FIT_AS_WARNING
         result = check(vllm_preflight(values=values, namespace=baseline), "gpu-nodes")
         assert result.status == "fail"
         assert "parallelism.pipeline: 2 puts each group's 2 pods on 2 nodes of one node pool and one zone" in (
@@ -173,7 +179,7 @@ class TestGpuNodes:
         values = {
             "gke": {"accelerator": "nvidia-h100-80gb", "nodePool": "h100-multinode"},
             "parallelism": {"tensor": 8, "pipeline": 2},
-        }
+        } | FIT_AS_WARNING
         result = check(vllm_preflight(values=values, namespace=baseline), "gpu-nodes")
         assert result.status == "pass", result
         assert "h100-multinode in us-central1-a (2 nodes), h100-multinode in us-central1-b (2 nodes)" in (
@@ -703,6 +709,7 @@ class TestClaimsAndDisks:
 
 
 EVERY_CRD = {
+    **FIT_AS_WARNING,
     "gke": {"accelerator": "nvidia-h100-80gb", "nodePool": "h100-multinode"},
     "parallelism": {"tensor": 8, "pipeline": 2},
     "monitoring": {"podMonitoring": {"enabled": True}, "serviceMonitor": {"enabled": True}},
@@ -714,6 +721,7 @@ EVERY_CRD = {
 }
 
 MULTINODE = {
+    **FIT_AS_WARNING,
     "gke": {"accelerator": "nvidia-h100-80gb", "nodePool": "h100-multinode"},
     "parallelism": {"tensor": 8, "pipeline": 2},
 }

@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import uuid
 from dataclasses import replace
 from pathlib import Path
 
@@ -122,7 +123,9 @@ def test_a_long_build_says_how_far_along_it_is(module: Path, monkeypatch: pytest
     (every PROGRESS_EVERY seconds; at once here) instead of one line and minutes of silence."""
     monkeypatch.setattr(gobuild, "PROGRESS_EVERY", 0.0)
     (module / "greet").mkdir()
-    (module / "greet" / "greet.go").write_text('package greet\n\nfunc Hello() string { return "hello" }\n')
+    # a constant of this run's own: Go's build cache has never compiled this package, so -v lists it
+    stamp = uuid.uuid4().hex
+    (module / "greet" / "greet.go").write_text(f'package greet\n\nfunc Hello() string {{ return "{stamp}" }}\n')
     (module / "main.go").write_text(
         'package main\n\nimport (\n\t"fmt"\n\n\t"example.local/hello/greet"\n)\n\n'
         "func main() { fmt.Println(greet.Hello()) }\n"
@@ -140,6 +143,6 @@ def test_progress_goes_to_the_sink_the_pytest_plugin_sets(monkeypatch: pytest.Mo
     shown: list[str] = []
     monkeypatch.setattr(gobuild, "_sink", None)
     gobuild.set_sink(shown.append)
-    gobuild.stderr("building something (once)")
+    gobuild.build_progress("building something (once)")
     gobuild.set_sink(None)
     assert shown == ["building something (once)"]

@@ -5,7 +5,8 @@
 
 Serves, for each repository: ``HEAD``/``GET /{repo}/resolve/{revision}/{file}`` with the headers
 huggingface_hub reads (``X-Repo-Commit``, ``ETag``, ``Content-Length``), ``GET /api/models/{repo}``
-(``gated``), and the Hub's error answers: 404 with ``X-Error-Code: RepoNotFound`` or ``EntryNotFound``,
+(``gated``) and its ``/revision/{revision}`` and ``/tree/{revision}`` listings (what snapshot_download
+asks), and the Hub's error answers: 404 with ``X-Error-Code: RepoNotFound`` or ``EntryNotFound``,
 401 with ``X-Error-Code: GatedRepo`` for a gated repository asked without the ``token``. Requests are
 recorded in ``hub.requests`` as (method, path, authorization).
 """
@@ -19,6 +20,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def _body(content: Any) -> bytes:
+    """A file's bytes: given as bytes, or as JSON-able data."""
+    return content if isinstance(content, bytes) else json.dumps(content).encode()
 
 
 class HubStub:
@@ -67,7 +73,10 @@ class HubStub:
                 hub.requests.append((self.command, self.path, auth))
                 path = self.path.split("?", 1)[0]
                 if path.startswith("/api/models/"):
-                    repo = path[len("/api/models/") :].split("/revision/")[0]
+                    rest = path[len("/api/models/") :]
+                    repo = rest.split("/revision/")[0].split("/tree/")[0]
+                    if "/tree/" in rest and repo in hub.repos:
+                        return self._tree(repo)
                     return self._model_info(repo, auth)
                 if "/resolve/" not in path:
                     return self._error(404, "EntryNotFound", f"no route {path}")
@@ -79,16 +88,28 @@ class HubStub:
                     return self._error(401, "GatedRepo", "Access to model is restricted")
                 if filename not in hub.repos[repo]:
                     return self._error(404, "EntryNotFound", f"{filename} does not exist")
-                content = hub.repos[repo][filename]
-                body = content if isinstance(content, bytes) else json.dumps(content).encode()
+                body = _body(hub.repos[repo][filename])
                 etag = hashlib.sha256(body).hexdigest()
                 self._answer(200, body, {"X-Repo-Commit": COMMIT, "ETag": f'"{etag}"'})
 
             def _model_info(self, repo: str, auth: str) -> None:
                 if repo not in hub.repos:
                     return self._error(404, "RepoNotFound", "Repository not found")
-                info = {"id": repo, "modelId": repo, "sha": COMMIT, "gated": "manual" if repo in hub.gated else False}
+                info = {
+                    "id": repo,
+                    "modelId": repo,
+                    "sha": COMMIT,
+                    "gated": "manual" if repo in hub.gated else False,
+                    "siblings": [{"rfilename": name} for name in hub.repos[repo]],
+                }
                 self._answer(200, json.dumps(info).encode(), {"Content-Type": "application/json"})
+
+            def _tree(self, repo: str) -> None:
+                tree = [
+                    {"type": "file", "path": name, "size": len(body), "oid": hashlib.sha1(body).hexdigest()}
+                    for name, body in ((n, _body(c)) for n, c in hub.repos[repo].items())
+                ]
+                self._answer(200, json.dumps(tree).encode(), {"Content-Type": "application/json"})
 
             do_GET = _serve
             do_HEAD = _serve

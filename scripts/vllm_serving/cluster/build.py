@@ -35,7 +35,7 @@ def binaries(src: Path | None = None) -> gobuild.GoTool:
     )
 
 
-def ensure_built(progress: gobuild.Progress = gobuild.stderr, *, force: bool = False) -> gobuild.GoTool:
+def ensure_built(progress: gobuild.Progress = gobuild.build_progress, *, force: bool = False) -> gobuild.GoTool:
     """The binaries for the current pins, built first if needed (a cold build: many minutes)."""
     bins = binaries()
     bins.ensure(progress, force=force)

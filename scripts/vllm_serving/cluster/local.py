@@ -242,7 +242,8 @@ class LocalCluster:
     def start(self) -> LocalCluster:
         """Start everything and wait until the cluster is usable; on failure stop what was started."""
         self._t0 = time.monotonic()
-        bins = build.ensure_built(self._progress or (lambda _m: None))
+        # a first start builds the binaries for minutes: that goes where builds report (past pytest's capture)
+        bins = build.ensure_built(gobuild.build_progress if self._progress else (lambda _m: None))
         self._prepare_state_dir()
         try:
             self._start(bins)

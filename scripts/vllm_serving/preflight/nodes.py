@@ -178,8 +178,8 @@ def _accelerators_summary(nodes: list[Object]) -> str:
     return "GPU nodes here: " + "; ".join(f"{acc} (pools {listing(p)})" for acc, p in sorted(pools.items()))
 
 
-def _tensor_choices(limit: int) -> str:
-    choices = [str(n) for n in (1, 2, 4, 8, 16) if n <= limit]
+def _tensor_choices(limit: int, sizes: list[int]) -> str:
+    choices = [str(n) for n in sizes if n <= limit]
     return choices[0] if len(choices) == 1 else f"{', '.join(choices[:-1])} or {choices[-1]}"
 
 
@@ -260,7 +260,8 @@ def _no_fit_message(ctx: Context, fit: GpuFit) -> str:
             )
         return (
             f"parallelism.tensor: {fit.tensor} GPUs per pod, but {where} hold at most {most}"
-            f" allocatable {acc} GPUs per node ({machines}). Set parallelism.tensor to {_tensor_choices(most)},"
+            f" allocatable {acc} GPUs per node ({machines})."
+            f" Set parallelism.tensor to {_tensor_choices(most, ctx.rules['tensorSizes'])},"
             f" or use a node pool of {machine} machines ({gpus(per_machine)} each)"
             + (f" (gke.nodePool, or empty for any pool with {acc})" if pool else "")
         )

@@ -304,6 +304,8 @@ def add_target_options(parser: Any) -> None:
 
 
 def check_target_options(args: Any) -> None:
+    if args.qps is None and (args.ttft is not None or args.itl is not None):
+        raise UsageError("--ttft and --itl rank choices for a request rate: give --qps too")
     if args.qps is not None and args.qps <= 0:
         raise UsageError(f"--qps {args.qps}: give requests per second above 0")
     if args.input_tokens < 1 or args.output_tokens < 1:
@@ -363,18 +365,16 @@ def choice_json(c: Choice) -> dict[str, Any]:
     }
 
 
-def run_targets(args: Any, model: sizing.ModelSpec, rules: dict[str, Any], budget: sizing.Budget) -> list[Choice]:
-    """Rank the choices for the command line's targets; restricted to --accelerator when it is given."""
+def rank_for(args: Any, model: sizing.ModelSpec, rules: dict[str, Any], budget: sizing.Budget) -> list[Choice]:
+    """rank() for a command line's targets (--qps, --ttft, --itl, the request shape, --pricing, --prices),
+    restricted to --accelerator when it is given."""
     check_target_options(args)
+    if args.accelerator:
+        rules = {**rules, "accelerators": {args.accelerator: rules["accelerators"][args.accelerator]}}
     work = Workload(args.input_tokens, args.output_tokens)
-    scoped = (
-        rules
-        if not args.accelerator
-        else {**rules, "accelerators": {args.accelerator: rules["accelerators"][args.accelerator]}}
-    )
-    choices = rank(
+    return rank(
         model,
-        scoped,
+        rules,
         budget,
         work,
         qps=args.qps,
@@ -383,10 +383,15 @@ def run_targets(args: Any, model: sizing.ModelSpec, rules: dict[str, Any], budge
         pricing=args.pricing,
         prices=price_table(args.prices),
     )
+
+
+def run_targets(args: Any, model: sizing.ModelSpec, rules: dict[str, Any], budget: sizing.Budget) -> list[Choice]:
+    """Rank the choices for the command line's targets and print them."""
+    choices = rank_for(args, model, rules, budget)
     if args.output == "json":
         import json
 
         print(json.dumps({"model": model.name, "choices": [choice_json(c) for c in choices]}, indent=2))
     else:
-        print(render_choices(choices, model, work, args))
+        print(render_choices(choices, model, Workload(args.input_tokens, args.output_tokens), args))
     return choices

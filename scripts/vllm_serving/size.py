@@ -41,8 +41,7 @@ def main(argv: Sequence[str]) -> int:
     cli_options.add_output(parser)
     args = parser.parse_args(argv)
     sizing.check_budget_options(args)
-    if args.qps is None and (args.ttft is not None or args.itl is not None):
-        raise UsageError("--ttft and --itl rank choices for a request rate: give --qps too")
+    perf.check_target_options(args)
     if args.qps is None and not args.accelerator:
         raise UsageError("give --accelerator (how the model fits one GPU type), or --qps (rank them all)")
 

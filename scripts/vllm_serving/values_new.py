@@ -251,27 +251,10 @@ BATCH_TARGET_SHARE = 0.8
 
 
 def cheapest(args: argparse.Namespace, model: sizing.ModelSpec, rules: dict[str, Any], budget: sizing.Budget):
-    """The cheapest accelerator x tensor size for --qps within --ttft/--itl (perf.rank), or a refusal."""
+    """The cheapest accelerator x tensor size for --qps within --ttft/--itl (perf.rank_for), or a refusal."""
     from vllm_serving import perf
 
-    perf.check_target_options(args)
-    scoped = (
-        rules
-        if not args.accelerator
-        else {**rules, "accelerators": {args.accelerator: rules["accelerators"][args.accelerator]}}
-    )
-    work = perf.Workload(args.input_tokens, args.output_tokens)
-    choices = perf.rank(
-        model,
-        scoped,
-        budget,
-        work,
-        qps=args.qps,
-        ttft=args.ttft,
-        itl=args.itl,
-        pricing=args.pricing,
-        prices=perf.price_table(args.prices),
-    )
+    choices = perf.rank_for(args, model, rules, budget)
     if not choices:
         raise VllmServingError(
             f"no accelerator and tensor size serves {model.name} within the targets; relax --ttft or --itl,"
@@ -293,8 +276,9 @@ def autoscaling_block(winner) -> dict[str, Any]:
 
 def new(args: argparse.Namespace) -> int:
     sizing.check_budget_options(args)
-    if args.qps is None and (args.ttft is not None or args.itl is not None):
-        raise UsageError("--ttft and --itl choose the accelerator for a request rate: give --qps too")
+    from vllm_serving import perf
+
+    perf.check_target_options(args)
     if args.qps is None and not args.accelerator:
         raise UsageError("give --accelerator, or --qps (and --ttft/--itl) to choose the cheapest one")
     chart = chart_mod.chart_dir(args.chart)

@@ -60,7 +60,7 @@ class TestMissingExtra:
         assert code == 3
         assert capsys.readouterr().err == (
             "error: vllm-serving pipeline --runner DataflowRunner needs the package's [dataflow] extra"
-            " (apache-beam[gcp], openai), which is not installed: pip install 'vllm-serving[dataflow]'\n"
+            " (apache-beam[gcp], openai, setuptools), which is not installed: pip install 'vllm-serving[dataflow]'\n"
         )
 
     def test_other_commands_and_the_dry_run_never_import_beam(self):

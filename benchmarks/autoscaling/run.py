@@ -6,7 +6,7 @@ the loop. Not a test: it prints figures.
 A local test cluster (vllm_serving.cluster, HPA controller syncing every second) runs the chart's
 Deployment and autoscaler for each signal (queue-depth, batch-size, concurrency) twice: with the chart's
 default `behavior` and with no damping (stabilization windows 0, no rate limits). A metrics stand-in
-(vllm_serving.cluster.metrics_api) serves what the model's pods report: vllm:num_requests_waiting and
+(support.metrics_api) serves what the model's pods report: vllm:num_requests_waiting and
 vllm:num_requests_running per pod (Pods metrics of the chart's HPA), and, for concurrency, the chart's KEDA
 query evaluated by Prometheus's engine over GMP-shaped series of those pods (the External metric of the HPA
 KEDA would make from the chart's ScaledObject; no KEDA operator runs here).
@@ -37,13 +37,14 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests"))  # gmp_series: the GMP-shaped series the chart's tests use
+sys.path.insert(0, str(REPO / "tests"))  # gmp_series and the test support: GMP-shaped series, PromQL, metrics API
 
 from gmp_series import Scrape  # noqa: E402
-from vllm_serving import helm, promql  # noqa: E402
+from support import promql  # noqa: E402
+from support.metrics_api import MetricsApi  # noqa: E402
+from vllm_serving import helm  # noqa: E402
 from vllm_serving.chart import chart_dir  # noqa: E402
 from vllm_serving.cluster.local import LocalCluster  # noqa: E402
-from vllm_serving.cluster.metrics_api import MetricsApi  # noqa: E402
 from vllm_serving.release import Release, create_namespace  # noqa: E402
 
 WAITING = "prometheus.googleapis.com|vllm:num_requests_waiting|gauge"

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 
 from gmp_series import dcgm, deployment_pod
+from support import promql
 from support.manifests import of_kind, one, render
-from vllm_serving import promql
 
 GPU = {"autoscaling": {"enabled": True, "clusterName": "prod", "metrics": [{"type": "gpu-utilization", "target": 80}]}}
 

@@ -9,8 +9,8 @@ import pytest
 
 from gmp_series import GMP_RESOURCE, VLLM_HISTOGRAMS, Scrape, deployment_pod, grafana
 from paths import CHART
+from support import promql
 from support.manifests import of_kind, one, render, render_file, serving_pod_spec, vllm_container
-from vllm_serving import promql
 from vllm_serving.errors import InvalidValues
 from vllm_serving.vllm_parser import parser_env, pinned_vllm_version
 

@@ -1,6 +1,6 @@
 """templates/endpoint-picker/: the Inference Extension's endpoint picker (EPP), its Service, RBAC and config.
 
-The EPP's container args are checked with the EPP's own flag set (vllm_serving.eppflags: the Options of
+The EPP's container args are checked with the EPP's own flag set (support.eppflags: the Options of
 sigs.k8s.io/gateway-api-inference-extension v1.5.0's pkg/epp/server, built from the Go module).
 """
 
@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from paths import CI_FILES, VALUES_FILES
+from support import eppflags
 from support.manifests import of_kind, one, render, render_file
-from vllm_serving import eppflags
 from vllm_serving.cluster import crds
 from vllm_serving.preflight import apis
 

@@ -14,8 +14,8 @@ import yaml
 
 from gmp_series import VLLM_COUNTERS, VLLM_GAUGES, VLLM_HISTOGRAMS, grafana
 from paths import CHART, CI_FILES, VALUES_FILES
+from support import promql
 from support.manifests import of_kind, render, render_file
-from vllm_serving import promql
 from vllm_serving.vllm_parser import parser_env, pinned_vllm_version
 
 

@@ -6,8 +6,8 @@ import pytest
 import yaml
 
 from gmp_series import GMP_RESOURCE, EppScrape, Scrape, deployment_pod
+from support import eppflags, promql
 from support.manifests import of_kind, one, render
-from vllm_serving import eppflags, promql
 from vllm_serving.errors import InvalidValues
 
 SERVER = "https://monitoring.googleapis.com/v1/projects/my-project/location/global/prometheus"
@@ -401,7 +401,7 @@ def picker_config_and_args(objects: list[dict]) -> tuple[str, list[str]]:
 @pytest.mark.epp_flags
 @pytest.mark.promql
 class TestThePickerAtZeroPods:
-    """The picker's own request path at the pinned release (vllm_serving.eppflags.hold: the Director with
+    """The picker's own request path at the pinned release (support.eppflags.hold: the Director with
     the endpoint candidates, admission control, scheduler and parser that cmd/epp's runner wires from the
     rendered argv and config) for a request to the release's pool while it has no pod."""
 

@@ -1,6 +1,6 @@
 """The chart's HorizontalPodAutoscaler driven by the real HPA controller (kube-controller-manager of the
 local cluster, syncing every second) reading a stand-in for the custom-metrics Stackdriver adapter
-(vllm_serving.cluster.metrics_api) that serves per-pod values the tests set. Windows are shortened through
+(support.metrics_api) that serves per-pod values the tests set. Windows are shortened through
 values, never by changing the chart."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from vllm_serving.cluster.metrics_api import MetricsApi
+from support.metrics_api import MetricsApi
 from vllm_serving.cluster.testing import wait_for
 
 pytestmark = pytest.mark.cluster

@@ -139,12 +139,12 @@ OBJECTIVE = {"name": "premium", "priority": 10}
 
 
 def assert_the_picker_runs_with_the_charts_rbac(cluster, release, objects: list[dict], servers: list) -> None:
-    """The pinned picker itself (cmd/epp's runner setup, built from its module: vllm_serving.eppflags.serve),
+    """The pinned picker itself (cmd/epp's runner setup, built from its module: support.eppflags.serve),
     from the rendered argv and config, against this API server as the chart's picker ServiceAccount (only
     the chart's Role applies): it syncs its InferencePool, tracks the serving pods, holds the chart's
     InferenceObjective with its priority, its health server answers the probes' service name, and its
     metrics answer a scraper without a token."""
-    from vllm_serving import eppflags
+    from support import eppflags
 
     (picker,) = [d for d in of_kind(objects, "Deployment") if d["metadata"]["name"].endswith("-epp")]
     (config,) = [c for c in of_kind(objects, "ConfigMap") if c["metadata"]["name"] == picker["metadata"]["name"]]

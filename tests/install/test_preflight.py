@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from paths import REPO, VALUES_FILES
+from support.metrics_api import self_signed_cert
 from vllm_serving import cli
-from vllm_serving.cluster.metrics_api import self_signed_cert
 from vllm_serving.cluster.testing import TestCluster, wait_for
 from vllm_serving.preflight import Result, run_checks
 from vllm_serving.preflight.kube import Kube

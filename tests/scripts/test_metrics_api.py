@@ -1,4 +1,4 @@
-"""vllm_serving.cluster.metrics_api without a cluster: the paths and bodies the HPA controller's metrics
+"""support.metrics_api without a cluster: the paths and bodies the HPA controller's metrics
 clients use (k8s.io/metrics@v0.36.4 pkg/client/custom_metrics/versioned_client.go: .../pods/*/<metric>,
 external_metrics/client.go: .../namespaces/<ns>/<metric>, the name lower-cased by client-go's
 rest/request.go). The same server behind the real aggregator and HPA controller: tests/install/test_autoscaling.py."""
@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import pytest
 
-from vllm_serving.cluster.metrics_api import MetricsApi, selector_matches
+from support.metrics_api import MetricsApi, selector_matches
 
 WAITING = "prometheus.googleapis.com|vllm:num_requests_waiting|gauge"
 

@@ -16,8 +16,9 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 
-from vllm_serving import bundle, gobuild
+from vllm_serving import gobuild
 from vllm_serving.errors import ClusterError
 
 # Functions and aggregations of Prometheus 2.44, the PromQL that GMP is at parity with
@@ -34,7 +35,12 @@ GMP_FUNCTIONS = frozenset(_FUNCTIONS_2_44.split())
 GMP_AGGREGATIONS = frozenset(_AGGREGATIONS_2_44.split())
 
 
-TOOL = gobuild.GoTool("promql", "the PromQL checker (hack/promql)", ("promql",), src=bundle.path("hack/promql"))
+TOOL = gobuild.GoTool(
+    "promql",
+    "the PromQL checker (hack/promql)",
+    ("promql",),
+    src=Path(__file__).resolve().parents[2] / "hack" / "promql",
+)
 
 
 def series(labels: Mapping[str, str], *samples: tuple[float, float]) -> dict:

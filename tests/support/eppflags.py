@@ -20,10 +20,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from vllm_serving import bundle, gobuild
+from vllm_serving import gobuild
 from vllm_serving.errors import ToolMissing
 
-SOURCE = bundle.path("hack/epp")
+SOURCE = Path(__file__).resolve().parents[2] / "hack" / "epp"
 TOOL = gobuild.GoTool("eppflags", "the EPP flag checker (hack/epp)", ("eppflags",), src=SOURCE)
 
 

@@ -33,17 +33,25 @@ CHECKPOINT_BYTES = {
     "google/gemma-3-27b-it": 54_867_000_000,
     "openai/gpt-oss-120b": 65_249_000_000,
 }
-GATED = {"google/gemma-3-27b-it"}
+# Fine-tunes as the Hub holds them: a repository of their own with the base model's config.json, which no
+# built-in table knows (three of the five base models are in rules.yaml's table, and `size` asks the Hub only
+# for what the table lacks).
+FINE_TUNES = {
+    "acme/qwen3-32b-support": "Qwen/Qwen3-32B",
+    "acme/qwen3-30b-a3b-support": "Qwen/Qwen3-30B-A3B",
+    "acme/gemma-3-27b-it-support": "google/gemma-3-27b-it",
+}
+GATED = {"acme/gemma-3-27b-it-support"}  # its publisher asks for the base model's licence
+
+
+def repo(config: dict, size: int) -> dict:
+    return {"config.json": config, "model.safetensors.index.json": {"metadata": {"total_size": size}}}
 
 
 def hub_repos() -> dict[str, dict]:
-    return {
-        name: {
-            "config.json": config,
-            "model.safetensors.index.json": {"metadata": {"total_size": CHECKPOINT_BYTES[name]}},
-        }
-        for name, config in CONFIGS.items()
-    }
+    repos = {name: repo(config, CHECKPOINT_BYTES[name]) for name, config in CONFIGS.items()}
+    repos.update({tune: repo(CONFIGS[base], CHECKPOINT_BYTES[base]) for tune, base in FINE_TUNES.items()})
+    return repos
 
 
 @pytest.fixture
@@ -141,11 +149,12 @@ def test_kv_cache_per_token_equals_vllms_kv_cache_specs(name, tensor, vllm_layou
 
 class TestFromTheHub:
     def test_a_model_outside_the_table_is_sized_from_its_config_and_checkpoint(self, hub, capsys):
-        assert size(["Qwen/Qwen3-32B", "--accelerator", "nvidia-h100-80gb", "--output", "json"]) == 0
+        assert size(["acme/qwen3-32b-support", "--accelerator", "nvidia-h100-80gb", "--output", "json"]) == 0
         result = json.loads(capsys.readouterr().out)
         assert result["model"]["weights_gib"] == round(CHECKPOINT_BYTES["Qwen/Qwen3-32B"] / sizing.GIB, 2)
+        assert result["model"]["name"] == "acme/qwen3-32b-support"
         assert result["recommendation"]["tensor"] == 1
-        assert ("GET", "/Qwen/Qwen3-32B/resolve/main/config.json", "Bearer hf_granted") in hub.requests
+        assert ("GET", "/acme/qwen3-32b-support/resolve/main/config.json", "Bearer hf_granted") in hub.requests
 
     def test_latent_attention_and_experts_on_eight_h200s(self, hub, capsys):
         assert size(["deepseek-ai/DeepSeek-V3", "--accelerator", "nvidia-h200-141gb"]) == 0
@@ -155,10 +164,10 @@ class TestFromTheHub:
 
     def test_a_gated_model_without_a_granted_token_says_how_to_get_access(self, hub, monkeypatch, capsys):
         monkeypatch.setenv("HF_TOKEN", "hf_someone_else")
-        assert size(["google/gemma-3-27b-it", "--accelerator", "nvidia-h100-80gb"]) == 2
+        assert size(["acme/gemma-3-27b-it-support", "--accelerator", "nvidia-h100-80gb"]) == 2
         assert capsys.readouterr().err == (
-            "error: google/gemma-3-27b-it is gated on the Hugging Face Hub: accept its licence on the model's page,"
-            " then set HF_TOKEN to a token of that account (or pass --config with its config.json)\n"
+            "error: acme/gemma-3-27b-it-support is gated on the Hugging Face Hub: accept its licence on the model's"
+            " page, then set HF_TOKEN to a token of that account (or pass --config with its config.json)\n"
         )
 
     def test_an_unknown_id_names_the_hub_it_asked(self, hub, capsys):
@@ -173,12 +182,12 @@ class TestFromTheHub:
     def test_offline_answers_from_the_cache_and_says_when_it_cannot(self, hub, monkeypatch, capsys):
         from huggingface_hub import constants
 
-        assert size(["Qwen/Qwen3-30B-A3B", "--accelerator", "nvidia-h100-80gb"]) == 0
+        assert size(["acme/qwen3-30b-a3b-support", "--accelerator", "nvidia-h100-80gb"]) == 0
         online = capsys.readouterr().out
         asked = len(hub.requests)
         monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
         monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-        assert size(["Qwen/Qwen3-30B-A3B", "--accelerator", "nvidia-h100-80gb"]) == 0
+        assert size(["acme/qwen3-30b-a3b-support", "--accelerator", "nvidia-h100-80gb"]) == 0
         assert capsys.readouterr().out == online
         assert len(hub.requests) == asked  # nothing asked of the Hub
         assert size(["openai/gpt-oss-120b", "--accelerator", "nvidia-h100-80gb"]) == 2

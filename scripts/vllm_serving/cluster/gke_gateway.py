@@ -15,7 +15,8 @@ from typing import Any
 
 import yaml
 
-from vllm_serving.cluster.autopilot import API, wait_refused
+from vllm_serving.cluster import autopilot
+from vllm_serving.cluster.autopilot import wait_refused
 from vllm_serving.cluster.rest import Rest
 
 PREFIX = "gke-gateway-"
@@ -29,42 +30,15 @@ def spec(path: Path | None = None) -> dict[str, Any]:
     return yaml.safe_load(path.read_text())
 
 
+# The requests GKE's Gateway controller judges: every HTTPRoute written.
+HTTPROUTE_RULE = {"apiGroups": ["gateway.networking.k8s.io"], "apiVersions": ["*"], "resources": ["httproutes"]}
+
+
 def objects(data: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """The ValidatingAdmissionPolicies and their bindings."""
+    """The ValidatingAdmissionPolicies and their bindings, on every HTTPRoute in every namespace."""
     data = data or spec()
-    found: list[dict[str, Any]] = []
-    for policy in data["policies"]:
-        name = PREFIX + policy["name"]
-        found.append(
-            {
-                "apiVersion": "admissionregistration.k8s.io/v1",
-                "kind": "ValidatingAdmissionPolicy",
-                "metadata": {"name": name, "annotations": {"vllm-serving.dev/source": policy["source"]}},
-                "spec": {
-                    "failurePolicy": "Fail",
-                    "matchConstraints": {
-                        "resourceRules": [
-                            {
-                                "apiGroups": ["gateway.networking.k8s.io"],
-                                "apiVersions": ["*"],
-                                "resources": ["httproutes"],
-                                "operations": ["CREATE", "UPDATE"],
-                            }
-                        ]
-                    },
-                    "validations": policy["validations"],
-                },
-            }
-        )
-        found.append(
-            {
-                "apiVersion": "admissionregistration.k8s.io/v1",
-                "kind": "ValidatingAdmissionPolicyBinding",
-                "metadata": {"name": name},
-                "spec": {"policyName": name, "validationActions": ["Deny"]},
-            }
-        )
-    return found
+    rules = {**data, "resourceRules": [HTTPROUTE_RULE], "variables": data.get("variables", [])}
+    return autopilot.objects(rules, prefix=PREFIX, namespace_labels=None)
 
 
 def probe_route(rules: list[dict[str, Any]]) -> dict[str, Any]:
@@ -87,16 +61,7 @@ def refusal(rest: Rest, namespace: str, route: dict[str, Any]) -> str | None:
 def apply(rest: Rest, timeout: float = 60) -> list[str]:
     """Create the policies with their bindings; return once the API server enforces every one, with their names."""
     data = spec()
-    names = []
-    for obj in objects(data):
-        plural = (
-            "validatingadmissionpolicies"
-            if obj["kind"] == "ValidatingAdmissionPolicy"
-            else "validatingadmissionpolicybindings"
-        )
-        rest.create_or_replace(f"{API}/{plural}", obj)
-        if obj["kind"] == "ValidatingAdmissionPolicy":
-            names.append(obj["metadata"]["name"])
+    names = autopilot.create(rest, objects(data))
     probes = {PREFIX + p["name"]: probe_route(p["probe"]) for p in data["policies"]}
     wait_refused(
         "GKE Gateway controller policies",

@@ -81,9 +81,11 @@ def test_every_command_with_an_extra_exists():
     assert set(extras.COMMAND_EXTRAS.values()) <= set(extras.EXTRAS)
 
 
-def test_test_extra_pulls_every_other_extra():
+def test_tests_are_a_dependency_group_that_pulls_every_other_extra():
+    # A dependency group, not an extra: a wheel's user sees no `test` extra (PEP 735).
+    assert "test" not in PYPROJECT["project"]["optional-dependencies"]
     # but [dataflow]: Beam's Google Cloud clients only submit to Dataflow and read Pub/Sub, which tests stand in for
-    test = PYPROJECT["project"]["optional-dependencies"]["test"]
+    test = PYPROJECT["dependency-groups"]["test"]
     self_ref = next(r for r in test if r.startswith("vllm-serving["))
     assert set(self_ref[len("vllm-serving[") : -1].split(",")) == set(extras.EXTRAS) - {"dataflow"}
 

@@ -101,6 +101,22 @@ def test_a_constraint_edited_in_the_overlay_reaches_the_schema(chart, capsys):
     }
 
 
+def test_a_new_values_yaml_block_is_a_strict_typed_object_with_its_defaults(chart):
+    """No schema edit is needed for a new key: values.yaml gives its type, default and description, and a
+    mapping there is one of the chart's own objects (unknown keys refused)."""
+    values = chart / "values.yaml"
+    values.write_text(values.read_text() + "# -- A new block.\nnewBlock:\n  # -- Its ratio.\n  ratio: 0.5\n")
+    assert main(["--chart", str(chart)]) == 0
+    schema = json.loads((chart / "values.schema.json").read_text())
+    assert schema["properties"]["newBlock"] == {
+        "type": "object",
+        "description": "A new block.",
+        "additionalProperties": False,
+        "properties": {"ratio": {"type": "number", "description": "Its ratio.", "default": 0.5}},
+        "default": {"ratio": 0.5},
+    }
+
+
 @pytest.mark.parametrize(
     ("file", "old", "new", "message"),
     [

@@ -1,4 +1,5 @@
-"""values.schema.json against values.yaml, rules.yaml and Chart.yaml: one truth, written down once each."""
+"""values.schema.json against values.yaml, rules.yaml and Chart.yaml: one truth, written down once each. The
+schema is generated (`vllm-serving docs`, tests/scripts/test_docs.py); these check what it must hold."""
 
 from __future__ import annotations
 
@@ -26,19 +27,12 @@ def walk(schema: dict[str, Any], path: str = "") -> list[tuple[str, dict[str, An
 KEYS = [(p, s) for p, s in walk(SCHEMA) if p != "global"]
 
 
-def value_at(path: str) -> Any:
-    value: Any = DEFAULTS
-    for part in path.split("."):
-        value = value[part]
-    return value
-
-
 @pytest.mark.parametrize(("path", "sub"), KEYS, ids=[p for p, _ in KEYS])
-def test_every_key_has_description_type_and_the_values_yaml_default(path, sub):
+def test_every_key_has_a_description_and_a_type(path, sub):
+    """`vllm-serving docs` writes both (tests/scripts/test_docs.py checks the committed schema is what it
+    writes, defaults included); a key without them would be a hole in the generated contract."""
     assert sub.get("description"), f"{path} has no description"
     assert sub.get("type"), f"{path} has no type"
-    assert "default" in sub, f"{path} has no default"
-    assert sub["default"] == value_at(path), f"{path}: schema default differs from values.yaml"
 
 
 def test_every_values_yaml_key_is_in_the_schema():

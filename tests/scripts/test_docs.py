@@ -1,5 +1,6 @@
-"""`vllm-serving docs`: one description per key. values.yaml's `# --` comments are the source; the schema's
-descriptions and the chart README's values reference are generated from them and never drift."""
+"""`vllm-serving docs`: the values contract written once. values.schema.json is generated whole from values.yaml
+(keys, types, defaults, `# --` comments) and values.schema.overlay.yaml (constraints only), the chart README's
+values reference from both; `docs --check` fails on any drift."""
 
 from __future__ import annotations
 
@@ -66,16 +67,96 @@ top:
 
 
 def test_check_names_schema_drift_and_docs_repairs_it(chart, capsys):
+    """Any hand edit of the generated schema is drift: a description, a default, a constraint."""
     schema_path = chart / "values.schema.json"
     schema = json.loads(schema_path.read_text())
-    schema["properties"]["parallelism"]["properties"]["tensor"]["description"] = "Something else."
+    tensor = schema["properties"]["parallelism"]["properties"]["tensor"]
+    tensor |= {"description": "Something else.", "default": 2, "maximum": 64}
     schema_path.write_text(json.dumps(schema, indent=2) + "\n")
     assert main(["--chart", str(chart), "--check"]) == 1
-    out = capsys.readouterr().out
-    assert f"{schema_path}: descriptions differ from values.yaml (parallelism.tensor); run `vllm-serving docs`" in out
+    assert capsys.readouterr().out == (
+        f"{schema_path}: not what values.yaml and values.schema.overlay.yaml generate at parallelism.tensor "
+        "(default, description, maximum); run `vllm-serving docs`\n"
+    )
     assert main(["--chart", str(chart)]) == 0
     assert main(["--chart", str(chart), "--check"]) == 0
-    assert json.loads(schema_path.read_text()) == json.loads((CHART / "values.schema.json").read_text())
+    assert schema_path.read_text() == (CHART / "values.schema.json").read_text()
+
+
+def test_a_constraint_edited_in_the_overlay_reaches_the_schema(chart, capsys):
+    overlay = chart / "values.schema.overlay.yaml"
+    old = "parallelism.tensor:\n  minimum: 1\n  maximum: 16\n"
+    assert old in overlay.read_text()
+    overlay.write_text(overlay.read_text().replace(old, "parallelism.tensor:\n  minimum: 1\n  maximum: 8\n"))
+    assert main(["--chart", str(chart), "--check"]) == 1
+    assert "generate at parallelism.tensor (maximum);" in capsys.readouterr().out
+    assert main(["--chart", str(chart)]) == 0
+    tensor = json.loads((chart / "values.schema.json").read_text())["properties"]["parallelism"]["properties"]["tensor"]
+    assert tensor == {
+        "type": "integer",
+        "description": DESCRIPTIONS["parallelism.tensor"],
+        "minimum": 1,
+        "maximum": 8,
+        "default": 1,
+    }
+
+
+def test_a_new_values_yaml_block_is_a_strict_typed_object_with_its_defaults(chart):
+    """No schema edit is needed for a new key: values.yaml gives its type, default and description, and a
+    mapping there is one of the chart's own objects (unknown keys refused)."""
+    values = chart / "values.yaml"
+    values.write_text(values.read_text() + "# -- A new block.\nnewBlock:\n  # -- Its ratio.\n  ratio: 0.5\n")
+    assert main(["--chart", str(chart)]) == 0
+    schema = json.loads((chart / "values.schema.json").read_text())
+    assert schema["properties"]["newBlock"] == {
+        "type": "object",
+        "description": "A new block.",
+        "additionalProperties": False,
+        "properties": {"ratio": {"type": "number", "description": "Its ratio.", "default": 0.5}},
+        "default": {"ratio": 0.5},
+    }
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "message"),
+    [
+        (
+            "values.schema.overlay.yaml",
+            "parallelism.tensor:\n  minimum: 1\n",
+            "parallelism.tensor:\n  default: 2\n  minimum: 1\n",
+            "{chart}/values.schema.overlay.yaml: a default at parallelism.tensor; defaults live in values.yaml "
+            "only (the schema's `default` is each key's values.yaml value)",
+        ),
+        (
+            "values.schema.overlay.yaml",
+            "parallelism.tensor:\n",
+            "parallelism.tensr:\n",
+            "values.schema.overlay.yaml: parallelism.tensr: no such key in values.yaml; a key only the schema has "
+            "is written whole, with its type and description",
+        ),
+        (
+            "values.schema.overlay.yaml",
+            "parallelism.tensor:\n",
+            "parallelism.tensor:\n  description: GPUs.\n",
+            "values.schema.overlay.yaml: parallelism.tensor: its description is its `# --` comment in values.yaml, "
+            "not the overlay's",
+        ),
+        (
+            "values.yaml",
+            "  tensor: 1\n",
+            "  tensor: null\n",
+            "values.yaml: parallelism.tensor is null; give its type in values.schema.overlay.yaml "
+            "(e.g. [integer, 'null'])",
+        ),
+    ],
+    ids=["default-in-overlay", "overlay-names-no-key", "description-in-overlay", "null-without-type"],
+)
+def test_what_the_generator_refuses(chart, capsys, file, old, new, message):
+    path = chart / file
+    assert old in path.read_text()
+    path.write_text(path.read_text().replace(old, new, 1))
+    assert run(main, ["--chart", str(chart), "--check"]) == 2
+    assert message.format(chart=chart) in capsys.readouterr().err
 
 
 def test_check_fails_on_readme_drift_and_docs_repairs_it(chart, capsys):
@@ -87,16 +168,22 @@ def test_check_fails_on_readme_drift_and_docs_repairs_it(chart, capsys):
     assert readme.read_text() == (CHART / "README.md").read_text()
 
 
-def test_a_comment_edited_in_values_yaml_reaches_both_files(chart):
+def test_a_comment_and_a_default_edited_in_values_yaml_reach_both_files(chart):
     values = chart / "values.yaml"
     old = "# -- Number of serving pods (the starting point when autoscaling)."
     assert old in values.read_text()
-    values.write_text(values.read_text().replace(old, "# -- How many pods serve."))
+    text = values.read_text().replace(old, "# -- How many pods serve.")
+    values.write_text(text.replace("\nreplicaCount: 1\n", "\nreplicaCount: 2\n"))
     assert main(["--chart", str(chart), "--check"]) == 1
     assert main(["--chart", str(chart)]) == 0
     schema = json.loads((chart / "values.schema.json").read_text())
-    assert schema["properties"]["replicaCount"]["description"] == "How many pods serve."
-    assert "| `replicaCount` | integer | `1` | How many pods serve. |" in (chart / "README.md").read_text()
+    assert schema["properties"]["replicaCount"] == {
+        "type": "integer",
+        "description": "How many pods serve.",
+        "minimum": 0,
+        "default": 2,
+    }
+    assert "| `replicaCount` | integer | `2` | How many pods serve. |" in (chart / "README.md").read_text()
 
 
 def test_a_key_without_a_comment_is_refused(chart, capsys):

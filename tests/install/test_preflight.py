@@ -981,6 +981,57 @@ class TestClusterApis:
                 server.stop()
 
 
+GATEWAY = next(p for p in VALUES_FILES if p.name == "llama-3.1-8b-instruct-gateway.yaml")
+
+
+class TestGateway:
+    """The Gateway an HTTPRoute attaches to is made once per cluster, not by the chart: preflight finds it and
+    its GatewayClass (the session cluster serves the Gateway API's standard CRDs, as GKE does once enabled)."""
+
+    def test_missing_gateway_then_missing_class_then_both_present(self, vllm_preflight, namespaces, kube):
+        namespace = namespaces()
+        klass = f"preflight-{uuid.uuid4().hex[:8]}"
+        parent = {"gateway": {"parentRefs": [{"name": "inference-gateway", "namespace": namespace}]}}
+        result = check(vllm_preflight([GATEWAY], parent, namespace=namespace), "gateway/inference-gateway")
+        assert result.status == "fail"
+        assert result.message == (
+            f"Gateway {namespace}/inference-gateway, which gateway.parentRefs names, does not exist; create it"
+            " once for the cluster (gatewayClassName gke-l7-regional-external-managed or gke-l7-rilb, in a region"
+            " with a proxy-only subnet), or name an existing one"
+        )
+
+        gateway = {
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "Gateway",
+            "metadata": {"name": "inference-gateway"},
+            "spec": {"gatewayClassName": klass, "listeners": [{"name": "http", "port": 80, "protocol": "HTTP"}]},
+        }
+        create(kube, f"/apis/gateway.networking.k8s.io/v1/namespaces/{namespace}/gateways", gateway)
+        result = check(vllm_preflight([GATEWAY], parent, namespace=namespace), "gateway/inference-gateway")
+        assert result.status == "fail"
+        assert result.message == (
+            f"Gateway {namespace}/inference-gateway uses GatewayClass {klass}, which the cluster does not have;"
+            " enable the Gateway API (gcloud container clusters update CLUSTER --location LOCATION"
+            " --gateway-api=standard)"
+        )
+
+        gateway_class = {
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "GatewayClass",
+            "metadata": {"name": klass},
+            "spec": {"controllerName": "example.com/preflight-test"},
+        }
+        create(kube, "/apis/gateway.networking.k8s.io/v1/gatewayclasses", gateway_class)
+        try:
+            result = check(vllm_preflight([GATEWAY], parent, namespace=namespace), "gateway/inference-gateway")
+            assert (result.status, result.message) == (
+                "pass",
+                f"Gateway {namespace}/inference-gateway exists (class {klass})",
+            )
+        finally:
+            delete(kube, f"/apis/gateway.networking.k8s.io/v1/gatewayclasses/{klass}")
+
+
 class StandInAdapter:
     """An HTTPS server on localhost that answers every GET with an empty APIResourceList, as a metrics
     adapter's discovery would; the aggregator's availability check needs nothing more."""

@@ -183,16 +183,23 @@ vllm-serving/weights-gb: {{ . | float64 | printf "%.1f" | quote }}
 {{- if .Values.gke.secondaryBootDisk.enabled }}
 vllm-serving/image-cache: secondary-boot-disk
 {{- end }}
-{{- $loraInBucket := false }}
-{{- range .Values.lora.adapters }}{{ if .gcs }}{{ $loraInBucket = true }}{{ end }}{{ end }}
-{{- $cacheInBucket := and .Values.compileCache.enabled (eq .Values.compileCache.storage "gcsfuse") }}
-{{- if or (eq .Values.weights.source "gcsfuse") (and .Values.batch.enabled .Values.batch.bucket) $loraInBucket $cacheInBucket }}
+{{- if include "vllm-serving.mountsABucket" . }}
 {{- $s := .Values.weights.gcsfuse.sidecar }}
 gke-gcsfuse/volumes: "true"
 gke-gcsfuse/cpu-limit: {{ $s.cpuLimit | quote }}
 gke-gcsfuse/memory-limit: {{ $s.memoryLimit | quote }}
 gke-gcsfuse/ephemeral-storage-limit: {{ $s.ephemeralStorageLimit | quote }}
 {{- end }}
+{{- end }}
+
+{{/* "true" when the pods mount a Cloud Storage bucket through the GCSFuse CSI driver, which brings GKE's
+GCSFuse sidecar (limited by weights.gcsfuse.sidecar): the weights, a batch bucket, a LoRA adapter from gs://
+or the compile cache. The sidecar's annotations and the Autopilot rule on its limits both ask this. */}}
+{{- define "vllm-serving.mountsABucket" -}}
+{{- $loraInBucket := false }}
+{{- range .Values.lora.adapters }}{{ if .gcs }}{{ $loraInBucket = true }}{{ end }}{{ end }}
+{{- $cacheInBucket := and .Values.compileCache.enabled (eq .Values.compileCache.storage "gcsfuse") }}
+{{- if or (eq .Values.weights.source "gcsfuse") (and .Values.batch.enabled .Values.batch.bucket) $loraInBucket $cacheInBucket }}true{{ end }}
 {{- end }}
 
 {{/* Node selector terms a source needs. */}}

@@ -18,9 +18,8 @@
 {{- if and (eq $w.source "gcsfuse") $w.gcsfuse.warmup.enabled (not $w.gcsfuse.fileCache.enabled) }}
 {{- $errors = append $errors "weights.gcsfuse.warmup.enabled: the warm-up fills the file cache; set weights.gcsfuse.fileCache.enabled too" }}
 {{- end }}
-{{- /* The sidecar's limits apply to every bucket the pod mounts: the weights' or the compile cache's. */}}
-{{- $cacheInBucket := and .Values.compileCache.enabled (eq .Values.compileCache.storage "gcsfuse") }}
-{{- if and (or (eq $w.source "gcsfuse") $cacheInBucket) (eq .Values.gke.mode "autopilot") }}
+{{- /* The sidecar's limits apply to every bucket the pod mounts: weights, batch, adapters, compile cache. */}}
+{{- if and (include "vllm-serving.mountsABucket" .) (eq .Values.gke.mode "autopilot") }}
 {{- range $key := list "cpuLimit" "memoryLimit" "ephemeralStorageLimit" }}
 {{- if eq (toString (get $w.gcsfuse.sidecar $key)) "0" }}
 {{- $errors = append $errors (printf "weights.gcsfuse.sidecar.%s: \"0\" (no limit) is refused on Autopilot; give a quantity" $key) }}

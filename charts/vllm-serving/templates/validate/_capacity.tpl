@@ -18,3 +18,15 @@
 {{- end }}
 {{- toYaml $errors }}
 {{- end }}
+
+{{/* Warnings (vllm-serving.warnings): capacity that serves, but not through a preemption. */}}
+{{- define "vllm-serving.warnings.capacity" -}}
+{{- $warnings := list }}
+{{- $a := .Values.autoscaling }}
+{{- $where := ternary "autoscaling.minReplicas" "replicaCount" $a.enabled }}
+{{- $fewest := ternary $a.minReplicas .Values.replicaCount $a.enabled | int }}
+{{- if and (include "vllm-serving.mayRunOnSpot" .) (not .Values.batch.enabled) (eq $fewest 1) }}
+{{- $warnings = append $warnings (printf "%s: 1 pod on Spot VMs: a preemption takes the API down until a replacement has loaded the model on another node (up to %s s, the startup budget); run at least 2 pods (%s: 2), or let a ComputeClass fall back to on-demand VMs (gke.computeClass), if the API must stay up" $where (include "vllm-serving.startupBudget" .) $where) }}
+{{- end }}
+{{- toYaml $warnings }}
+{{- end }}

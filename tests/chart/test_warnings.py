@@ -96,6 +96,18 @@ QUIET = {
         "vllm": {"maxModelLen": 2048},
     },
     "two pods on Spot VMs": {"gke": {"spot": True}, "replicaCount": 2},
+    "one pod whose ComputeClass falls back to Spot": {
+        "parallelism": {"tensor": 2},
+        "gke": {
+            "computeClass": {
+                "create": True,
+                "priorities": [
+                    {"machineType": "g2-standard-24", "gpu": {"type": "nvidia-l4", "count": 2}},
+                    {"machineType": "g2-standard-24", "gpu": {"type": "nvidia-l4", "count": 2}, "spot": True},
+                ],
+            }
+        },
+    },
     "chart defaults": {},
 }
 

@@ -7,6 +7,7 @@ Each file in warning-values/ lists, in `# warn:` lines, every warning a user mus
 
 from __future__ import annotations
 
+import json
 import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,7 +17,7 @@ import yaml
 
 from paths import CHART
 from support.manifests import notes
-from vllm_serving import cli, up
+from vllm_serving import cli, helm, up
 from vllm_serving import verdict as verdict_mod
 from vllm_serving.preflight import values_check
 from vllm_serving.verdict import Verdict, chart_verdict, judge
@@ -69,6 +70,18 @@ class TestWarned:
             "warn",
             ["valid, with warnings:"] + [f"- {w}" for w in expected(path)],
         )
+
+
+@pytest.mark.cluster
+def test_helm_install_prints_them_first_in_its_notes(vllm_cluster):
+    """The real `helm install` (a dry run: Helm 3.17 still asks the cluster for its version) puts the warnings
+    at the top of the notes it prints, as support.manifests.notes renders them above."""
+    path = Path(__file__).parent / "warning-values" / "spot-single-pod.yaml"
+    args = ["install", "vllm", str(CHART), "--dry-run=client", "-f", str(path), "-n", "default", "-o", "json"]
+    done = helm.process(args, kubeconfig=vllm_cluster.kubeconfig)
+    assert done.returncode == 0, done.stderr.decode()
+    text = json.loads(done.stdout)["info"]["notes"]
+    assert text.splitlines()[: len(expected(path)) + 1] == [f"WARNING: {w}" for w in expected(path)] + [""]
 
 
 def warning_messages() -> list[str]:

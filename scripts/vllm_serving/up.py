@@ -89,7 +89,7 @@ def main(argv: Sequence[str]) -> int:
     verdict = judge(chart, files, release=release_name, namespace=args.namespace)
     if verdict.problems:
         raise InvalidValues(verdict.problems)
-    for warning in verdict.warnings:
+    for warning in verdict.all_warnings:
         print(f"warning: {warning}")
 
     kubeconfig = args.kubeconfig or local_cluster_kubeconfig(args.cluster_name)

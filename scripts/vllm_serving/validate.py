@@ -31,7 +31,7 @@ def check_file(path: str | Path, chart: Path) -> Report:
     from vllm_serving.verdict import judge
 
     verdict = judge(chart, [path])
-    return Report(str(path), verdict.problems, verdict.warnings)
+    return Report(str(path), verdict.problems, verdict.all_warnings)
 
 
 def validate_files(paths: Sequence[str | Path], chart: Path) -> list[Report]:
@@ -47,7 +47,9 @@ def main(argv: Sequence[str]) -> int:
         "Kubernetes' own definitions of the pass-through objects, and the cross-field rules of "
         "templates/validate/: the checks `helm install` makes), each file on its own; refuse what Helm would "
         "read otherwise than written, and a known model that cannot start on its GPUs (validation.modelFit: warn "
-        "makes that a warning). `up` and `preflight` give the same verdict. Exit status 1 if any file is invalid.",
+        "makes that a warning); warn of valid values that often hurt (the chart's judgement calls, which "
+        "`helm install` shows in its notes). `up` and `preflight` give the same verdict. "
+        "Exit status 1 if any file is invalid, 0 if all are valid, warnings or not.",
     )
     cli_options.add_values(parser, help="values file(s) to check")
     cli_options.add_chart(parser)
@@ -60,7 +62,7 @@ def main(argv: Sequence[str]) -> int:
     else:
         for report in reports:
             if report.valid:
-                print(f"{report.file}: valid")
+                print(f"{report.file}: valid" + (f", {len(report.warnings)} warning(s)" if report.warnings else ""))
             else:
                 print(f"{report.file}: {len(report.problems)} problem(s)")
                 for problem in report.problems:

@@ -2,7 +2,10 @@
 
 The chart is the only place a rule lives (values.schema.json and templates/validate/): `judge` asks Helm
 for its verdict with one `helm template` of templates/validate.yaml, which fails with Helm's schema errors or
-the chart's own `fail` message, or prints the values Helm computed. Problems keep Helm's words; schema
+the chart's own `fail` message, or prints the values Helm computed and the chart's warnings (the judgement
+calls of vllm-serving.warnings, which NOTES.txt shows after `helm install`; Helm 3.17 renders NOTES.txt only
+in an install, and even `helm install --dry-run=client` asks for a reachable cluster first, so the warnings
+come with the values from the same render). Problems keep Helm's words; schema
 messages are put in this tool's form (the value's path first, a did-you-mean for an unknown key). To Helm's
 verdict `judge` adds what only Python can know: what Helm would read otherwise than written, and the model's
 fit on its GPUs. (Pass-through objects are Helm's to judge: the schema holds Kubernetes' own definitions.)
@@ -28,16 +31,22 @@ VALIDATE_TEMPLATE = "templates/validate.yaml"
 
 @dataclass
 class Verdict:
-    """The answer for one set of values: problems (refuse them), warnings (valid, but say so) and the values
-    Helm computed (None where Helm refused them)."""
+    """The answer for one set of values: problems (refuse them), the chart's warnings (valid, but say so), the
+    values Helm computed (None where Helm refused them) and the warnings of the model's fit."""
 
     problems: list[str]
     warnings: list[str] = field(default_factory=list)
     values: dict[str, Any] | None = None
+    fit_warnings: list[str] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
         return not self.problems
+
+    @property
+    def all_warnings(self) -> list[str]:
+        """Every warning, as `validate` and `up` print them: the chart's, then the model's fit."""
+        return self.warnings + self.fit_warnings
 
 
 def chart_verdict(
@@ -66,8 +75,10 @@ def chart_verdict(
     # What Helm reads silently otherwise than written; its verdict is on what it read.
     misread = [problem for path in values_files for problem in chart_mod.helm_reading_problems(path)]
     if done.returncode == 0:
-        document = done.stdout.decode().split("\n", 2)[2]  # after "---" and "# Source: ..."
-        return Verdict(misread, values=None if misread else json.loads(document))
+        document = json.loads(done.stdout.decode().split("\n", 2)[2])  # after "---" and "# Source: ..."
+        if misread:
+            return Verdict(misread)
+        return Verdict([], document["warnings"], document["values"])
     stderr = done.stderr.decode(errors="replace")
     problems = helm_problems(stderr, chart, lambda where: _user_value([*values_files, values], where))
     if problems or misread:
@@ -204,10 +215,10 @@ def judge(
     namespace: str = "default",
 ) -> Verdict:
     """The verdict on one release's values (files layered in order, then `values`, as `helm -f` gets them):
-    Helm's, then the model's fit, which needs the values Helm computed. Every command that judges values calls
-    this, so they all refuse the same values."""
+    Helm's (with the chart's warnings), then the model's fit, which needs the values Helm computed. Every command
+    that judges values calls this, so they all refuse, and warn of, the same values."""
     verdict = chart_verdict(chart, values_files, values, release=release, namespace=namespace)
     if verdict.values is None:
         return verdict
-    misfits, warnings = model_fit(verdict.values, chart)
-    return Verdict(misfits, warnings, verdict.values)
+    misfits, fit_warnings = model_fit(verdict.values, chart)
+    return Verdict(misfits, verdict.warnings, verdict.values, fit_warnings)

@@ -65,6 +65,12 @@ class TestRendered:
         assert rules["nodeSelectorKeyPrefixes"] == policy["allowedKeyPrefixes"]
         assert rules["systemLabelDomains"] == policy["systemLabelDomains"]
 
+    def test_rules_yaml_capabilities_are_the_local_clusters_autopilot_policy(self):
+        from vllm_serving.cluster import autopilot
+
+        (policy,) = [p for p in autopilot.spec()["policies"] if "allowedCapabilities" in p]
+        assert chart_mod.rules(CHART)["autopilot"]["allowedCapabilities"] == policy["allowedCapabilities"]
+
     def test_rules_yaml_computeclass_facts_are_the_local_clusters_computeclass_rules(self):
         """The labels a custom class decides (the local admission policy) and the machine types whose
         reservations need localSSDCount (the local CRD's CEL rule) are the chart's rules.yaml copies."""

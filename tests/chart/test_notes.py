@@ -53,7 +53,6 @@ def test_says_what_a_spot_preemption_does_to_requests():
     text = notes({"gke": {"spot": True}})
     assert "Spot VMs: GKE may preempt a node at any moment" in text
     assert "15s (gke.spotShutdown) before they are killed: requests still streaming at that point\nare cut off" in text
-    assert "keep replicaCount\nat 2 or more" in text
     assert "Spot VMs" not in notes({})
 
 

@@ -218,6 +218,12 @@ LOOKALIKES = {
             "metrics": [{"type": "gpu-utilization", "target": 90}, {"type": "batch-size", "target": 232}],
         },
     },
+    "capabilities Autopilot allows, and any on Standard": {
+        "gke": {"mode": "autopilot"},
+        "securityContext": {"capabilities": {"add": ["SYS_PTRACE", "NET_BIND_SERVICE"], "drop": ["ALL"]}},
+        "chatUI": {"enabled": True, "securityContext": {"capabilities": {"add": ["CHOWN"]}}},
+    },
+    "a capability Autopilot refuses, on Standard": {"securityContext": {"capabilities": {"add": ["NET_ADMIN"]}}},
 }
 
 

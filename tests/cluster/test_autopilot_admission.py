@@ -76,6 +76,16 @@ CASES = {
         "[denied by autogke-node-affinity-selector-limitation] Key 'cloud.google.com/gke-nodepool' is not allowed"
         " with node selector; Autopilot only allows labels with keys: cloud.google.com/compute-class,",
     ),
+    "autogke-default-linux-capabilities": (
+        pod(
+            containers=[
+                {"name": "c", "image": "busybox", "securityContext": {"capabilities": {"add": ["CHOWN", "NET_ADMIN"]}}}
+            ]
+        ),
+        "[denied by autogke-default-linux-capabilities] linux capability 'NET_ADMIN' on container 'c' not allowed;"
+        " Autopilot only allows the capabilities: 'AUDIT_WRITE,CHOWN,DAC_OVERRIDE,FOWNER,FSETID,KILL,MKNOD,"
+        "NET_BIND_SERVICE,SETFCAP,SETGID,SETPCAP,SETUID,SYS_CHROOT,SYS_PTRACE'.",
+    ),
     "autogke-gpu-limitation-toleration": (
         pod(tolerations=[GPU_TOLERATION]),
         "[denied by autogke-gpu-limitation] The toleration with key 'nvidia.com/gpu' and operator 'Exists' cannot"
@@ -113,7 +123,14 @@ def test_a_gpu_pod_as_autopilot_wants_it_is_admitted(rest, spaces):
         "cloud.google.com.node-restriction.kubernetes.io/gke-secondary-boot-disk-vllm-cache": "CONTAINER_IMAGE_CACHE.p"
     }
     gpu_pod = pod(
-        containers=[{"name": "c", "image": "busybox", "resources": GPU}],
+        containers=[
+            {
+                "name": "c",
+                "image": "busybox",
+                "resources": GPU,
+                "securityContext": {"capabilities": {"add": ["SYS_PTRACE", "NET_BIND_SERVICE"], "drop": ["ALL"]}},
+            }
+        ],
         nodeSelector={**L4, **sbd, "topology.kubernetes.io/zone": "us-central1-a"},
         tolerations=[GPU_TOLERATION],
     )

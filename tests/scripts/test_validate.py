@@ -95,7 +95,7 @@ def test_a_model_that_cannot_start_is_refused_with_the_override_named(tmp_path, 
 def test_validation_model_fit_warn_makes_it_a_warning(tmp_path, capsys):
     path = write(tmp_path, "tight.yaml", TIGHT + "validation: {modelFit: warn}\n")
     assert main([path]) == 0
-    assert capsys.readouterr().out == f"{path}: valid\n  warning: {NO_ROOM}\n"
+    assert capsys.readouterr().out == f"{path}: valid, 1 warning(s)\n  warning: {NO_ROOM}\n"
 
 
 def test_a_malformed_list_item_is_explained_by_its_list(tmp_path, capsys):

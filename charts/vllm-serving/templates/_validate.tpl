@@ -39,6 +39,26 @@ A new rule goes into the topic it is about; a new topic file is listed below.
 {{- end }}
 {{- end }}
 
+{{/*
+Judgement calls: values that work but often hurt, each said with why and what to do instead. Refusing them
+would block a legitimate setup, so they are warned about: NOTES.txt shows them after `helm install` and
+`helm upgrade`, and `vllm-serving validate`, `preflight` and `up` read them from templates/validate.yaml.
+Each `vllm-serving.warnings.<topic>` lives in its topic's file in templates/validate/, beside the topic's
+rules, and returns a YAML list; a topic with warnings is listed below. Thresholds come from rules.yaml
+(`warnings`).
+*/}}
+{{- define "vllm-serving.warnings" -}}
+{{- $warnings := list }}
+{{- range $topic := list
+      "model"
+      "autoscaling"
+      "capacity"
+}}
+{{- $warnings = concat $warnings (include (printf "vllm-serving.warnings.%s" $topic) $ | fromYamlArray) }}
+{{- end }}
+{{- toYaml $warnings }}
+{{- end }}
+
 
 {{/* A Prometheus duration (500ms, 15s, 1m, 2h) in seconds. */}}
 {{- define "vllm-serving.seconds" -}}

@@ -67,6 +67,18 @@ def _policy_variables(policy: dict[str, Any]) -> list[dict[str, str]]:
                 ),
             },
         ]
+    if "allowedCapabilities" in policy:
+        found += [
+            {"name": "allowedCapabilities", "expression": _cel_list(policy["allowedCapabilities"])},
+            {
+                "name": "refusedCapabilities",
+                "expression": (
+                    "variables.containers.filter(c, has(c.securityContext) && has(c.securityContext.capabilities)"
+                    " && has(c.securityContext.capabilities.add)"
+                    " && c.securityContext.capabilities.add.exists(a, !(a in variables.allowedCapabilities)))"
+                ),
+            },
+        ]
     if "classFieldLabels" in policy:
         found += [
             # a JSON object of strings is a CEL map literal

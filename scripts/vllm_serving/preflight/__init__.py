@@ -52,13 +52,20 @@ GROUPS: tuple[tuple[str, Callable[[Context], list[Result]]], ...] = (
 )
 
 
+def values_check(verdict: Verdict) -> Result:
+    """Valid values, and the chart's warnings about them (those `validate` prints and `helm install` shows)."""
+    if verdict.warnings:
+        return Result("values", WARN, "valid, with warnings:\n" + "\n".join(f"- {w}" for w in verdict.warnings))
+    return Result("values", PASS, "valid: the chart's schema and cross-field rules")
+
+
 def sizing_check(verdict: Verdict) -> Result:
-    """The model against its GPUs: the verdict's warnings (its misfits are problems, refused with the rest)."""
+    """The model against its GPUs: the verdict's fit warnings (its misfits are problems, refused with the rest)."""
     from vllm_serving.sizing import builtin_model
 
     values = verdict.values
-    if verdict.warnings:
-        return Result("sizing", WARN, "; ".join(verdict.warnings))
+    if verdict.fit_warnings:
+        return Result("sizing", WARN, "; ".join(verdict.fit_warnings))
     model = values["model"]["name"]
     if builtin_model(model) is None:
         return Result(
@@ -103,7 +110,7 @@ def run_checks(
     verdict = judge(chart_path, files, values, release=release, namespace=namespace)
     if verdict.problems:
         return [Result("values", FAIL, str(InvalidValues(verdict.problems)))]
-    results = [Result("values", PASS, "valid: the chart's schema and cross-field rules"), sizing_check(verdict)]
+    results = [values_check(verdict), sizing_check(verdict)]
     own = kube is None
     kube = kube or Kube.connect(kubeconfig, context)
     try:

@@ -34,6 +34,22 @@
 {{- end }}
 {{- end }}
 {{- end }}
+{{- /* Linux capabilities beyond Autopilot's list (rules.yaml autopilot.allowedCapabilities), in every
+       container whose securityContext the values give. */}}
+{{- $contexts := dict "securityContext" .Values.securityContext "tests.securityContext" .Values.tests.securityContext }}
+{{- if .Values.chatUI.enabled }}{{ $_ := set $contexts "chatUI.securityContext" .Values.chatUI.securityContext }}{{ end }}
+{{- range $list := list "extraInitContainers" "extraContainers" }}
+{{- range $i, $c := get $.Values $list }}{{ $_ := set $contexts (printf "%s[%d].securityContext" $list $i) $c.securityContext }}{{ end }}
+{{- end }}
+{{- range $where := keys $contexts | sortAlpha }}
+{{- $added := list }}
+{{- range $capability := ((get $contexts $where | default dict).capabilities | default dict).add }}
+{{- if not (has (toString $capability) $ap.allowedCapabilities) }}{{ $added = append $added (toString $capability) }}{{ end }}
+{{- end }}
+{{- if $added }}
+{{- $errors = append $errors (printf "%s.capabilities.add: %s is a Linux capability Autopilot refuses (it allows only %s, without the CAP_ prefix); remove it, or use a Standard cluster" $where (join ", " $added) (join ", " $ap.allowedCapabilities)) }}
+{{- end }}
+{{- end }}
 {{- $image := .Values.gke.secondaryBootDisk.diskImage }}
 {{- if and .Values.gke.secondaryBootDisk.enabled (gt (len $image) ($ap.maxDiskImageName | int)) }}
 {{- $errors = append $errors (printf "gke.secondaryBootDisk.diskImage: %s has %d characters; Autopilot's node selector key gke-secondary-boot-disk-<image> allows %d at most, so bake the image under a shorter name (vllm-serving bake image-cache --image-name)" $image (len $image) ($ap.maxDiskImageName | int)) }}

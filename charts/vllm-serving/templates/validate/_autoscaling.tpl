@@ -92,3 +92,25 @@
 {{- end }}
 {{- toYaml $errors }}
 {{- end }}
+
+{{/* Warnings (vllm-serving.warnings): targets the autoscaler can pass, but only once the pods are saturated. */}}
+{{- define "vllm-serving.warnings.autoscaling" -}}
+{{- $rules := include "vllm-serving.rules" . | fromYaml }}
+{{- $warnings := list }}
+{{- $a := .Values.autoscaling }}
+{{- $tolerance := $rules.hpaTolerance | float64 }}
+{{- if $a.enabled }}
+{{- range $i, $m := $a.metrics }}
+{{- $ceiling := 0.0 }}{{ $of := "" }}
+{{- if eq $m.type "gpu-utilization" }}{{ $ceiling = 100.0 }}{{ $of = "GPU utilization stops at 100 %" }}{{ end }}
+{{- if and (eq $m.type "batch-size") $.Values.vllm.maxNumSeqs }}{{ $ceiling = float64 $.Values.vllm.maxNumSeqs }}{{ $of = printf "a pod runs at most vllm.maxNumSeqs (%d) requests at once" (int $.Values.vllm.maxNumSeqs) }}{{ end }}
+{{- $target := float64 $m.target }}
+{{- $passedAt := mulf $target (addf 1.0 $tolerance) }}
+{{- /* Targets the autoscaler can never pass are refused (vllm-serving.validate.autoscaling). */}}
+{{- if and (gt $ceiling 0.0) (lt $passedAt $ceiling) (gt $target (mulf $ceiling ($rules.warnings.targetCeilingFraction | float64))) }}
+{{- $warnings = append $warnings (printf "autoscaling.metrics[%d].target: %v is close to the metric's ceiling (%s): the autoscaler adds a pod only once the average passes %v, when the pods are already saturated, and requests then queue for up to %s s (the startup budget) while the new pod loads the model; a target of at most %v scales out before that" $i $m.target $of (round $passedAt 2 | include "vllm-serving.asWritten") (include "vllm-serving.startupBudget" $) (mulf $ceiling ($rules.warnings.targetCeilingFraction | float64) | floor | include "vllm-serving.asWritten")) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- toYaml $warnings }}
+{{- end }}

@@ -18,3 +18,23 @@
 {{- end }}
 {{- toYaml $errors }}
 {{- end }}
+
+{{/* Warnings (vllm-serving.warnings): capacity that serves, but not through a preemption. */}}
+{{- define "vllm-serving.warnings.capacity" -}}
+{{- $warnings := list }}
+{{- $a := .Values.autoscaling }}
+{{- $c := .Values.gke.computeClass }}
+{{- $where := ternary "autoscaling.minReplicas" "replicaCount" $a.enabled }}
+{{- $fewest := ternary $a.minReplicas .Values.replicaCount $a.enabled | int }}
+{{- /* Spot as the capacity the pods prefer (a class that merely falls back to Spot is not warned of). */}}
+{{- $spotBy := "" }}
+{{- if .Values.gke.spot }}{{ $spotBy = "gke.spot" }}
+{{- else if eq (toString (get .Values.nodeSelector "cloud.google.com/gke-spot")) "true" }}{{ $spotBy = "nodeSelector.cloud.google.com/gke-spot" }}
+{{- else if and $c.create $c.priorities (first $c.priorities).spot }}{{ $spotBy = "gke.computeClass.priorities[0].spot" }}
+{{- else if and (not $c.create) (eq $c.name "autopilot-spot") }}{{ $spotBy = "gke.computeClass.name: autopilot-spot" }}
+{{- end }}
+{{- if and $spotBy (not .Values.batch.enabled) (eq $fewest 1) }}
+{{- $warnings = append $warnings (printf "%s: 1 pod on Spot VMs (%s): a preemption takes the API down until a replacement has loaded the model on another node (up to %s s, the startup budget); run at least 2 pods (%s: 2), or prefer on-demand capacity, if the API must stay up" $where $spotBy (include "vllm-serving.startupBudget" .) $where) }}
+{{- end }}
+{{- toYaml $warnings }}
+{{- end }}

@@ -27,3 +27,26 @@
 {{- end }}
 {{- toYaml $errors }}
 {{- end }}
+
+{{/* Warnings (vllm-serving.warnings): model settings that work but often hurt. */}}
+{{- define "vllm-serving.warnings.model" -}}
+{{- $rules := include "vllm-serving.rules" . | fromYaml }}
+{{- $warnings := list }}
+{{- $v := .Values.vllm }}
+{{- $acc := get $rules.accelerators .Values.gke.accelerator }}
+{{- $utilization := $v.gpuMemoryUtilization }}
+{{- if and (not (kindIs "invalid" $utilization)) $acc (gt (float64 $utilization) (float64 $rules.warnings.gpuMemoryUtilization)) }}
+{{- $total := float64 $acc.memoryGiB }}
+{{- $taken := mulf $total (float64 $utilization) }}
+{{- $warnings = append $warnings (printf "vllm.gpuMemoryUtilization: %v makes vLLM take %.1f of the %v GiB of each %s at start-up, and stop if less is free, leaving %.1f GiB for the CUDA context and anything else on the GPU; vLLM's default is 0.92: use at most %v unless this GPU has been seen to start with it" $utilization $taken $acc.memoryGiB .Values.gke.accelerator (subf $total $taken) $rules.warnings.gpuMemoryUtilization) }}
+{{- end }}
+{{- $model := get $rules.models (.Values.model.name | toString) }}
+{{- if and (not (kindIs "invalid" $v.maxModelLen)) $model }}
+{{- $positions := $model.max_position_embeddings | int }}
+{{- $length := $v.maxModelLen | int }}
+{{- if and (lt $length ($rules.warnings.shortContextTokens | int)) (lt $length $positions) }}
+{{- $warnings = append $warnings (printf "vllm.maxModelLen: %d tokens is far below the %d positions of %s: vLLM answers 400 to every request whose prompt and max_tokens together pass it, which a chat history or a retrieved document soon does; raise it (null: the model's own) unless the requests are known to be short" $length $positions .Values.model.name) }}
+{{- end }}
+{{- end }}
+{{- toYaml $warnings }}
+{{- end }}

@@ -4,7 +4,9 @@
 
 Each point names its source and what it states; where the source leaves the request shape unsaid, the shape
 used here is given with it. The efficiencies in scripts/vllm_serving/hardware.yaml were fitted to the
-single-request points (marked "fit"); the others test the model.
+single-request points (marked "fit"), and sequenceOverheadSeconds, the cost each running sequence adds to a
+step, to the points with more than one request in flight (least squares of the log error; marked "fit:
+per-sequence"): until points from other sources are added, none tests the model.
 """
 
 from __future__ import annotations
@@ -111,7 +113,7 @@ def main() -> int:
         print(
             f"{p.accelerator:18} {p.work.input_tokens}/{p.work.output_tokens:<5} {p.concurrency:>3} {p.what:10}"
             f" {p.value * scale:>7.2f} {unit:2} {predicted * scale:>7.2f} {unit:2} {error:>+7.1%}"
-            + ("  (fit)" if p.fit else "")
+            + ("  (fit)" if p.fit else "  (fit: per-sequence)" if p.concurrency > 1 else "")
         )
     print(f"\nlargest error {max(errors):.0%}; within 25 %: {sum(e <= 0.25 for e in errors)} of {len(errors)}")
     for source in dict.fromkeys(p.source for p in POINTS):

@@ -2,8 +2,8 @@
 
 A replica of `tensor` GPUs serving requests of I input and O output tokens at a steady N in flight runs one
 engine step after another (vLLM's continuous batching with chunked prefill). Each step decodes one token of
-every running request and, on average, prefills N x I / O prompt tokens of the requests that arrive as others
-finish. A step's kernels run one after another, so it costs the sum of
+every running request and, on average, prefills (N - 1) x I / O prompt tokens of the requests that arrive as
+others finish (a request's own prompt is its TTFT). A step's kernels run one after another, so it costs the sum of
 
     weight products: the larger of the weights it streams (a mixture of experts only the experts its tokens
              chose) over the GPU's achieved bandwidth, and 2 x active parameters per token (plus the prefill's
@@ -11,8 +11,9 @@ finish. A step's kernels run one after another, so it costs the sum of
     decode attention: the larger of the KV cache every running request reads at its context (I + O / 2 on
              average) over the achieved bandwidth, and its attention FLOPs over the matrix rate;
     two tensor-parallel all-reduces per layer;
-    overhead: a fixed cost per step (scheduling, launching) and one per running sequence (its sampling,
-             detokenizing and bookkeeping in the engine's CPU loop, which grows with the batch).
+    overhead: a fixed cost per step (scheduling, launching), one per running sequence (its sampling,
+             detokenizing and bookkeeping in the engine's CPU loop, which grows with the batch), and one per
+             mixture-of-experts layer (routing and expert kernels, latency- rather than bandwidth-bound).
 
 Then
 
@@ -142,11 +143,16 @@ def step_seconds(
     tensor: int,
     work: Workload,
     concurrency: int,
+    *,
+    decode_only: bool = False,
 ) -> float:
-    """One engine step at `concurrency` requests in flight (see the module docstring)."""
+    """One engine step at `concurrency` requests in flight (see the module docstring); decode_only: a step that
+    carries no prompt of an arriving request (most of them: a benchmark's median inter-token latency)."""
     dtype = budget.weight_dtype(model)
     ceil = ceilings(acc.name, dtype)
-    prefill = concurrency * work.input_tokens / work.output_tokens  # prompt tokens per step, on average
+    # prompt tokens per step, on average: each of the other requests in flight is replaced once in a request's O
+    # steps, and its successor's prompt is prefilled in those steps (a lone request sees none)
+    prefill = 0.0 if decode_only else (concurrency - 1) * work.input_tokens / work.output_tokens
     tokens = concurrency + prefill
     context = work.input_tokens + work.output_tokens / 2
     eff = hardware()["efficiency"]
@@ -156,7 +162,8 @@ def step_seconds(
     kv = concurrency * sizing.kv_sequence_bytes(model, tensor, budget.kv_dtype(model), int(context)) / tensor
     attention = max(kv / ceil.bandwidth, _attention_flops(model, concurrency, context) / tensor / ceil.flops)
     per_sequence = concurrency * eff["sequenceOverheadSeconds"]
-    overhead = eff["stepOverheadSeconds"] + per_sequence
+    moe_layers = model.moe_layers * eff["moeLayerSeconds"]
+    overhead = eff["stepOverheadSeconds"] + per_sequence + moe_layers
     return linear + attention + _all_reduce_seconds(model, tensor, tokens, ceil) + overhead
 
 

@@ -124,6 +124,7 @@ class ModelSpec:
     experts: int = 1  # routed experts of a mixture-of-experts layer
     experts_per_token: int = 1
     active_parameters: int | None = None  # parameters one token passes through (MoE: the chosen experts)
+    moe_layers: int = 0  # layers whose MLP is a mixture of experts (DeepSeek keeps its first few dense)
     checkpoint_bytes: int | None = None  # the tensors vLLM loads: the Hub's index total, or rules.yaml's weightBytes
 
     @property
@@ -253,6 +254,7 @@ def model_from_config(
         experts=experts,
         experts_per_token=text.get("num_experts_per_tok") or text.get("experts_per_token") or 1,
         active_parameters=estimate_parameters(text, active=True) if experts > 1 else None,
+        moe_layers=text["num_hidden_layers"] - (text.get("first_k_dense_replace") or 0) if experts > 1 else 0,
         checkpoint_bytes=checkpoint_bytes or text.get("weightBytes"),
     )
 

@@ -29,8 +29,9 @@ INFERENCEBENCH = (
 
 VLLM_FP8_KV = (
     "vLLM blog 2026-04-22, The State of FP8 KV-Cache and Attention Quantization in vLLM"
-    " (https://vllm-project.github.io/2026/04/22/fp8-kvcache.html; vllm-project/vllm-project.github.io@5ffe2dd5"
-    " _posts/2026-04-22-fp8-kvcache.md): vLLM 0.19.1, one GPU, FlashAttention 3 on the H100, FlashInfer on the"
+    " (https://vllm.ai/blog/fp8-kvcache, as vLLM's 2026-05-11 post links it;"
+    " vllm-project/vllm-project.github.io@5ffe2dd5 _posts/2026-04-22-fp8-kvcache.md): vLLM 0.19.1, one GPU,"
+    " FlashAttention 3 on the H100, FlashInfer on the"
     " B200, BF16 weights and KV cache, `vllm bench serve`;"
     " concurrency 1: 128 output tokens, inputs 256 to 125k, the published linear fit ITL = slope x input + intercept"
     " evaluated here at 1k and 100k; concurrency 8: 150 requests of ~20k input and ~2k output tokens (+-15 %),"

@@ -159,7 +159,7 @@ def estimate_parameters(config: dict[str, Any], *, active: bool = False) -> int:
     if "intermediate_size" not in config and "moe_intermediate_size" not in config:
         raise UsageError("the config has no intermediate_size to count the parameters from")
     dense_mlp = 3 * hidden * config.get("intermediate_size", 0)
-    moe_layers = layers - (config.get("first_k_dense_replace") or 0) if experts > 1 else 0
+    moe_layers = _moe_layers(config)
     if experts > 1:
         width = config.get("moe_intermediate_size") or config["intermediate_size"]
         routed = (config.get("num_experts_per_tok") or experts) if active else experts
@@ -254,9 +254,16 @@ def model_from_config(
         experts=experts,
         experts_per_token=text.get("num_experts_per_tok") or text.get("experts_per_token") or 1,
         active_parameters=estimate_parameters(text, active=True) if experts > 1 else None,
-        moe_layers=text["num_hidden_layers"] - (text.get("first_k_dense_replace") or 0) if experts > 1 else 0,
+        moe_layers=_moe_layers(text),
         checkpoint_bytes=checkpoint_bytes or text.get("weightBytes"),
     )
+
+
+def _moe_layers(config: dict[str, Any]) -> int:
+    """Layers whose MLP is a mixture of experts: all of a MoE model's but DeepSeek's first_k_dense_replace."""
+    if _experts(config) == 1:
+        return 0
+    return config["num_hidden_layers"] - (config.get("first_k_dense_replace") or 0)
 
 
 def _experts(config: dict[str, Any]) -> int:

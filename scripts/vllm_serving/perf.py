@@ -2,15 +2,20 @@
 
 A replica of `tensor` GPUs serving requests of I input and O output tokens at a steady N in flight runs one
 engine step after another (vLLM's continuous batching with chunked prefill). Each step decodes one token of
-every running request and, on average, prefills N x I / O prompt tokens of the requests that arrive as others
-finish. A step costs the larger of
+every running request and, on average, prefills (N - 1) x I / O prompt tokens of the requests that arrive as
+others finish (a request's own prompt is its TTFT). A step's kernels run one after another, so it costs the sum of
 
-    memory:  the weights it streams (a mixture of experts only the experts its tokens chose) and the KV cache
-             of every running request, over the GPU's achieved bandwidth;
-    compute: 2 x active parameters per token, plus attention over each sequence's context, over the GPU's
-             achieved matrix rate,
+    weight products: the larger of the weights it streams (a mixture of experts only the experts its tokens
+             chose) over the GPU's achieved bandwidth, and 2 x active parameters per token (plus the prefill's
+             attention) over its achieved matrix rate;
+    decode attention: the larger of the KV cache every running request reads at its context (I + O / 2 on
+             average) over the achieved bandwidth, and its attention FLOPs over the matrix rate;
+    two tensor-parallel all-reduces per layer;
+    overhead: a fixed cost per step (scheduling, launching), one per running sequence (its sampling,
+             detokenizing and bookkeeping in the engine's CPU loop, which grows with the batch), and one per
+             mixture-of-experts layer (routing and expert kernels, latency- rather than bandwidth-bound).
 
-plus two tensor-parallel all-reduces per layer and a fixed scheduling overhead. Then
+Then
 
     inter-token latency (ITL) = one step;   tokens/s = N / step;
     time to first token (TTFT) = the prompt's own prefill + one step it waits for;
@@ -138,21 +143,28 @@ def step_seconds(
     tensor: int,
     work: Workload,
     concurrency: int,
+    *,
+    decode_only: bool = False,
 ) -> float:
-    """One engine step at `concurrency` requests in flight (see the module docstring)."""
+    """One engine step at `concurrency` requests in flight (see the module docstring); decode_only: a step that
+    carries no prompt of an arriving request (most of them: a benchmark's median inter-token latency)."""
     dtype = budget.weight_dtype(model)
     ceil = ceilings(acc.name, dtype)
-    prefill = concurrency * work.input_tokens / work.output_tokens  # prompt tokens per step, on average
+    # prompt tokens per step, on average: each of the other requests in flight is replaced once in a request's O
+    # steps, and its successor's prompt is prefilled in those steps (a lone request sees none)
+    prefill = 0.0 if decode_only else (concurrency - 1) * work.input_tokens / work.output_tokens
     tokens = concurrency + prefill
     context = work.input_tokens + work.output_tokens / 2
+    eff = hardware()["efficiency"]
     weights = streamed_weight_bytes(model, sizing.weight_bytes(model, dtype) / tensor, math.ceil(tokens))
+    flops = 2 * _active(model) * tokens + _attention_flops(model, prefill, work.input_tokens / 2)
+    linear = max(weights / ceil.bandwidth, flops / tensor / ceil.flops)  # the weight products, fused over the batch
     kv = concurrency * sizing.kv_sequence_bytes(model, tensor, budget.kv_dtype(model), int(context)) / tensor
-    memory = (weights + kv) / ceil.bandwidth
-    flops = 2 * _active(model) * tokens + _attention_flops(model, concurrency, context)
-    flops += _attention_flops(model, prefill, work.input_tokens / 2)
-    compute = flops / tensor / ceil.flops
-    overhead = hardware()["efficiency"]["stepOverheadSeconds"]
-    return max(memory, compute) + _all_reduce_seconds(model, tensor, tokens, ceil) + overhead
+    attention = max(kv / ceil.bandwidth, _attention_flops(model, concurrency, context) / tensor / ceil.flops)
+    per_sequence = concurrency * eff["sequenceOverheadSeconds"]
+    moe_layers = model.moe_layers * eff["moeLayerSeconds"]
+    overhead = eff["stepOverheadSeconds"] + per_sequence + moe_layers
+    return linear + attention + _all_reduce_seconds(model, tensor, tokens, ceil) + overhead
 
 
 def point(

@@ -11,7 +11,8 @@ The memory model, per GPU, follows how vLLM allocates memory when it starts:
 
 memoryGiB, maxPerNode and largestMachine, the model table and the dtype widths come from the chart's
 rules.yaml (which the chart reads too, for the startup budget); model configs also from a config.json
-(--config), or the Hugging Face Hub by id (hub.py), where the weights are the checkpoint's own bytes.
+(--config), or the Hugging Face Hub by id (hub.py), where the weights are the checkpoint's own bytes, as they
+are for the table's quantized checkpoints (weightBytes).
 The assumptions, each erring towards "does not fit":
 
 - overhead (default 2 GiB per GPU) stands for what vLLM holds besides weights and KV cache: the
@@ -123,7 +124,8 @@ class ModelSpec:
     experts: int = 1  # routed experts of a mixture-of-experts layer
     experts_per_token: int = 1
     active_parameters: int | None = None  # parameters one token passes through (MoE: the chosen experts)
-    checkpoint_bytes: int | None = None  # the checkpoint's tensors as the Hub lists them (what vLLM loads)
+    moe_layers: int = 0  # layers whose MLP is a mixture of experts (DeepSeek keeps its first few dense)
+    checkpoint_bytes: int | None = None  # the tensors vLLM loads: the Hub's index total, or rules.yaml's weightBytes
 
     @property
     def attention_groups(self) -> tuple[AttentionGroup, ...]:
@@ -157,12 +159,16 @@ def estimate_parameters(config: dict[str, Any], *, active: bool = False) -> int:
     if "intermediate_size" not in config and "moe_intermediate_size" not in config:
         raise UsageError("the config has no intermediate_size to count the parameters from")
     dense_mlp = 3 * hidden * config.get("intermediate_size", 0)
-    moe_layers = layers - (config.get("first_k_dense_replace") or 0) if experts > 1 else 0
+    moe_layers = _moe_layers(config)
     if experts > 1:
         width = config.get("moe_intermediate_size") or config["intermediate_size"]
         routed = (config.get("num_experts_per_tok") or experts) if active else experts
         shared = config.get("n_shared_experts") or 0
         moe_mlp = (routed + shared) * 3 * hidden * width + hidden * experts  # the experts and the router
+        if config.get("model_type") == "gpt_oss":  # biases of each expert's two projections, and the router's
+            moe_mlp += routed * (2 * width + hidden) + experts
+        if config.get("topk_method") == "noaux_tc":  # DeepSeek V3's router keeps a bias per expert
+            moe_mlp += experts
     else:
         moe_mlp = 0
     mlp = moe_layers * moe_mlp + (layers - moe_layers) * dense_mlp
@@ -186,6 +192,8 @@ def _attention_parameters(config: dict[str, Any]) -> int:
     attention = 2 * hidden * heads * head_dim + 2 * hidden * kv_heads * head_dim  # q and o, k and v
     if config.get("model_type") == "qwen2" or config.get("attention_bias"):
         attention += (heads + 2 * kv_heads) * head_dim  # q, k and v biases
+    if config.get("model_type") == "gpt_oss":
+        attention += hidden + heads  # o's bias, and one attention sink per head
     return attention
 
 
@@ -217,7 +225,8 @@ def _config_dtype(config: dict[str, Any], source: str) -> str:
 def model_from_config(
     name: str, config: dict[str, Any], *, source: str, gated: bool = False, checkpoint_bytes: int | None = None
 ) -> ModelSpec:
-    """A ModelSpec from a config.json mapping (or a rules.yaml models entry, which adds `parameters`)."""
+    """A ModelSpec from a config.json mapping (or a rules.yaml models entry, which adds `parameters`, and for a
+    quantized checkpoint `weightBytes`: the bytes vLLM loads, which a Hub checkpoint's index gives instead)."""
     text = {**config, **(config.get("text_config") or {})}  # multimodal configs nest the language model
     missing = [key for key in _REQUIRED if key not in text]
     if missing:
@@ -245,8 +254,16 @@ def model_from_config(
         experts=experts,
         experts_per_token=text.get("num_experts_per_tok") or text.get("experts_per_token") or 1,
         active_parameters=estimate_parameters(text, active=True) if experts > 1 else None,
-        checkpoint_bytes=checkpoint_bytes,
+        moe_layers=_moe_layers(text),
+        checkpoint_bytes=checkpoint_bytes or text.get("weightBytes"),
     )
+
+
+def _moe_layers(config: dict[str, Any]) -> int:
+    """Layers whose MLP is a mixture of experts: all of a MoE model's but DeepSeek's first_k_dense_replace."""
+    if _experts(config) == 1:
+        return 0
+    return config["num_hidden_layers"] - (config.get("first_k_dense_replace") or 0)
 
 
 def _experts(config: dict[str, Any]) -> int:
@@ -254,10 +271,11 @@ def _experts(config: dict[str, Any]) -> int:
 
 
 # Layer kinds of the families whose config.json may leave `layer_types` out, as transformers' config classes
-# fill it in (Gemma 2: every other layer local, the first sliding; Gemma 3: five local layers, then one global).
+# fill it in (Gemma 2 and gpt-oss: every other layer local, the first sliding; Gemma 3: five local layers, then
+# one global).
 def _default_layer_types(config: dict[str, Any]) -> list[str] | None:
     layers, kind = config["num_hidden_layers"], config.get("model_type")
-    if kind == "gemma2":
+    if kind in ("gemma2", "gpt_oss"):
         return ["sliding_attention" if (i + 1) % 2 else "full_attention" for i in range(layers)]
     if kind in ("gemma3", "gemma3_text"):
         pattern = config.get("sliding_window_pattern", 6)

@@ -285,6 +285,15 @@ class TestStartupBudget:
         values = {"model": {"name": "acme/unlisted", "weightsGB": 100}, "weights": SOURCES["nfs"], "startup": startup}
         assert budget(values) == 450
 
+    def test_a_quantized_checkpoint_is_sized_by_its_weight_bytes_in_helm_as_in_python(self):
+        # gpt-oss-120b: 65.2 GB of MXFP4 experts and bf16 rest, not 116.8B parameters x 2 bytes of its torch_dtype
+        entry = sizing.builtin_models()["openai/gpt-oss-120b"]
+        gb = entry["weightBytes"] / 1e9
+        assert sizing.checkpoint_gb(sizing.builtin_model("openai/gpt-oss-120b")) == gb
+        assert budget({"model": {"name": "openai/gpt-oss-120b"}}) == budget(
+            {"model": {"name": "acme/unlisted", "weightsGB": gb}}
+        )
+
     def test_weights_gb_overrides_the_table(self):
         small = {"model": {"name": "meta-llama/Llama-3.1-405B-Instruct", "weightsGB": 1}}
         assert budget(small) == budget({"model": {"name": "acme/unlisted", "weightsGB": 1}})

@@ -42,6 +42,35 @@ class TestModel:
         assert [p.itl for p in points] == sorted(p.itl for p in points)
         assert [p.output_tps for p in points] == sorted(p.output_tps for p in points)
 
+    def test_each_running_sequence_adds_its_kv_cache_read_and_its_own_overhead(self):
+        # decode attention is a kernel of its own after the weight products: its KV reads add to the step
+        h100, work = acc("nvidia-h100-80gb"), perf.Workload(4096, 256)
+        one, many = (perf.step_seconds(llama(), h100, sizing.Budget(), 1, work, n) for n in (1, 16))
+        bandwidth = perf.ceilings(h100.name, "bfloat16").bandwidth
+        kv = sizing.kv_sequence_bytes(llama(), 1, "bfloat16", 4096 + 128) / bandwidth
+        per_sequence = perf.hardware()["efficiency"]["sequenceOverheadSeconds"]
+        assert per_sequence > 0
+        assert many - one >= 15 * (kv + per_sequence)
+
+    def test_a_lone_request_decodes_without_prefill_and_a_busy_replica_between_prompts(self):
+        # one request in flight: the next arrives only when it ends, so no prompt shares its steps
+        h100, work = acc("nvidia-h100-80gb"), perf.Workload(100_000, 128)
+        lone = perf.step_seconds(llama(), h100, sizing.Budget(), 1, work, 1)
+        assert lone == perf.step_seconds(llama(), h100, sizing.Budget(), 1, work, 1, decode_only=True)
+        busy = perf.step_seconds(llama(), h100, sizing.Budget(), 1, work, 8)
+        assert busy > perf.step_seconds(llama(), h100, sizing.Budget(), 1, work, 8, decode_only=True)
+
+    def test_a_mixture_of_experts_pays_a_fixed_latency_per_expert_layer(self):
+        gpt_oss = sizing.builtin_model("openai/gpt-oss-20b")
+        assert gpt_oss.moe_layers == 24
+        assert sizing.builtin_model("deepseek-ai/DeepSeek-V3").moe_layers == 61 - 3  # its first three are dense
+        h100, work = acc("nvidia-h100-80gb"), perf.Workload(1024, 128)
+        step = perf.step_seconds(gpt_oss, h100, sizing.Budget(), 1, work, 1)
+        dense = sizing.ModelSpec(**{**gpt_oss.__dict__, "moe_layers": 0})
+        without = perf.step_seconds(dense, h100, sizing.Budget(), 1, work, 1)
+        assert step == pytest.approx(without + 24 * perf.hardware()["efficiency"]["moeLayerSeconds"])
+        assert perf.hardware()["efficiency"]["moeLayerSeconds"] > 0
+
     def test_tensor_parallel_splits_the_weights_and_pays_all_reduces(self):
         one = perf.step_seconds(llama(), acc("nvidia-h100-80gb"), sizing.Budget(), 1, perf.Workload(100, 100), 1)
         two = perf.step_seconds(llama(), acc("nvidia-h100-80gb"), sizing.Budget(), 2, perf.Workload(100, 100), 1)
@@ -182,9 +211,10 @@ class TestCommands:
         assert "Chosen as the cheapest for 20 requests/s" in out.read_text()
 
 
-def test_the_fitted_published_points_stay_fitted():
-    """The efficiencies in hardware.yaml were fitted to these single-request runs (benchmarks/sizing/published.py
-    prints every point): a change to the model that moves them more than 10 % must refit."""
+def test_every_published_point_is_predicted_within_a_quarter():
+    """The efficiencies in hardware.yaml were fitted to the published runs (benchmarks/sizing/published.py prints
+    every point, and says which were fitted): the issue's goal is every prediction within 25 %, and a change to
+    the model that moves a fitted one more than 10 % must refit."""
     import importlib.util
     import sys
 
@@ -192,7 +222,11 @@ def test_the_fitted_published_points_stay_fitted():
     published = importlib.util.module_from_spec(spec)
     sys.modules["published"] = published  # dataclasses look their module up
     spec.loader.exec_module(published)
-    fitted = [p for p in published.POINTS if p.fit]
+    fitted = [p for p in published.POINTS if p.fit == "decodeOfCopy"]
     assert len(fitted) == 2
     for p in fitted:
         assert published.predict(p) == pytest.approx(p.value, rel=0.10), p.source
+    held_out = [p for p in published.POINTS if not p.fit]
+    assert {p.accelerator for p in held_out} == {"nvidia-tesla-a100", "nvidia-b200"}
+    for p in published.POINTS:
+        assert published.predict(p) == pytest.approx(p.value, rel=0.25), (p.source, p.concurrency)

@@ -24,6 +24,80 @@ QWEN_1_5B, QWEN_7B = "Qwen/Qwen2.5-1.5B-Instruct", "Qwen/Qwen2.5-7B-Instruct"
 MISTRAL_7B, MIXTRAL = "mistralai/Mistral-7B-Instruct-v0.3", "mistralai/Mixtral-8x7B-Instruct-v0.1"
 
 
+# The per-dtype element counts the Hub publishes for each quantized checkpoint of the table (its safetensors
+# metadata, api/models/<id> `safetensors.parameters`): DeepSeek-R1's as quoted verbatim in public code (V3 has the
+# same architecture and layout); gpt-oss's from huggingface/huggingface.js@36ef28de
+# packages/hub/src/lib/parse-safetensors-metadata.spec.ts, which reads the checkpoints' safetensors headers at pinned
+# revisions and counts each U8 byte of MXFP4 blocks as two values, leaving the U8 scales out ("U8 scales" here).
+DEEPSEEK_V3_COUNTS = {"BF16": 3_918_786_560, "F8_E4M3": 680_571_043_840, "F32": 41_555_600}
+QUANTIZED_HUB_COUNTS = {
+    "deepseek-ai/DeepSeek-V3": DEEPSEEK_V3_COUNTS,
+    "deepseek-ai/DeepSeek-R1": DEEPSEEK_V3_COUNTS,
+    "openai/gpt-oss-120b": {"BF16": 2_167_371_072, "U8 values": 114_661_785_600, "U8 scales": 3_583_180_800},
+    "openai/gpt-oss-20b": {"BF16": 1_804_459_584, "U8 values": 19_110_297_600, "U8 scales": 597_196_800},
+}
+SAFETENSORS_BYTES = {"BF16": 2, "F8_E4M3": 1, "F32": 4, "U8 values": 0.5, "U8 scales": 1}
+
+
+def checkpoint_tensors(entry: dict) -> tuple[dict[str, int], dict[str, int]]:
+    """Elements by safetensors dtype of every tensor of a quantized checkpoint, recounted from its config numbers
+    and quantization_config: those vLLM loads, and those it skips (DeepSeek's multi-token-prediction layers)."""
+    hidden, vocab, layers = entry["hidden_size"], entry["vocab_size"], entry["num_hidden_layers"]
+    quantization = entry["quantization_config"]
+    loaded: dict[str, int] = {}
+    skipped: dict[str, int] = {}
+
+    def add(where: dict[str, int], dtype: str, count: int) -> None:
+        where[dtype] = where.get(dtype, 0) + count
+
+    if quantization["quant_method"] == "fp8":  # every projection fp8, one float32 scale per weight block
+        rows, cols = quantization["weight_block_size"]
+        heads, rank, q_rank = entry["num_attention_heads"], entry["kv_lora_rank"], entry["q_lora_rank"]
+        rope, nope, value = entry["qk_rope_head_dim"], entry["qk_nope_head_dim"], entry["v_head_dim"]
+        experts = entry["n_routed_experts"]
+
+        def linear(where: dict[str, int], out: int, inp: int) -> None:
+            add(where, "F8_E4M3", out * inp)
+            add(where, "F32", -(-out // rows) * -(-inp // cols))
+
+        def mlp(where: dict[str, int], width: int) -> None:
+            linear(where, width, hidden), linear(where, width, hidden), linear(where, hidden, width)
+
+        def layer(where: dict[str, int], index: int) -> None:
+            linear(where, q_rank, hidden), linear(where, heads * (nope + rope), q_rank)
+            linear(where, rank + rope, hidden), linear(where, heads * (nope + value), rank)
+            linear(where, hidden, heads * value)
+            add(where, "BF16", 2 * hidden + q_rank + rank)  # the layer's norms, q_a's and kv_a's
+            if index < entry["first_k_dense_replace"]:
+                mlp(where, entry["intermediate_size"])
+                return
+            for _ in range(experts + entry["n_shared_experts"]):
+                mlp(where, entry["moe_intermediate_size"])
+            add(where, "BF16", experts * hidden)  # the router
+            add(where, "F32", experts)  # its score-correction bias
+
+        for index in range(layers):
+            layer(loaded, index)
+        add(loaded, "BF16", 2 * vocab * hidden + hidden)  # embeddings, head, final norm
+        for index in range(layers, layers + entry["num_nextn_predict_layers"]):
+            layer(skipped, index)
+            # its norms (two inputs, the head's), eh_proj, and its own copies of the embeddings and head
+            add(skipped, "BF16", 3 * hidden + 2 * hidden * hidden + 2 * vocab * hidden)
+    else:  # mxfp4: the experts' projections in 4-bit blocks with one 8-bit scale per 32; modules_to_not_convert bf16
+        unconverted = quantization["modules_to_not_convert"]
+        assert {"model.layers.*.self_attn", "model.layers.*.mlp.router"} <= set(unconverted)
+        assert {"model.embed_tokens", "lm_head"} <= set(unconverted)
+        heads, kv_heads, head_dim = entry["num_attention_heads"], entry["num_key_value_heads"], entry["head_dim"]
+        experts, width = entry["num_local_experts"], entry["intermediate_size"]
+        attention = (heads + 2 * kv_heads) * head_dim * (hidden + 1) + heads * head_dim * hidden + hidden + heads
+        values = experts * 3 * width * hidden
+        add(loaded, "BF16", layers * (attention + 2 * hidden + experts * (hidden + 1) + experts * (2 * width + hidden)))
+        add(loaded, "U8 values", layers * values)
+        add(loaded, "U8 scales", layers * values // 32)
+        add(loaded, "BF16", 2 * vocab * hidden + hidden)
+    return loaded, skipped
+
+
 def plan_for(model: str, acc: str, dtype: str = "auto", context: int = 8192, concurrency: int = 1) -> sizing.Plan:
     spec = sizing.builtin_model(model)
     assert spec is not None
@@ -53,6 +127,11 @@ class TestBuiltinTable:
             "Qwen/Qwen3-32B",
             "Qwen/Qwen3-30B-A3B",
             "google/gemma-3-27b-it",
+            "deepseek-ai/DeepSeek-V3",
+            "deepseek-ai/DeepSeek-R1",
+            "openai/gpt-oss-120b",
+            "openai/gpt-oss-20b",
+            "mistralai/Devstral-Small-2505",
         }
 
     @pytest.mark.parametrize("name", list(sizing.builtin_models()))
@@ -71,6 +150,20 @@ class TestBuiltinTable:
         assert entry["num_attention_heads"] % entry["num_key_value_heads"] == 0
         assert entry["torch_dtype"] in sizing.WEIGHT_BYTES
         assert isinstance(entry["gated"], bool)
+
+    @pytest.mark.parametrize("name", list(QUANTIZED_HUB_COUNTS))
+    def test_quantized_checkpoints_recount_to_the_hubs_tensors_and_their_weight_bytes(self, name):
+        """Every tensor recounted from the entry's numbers and quantization_config equals, per dtype, what the Hub
+        publishes for the checkpoint; weightBytes is the bytes of those vLLM loads (not DeepSeek's MTP layer)."""
+        entry = sizing.builtin_models()[name]
+        loaded, skipped = checkpoint_tensors(entry)
+        published = QUANTIZED_HUB_COUNTS[name]
+        assert {dtype: loaded.get(dtype, 0) + skipped.get(dtype, 0) for dtype in published} == published
+        assert entry["weightBytes"] == sum(count * SAFETENSORS_BYTES[dtype] for dtype, count in loaded.items())
+        model = sizing.builtin_model(name)
+        assert model.dtype == entry["quantization_config"]["quant_method"]
+        assert sizing.weight_bytes(model, model.dtype) == entry["weightBytes"]
+        assert sizing.checkpoint_gb(model) == entry["weightBytes"] / 1e9
 
     def test_lookup_ignores_case_and_takes_the_name_after_the_slash(self):
         assert sizing.lookup_builtin("GOOGLE/Gemma-2-9B-IT") == GEMMA_9B

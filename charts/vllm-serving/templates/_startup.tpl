@@ -4,8 +4,9 @@ from the container's start, so image pull and volume mounts are outside it (`vll
 them too).
 */ -}}
 
-{{/* The model's checkpoint in GB: model.weightsGB, else parameters x dtypeBytes of its torch_dtype from
-rules.yaml's model table (model.name matched without case); empty when neither knows the model. */}}
+{{/* The model's checkpoint in GB: model.weightsGB, else from rules.yaml's model table (model.name matched
+without case): a quantized checkpoint's weightBytes, else parameters x dtypeBytes of its torch_dtype; empty
+when neither knows the model. */}}
 {{- define "vllm-serving.weightsGB" -}}
 {{- if .Values.model.weightsGB }}
 {{- .Values.model.weightsGB | float64 }}
@@ -13,7 +14,11 @@ rules.yaml's model table (model.name matched without case); empty when neither k
 {{- $rules := include "vllm-serving.rules" . | fromYaml }}
 {{- range $name, $model := $rules.models }}
 {{- if eq (lower $name) (lower $.Values.model.name) }}
+{{- if $model.weightBytes }}
+{{- divf $model.weightBytes 1e9 }}
+{{- else }}
 {{- divf (mulf $model.parameters (get $rules.dtypeBytes $model.torch_dtype)) 1e9 }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- end }}

@@ -43,11 +43,8 @@ import json
 import math
 import sys
 from dataclasses import asdict, dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from vllm_serving import chart as chart_mod
 from vllm_serving import cli_options
@@ -69,13 +66,6 @@ KV_CACHE_DTYPES = ("auto", "fp8")
 # The chart's vllm.dtype words (vLLM's --dtype choices) in the names above.
 _DTYPE_WORDS = {"": "auto", "auto": "auto", "half": "float16", "float": "float32"}
 
-MACHINES_FILE = Path(__file__).with_name("machines.yaml")
-
-
-@cache
-def _machines() -> dict[str, Any]:
-    return yaml.load(MACHINES_FILE.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-
 
 def builtin_models() -> dict[str, dict[str, Any]]:
     """rules.yaml's models (the chart's table), keyed by Hugging Face id."""
@@ -83,8 +73,8 @@ def builtin_models() -> dict[str, dict[str, Any]]:
 
 
 def machines(accelerator: str) -> list[dict[str, Any]]:
-    """machines.yaml's machine shapes for one accelerator, fewest GPUs first (none if it lists none)."""
-    return _machines()["machines"].get(accelerator, [])
+    """rules.yaml's machine shapes for one accelerator, fewest GPUs first (none if it lists none)."""
+    return chart_mod.rules(chart_mod.chart_dir())["machines"].get(accelerator, [])
 
 
 def machine_for(accelerator: str, gpus: int) -> dict[str, Any] | None:

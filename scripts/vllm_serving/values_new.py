@@ -3,7 +3,7 @@
 The file sets the model; the smallest tensor size that serves --concurrency sequences of --context
 tokens on one node, else the fewest nodes (pipeline parallel); vllm.maxModelLen (--context, or the
 longest context that fits, capped at the model's maximum); the weight source's block; CPU and memory
-for the accelerator's machine shape (machines.yaml); and /dev/shm for tensor parallelism. It is checked
+for the accelerator's machine shape (rules.yaml machines); and /dev/shm for tensor parallelism. It is checked
 with the chart (`chart_verdict`, i.e. Helm) before it is written. A request that needs more nodes than the chart's
 parallelism.pipeline allows is refused, with what would serve it.
 """
@@ -48,7 +48,7 @@ def resources(accelerator: str, tensor: int, ephemeral_gib: int) -> tuple[dict[s
     machine = sizing.machine_for(accelerator, tensor)
     if machine is None:
         raise UsageError(
-            f"machines.yaml lists no {accelerator} machine with {tensor} GPUs (machines:); add its shape there"
+            f"rules.yaml lists no {accelerator} machine with {tensor} GPUs (machines:); add its shape there"
         )
     share = tensor / machine["gpus"] * POD_SHARE
     memory = _quantity_gib(math.floor(machine["memoryGiB"] * share))

@@ -36,5 +36,22 @@
 {{- $errors = append $errors (printf "sharedMemory.sizeLimit: %s is more than resources.limits.memory (%s); /dev/shm is memory-backed and counts against the container's memory, so the container would be OOM-killed before /dev/shm filled; lower sharedMemory.sizeLimit or raise the memory limit" (include "vllm-serving.asWritten" .Values.sharedMemory.sizeLimit) (include "vllm-serving.asWritten" $memoryLimit)) }}
 {{- end }}
 {{- end }}
+{{- /* A pod larger than the largest machine of its GPU never schedules (on Standard it stays Pending; on
+       Autopilot, whose maximum for a GPU pod is below the machine's shape, GKE rejects it: "If your requests
+       are greater than the maximum, Autopilot rejects your workload", cloud.google.com/kubernetes-engine/docs/
+       concepts/autopilot-resource-requests). A request defaults to its limit. */}}
+{{- $shapes := get (include "vllm-serving.rules" . | fromYaml).machines .Values.gke.accelerator }}
+{{- if $shapes }}
+{{- $largest := last $shapes }}
+{{- $room := dict "cpu" (float64 $largest.vcpus) "memory" (mulf $largest.memoryGiB 1073741824.0) }}
+{{- $shown := dict "cpu" (printf "%v vCPUs" $largest.vcpus) "memory" (printf "%vGiB of memory" $largest.memoryGiB) }}
+{{- range $resource := list "cpu" "memory" }}
+{{- $section := ternary "requests" "limits" (hasKey $requests $resource) }}
+{{- $asked := get (ternary $requests $limits (eq $section "requests")) $resource }}
+{{- if and $asked (gt (include "vllm-serving.quantity" $asked | float64) (get $room $resource)) }}
+{{- $errors = append $errors (printf "resources.%s.%s: %s is more than the %s of %s, the largest %s machine, so no node could hold the pod (Autopilot rejects it, Standard leaves it Pending); ask for less, leaving room for the kubelet's reservation and system pods" $section $resource (include "vllm-serving.asWritten" $asked) (get $shown $resource) $largest.machineType $.Values.gke.accelerator) }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- toYaml $errors }}
 {{- end }}

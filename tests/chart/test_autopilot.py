@@ -38,6 +38,10 @@ class TestNodeSelectors:
         values = {
             "gke": {"mode": "autopilot"},
             "batch": {"enabled": True, "bucket": "my-batch", "provisioning": "flexStart"},
+            # the bucket brings GKE's GCSFuse sidecar, which Autopilot wants limited
+            "weights": {
+                "gcsfuse": {"sidecar": {"cpuLimit": "1", "memoryLimit": "2Gi", "ephemeralStorageLimit": "5Gi"}}
+            },
         }
         (job,) = [o for o in render(values) if o["kind"] == "Job" and "batch" in o["metadata"]["name"]]
         selector = job["spec"]["template"]["spec"]["nodeSelector"]
@@ -70,6 +74,12 @@ class TestRendered:
 
         (policy,) = [p for p in autopilot.spec()["policies"] if "allowedCapabilities" in p]
         assert chart_mod.rules(CHART)["autopilot"]["allowedCapabilities"] == policy["allowedCapabilities"]
+
+    def test_rules_yaml_host_paths_are_the_local_clusters_autopilot_policy(self):
+        from vllm_serving.cluster import autopilot
+
+        (policy,) = [p for p in autopilot.spec()["policies"] if "allowedHostPathPrefixes" in p]
+        assert chart_mod.rules(CHART)["autopilot"]["hostPathPrefixes"] == policy["allowedHostPathPrefixes"]
 
     def test_rules_yaml_computeclass_facts_are_the_local_clusters_computeclass_rules(self):
         """The labels a custom class decides (the local admission policy) and the machine types whose

@@ -86,6 +86,11 @@ CASES = {
         " Autopilot only allows the capabilities: 'AUDIT_WRITE,CHOWN,DAC_OVERRIDE,FOWNER,FSETID,KILL,MKNOD,"
         "NET_BIND_SERVICE,SETFCAP,SETGID,SETPCAP,SETUID,SYS_CHROOT,SYS_PTRACE'.",
     ),
+    "autogke-no-write-mode-hostpath": (
+        pod(volumes=[{"name": "models", "hostPath": {"path": "/mnt/models"}}]),
+        "[denied by autogke-no-write-mode-hostpath] hostPath volume models uses path /mnt/models which is not"
+        ' allowed in Autopilot. Allowed path prefixes for hostPath volumes are: ["/var/log/"].',
+    ),
     "autogke-gpu-limitation-toleration": (
         pod(tolerations=[GPU_TOLERATION]),
         "[denied by autogke-gpu-limitation] The toleration with key 'nvidia.com/gpu' and operator 'Exists' cannot"

@@ -79,6 +79,19 @@ def _policy_variables(policy: dict[str, Any]) -> list[dict[str, str]]:
                 ),
             },
         ]
+    if "allowedHostPathPrefixes" in policy:
+        # A path is compared with a trailing slash, so /var/log itself counts as under /var/log/.
+        path = "(v.hostPath.path.endsWith('/') ? v.hostPath.path : v.hostPath.path + '/')"
+        found += [
+            {"name": "allowedHostPathPrefixes", "expression": _cel_list(policy["allowedHostPathPrefixes"])},
+            {
+                "name": "refusedHostPaths",
+                "expression": (
+                    "(has(variables.spec.volumes) ? variables.spec.volumes : []).filter(v, has(v.hostPath)"
+                    f" && !variables.allowedHostPathPrefixes.exists(p, {path}.startsWith(p)))"
+                ),
+            },
+        ]
     if "classFieldLabels" in policy:
         found += [
             # a JSON object of strings is a CEL map literal

@@ -12,10 +12,10 @@ from vllm_serving.errors import VllmServingError
 # sub-command -> (module, one-line help). Modules are imported lazily so that
 # `vllm-serving validate` does not pay for the Kubernetes or Google Cloud clients.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "up": ("vllm_serving.up", "install a values file on the local test cluster (or --kubeconfig's) and wait"),
-    "validate": ("vllm_serving.validate", "check values files against the chart's schema and rules"),
+    "up": ("vllm_serving.commands.up", "install a values file on the local test cluster (or --kubeconfig's) and wait"),
+    "validate": ("vllm_serving.commands.validate", "check values files against the chart's schema and rules"),
     "preflight": ("vllm_serving.preflight", "check values against the live cluster before installing: GPUs, PSA, CRDs"),
-    "render": ("vllm_serving.render", "render the chart's manifests for a values file with helm"),
+    "render": ("vllm_serving.commands.render", "render the chart's manifests for a values file with helm"),
     "docs": ("vllm_serving.docs", "copy values.yaml's `# --` descriptions into the schema and the README table"),
     "check-args": (
         "vllm_serving.vllm_parser",
@@ -26,7 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "vllm_serving.timeline",
         "where each pod of a release spent its start (image, volumes, weights, compile, graphs) against its budget",
     ),
-    "size": ("vllm_serving.size", "size a model for a GPU: weights, KV cache, tensor size and node count"),
+    "size": ("vllm_serving.commands.size", "size a model for a GPU: weights, KV cache, tensor size and node count"),
     "values": ("vllm_serving.values_new", "write values files: `values new` sizes a model for an accelerator"),
     "loadtest": ("vllm_serving.loadtest.runner", "load-test a served model's chat completions with Locust (bounded)"),
     "bake": ("vllm_serving.bake.cli", "bake disk images: container-image cache and model weights"),

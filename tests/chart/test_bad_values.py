@@ -20,8 +20,8 @@ import pytest
 from paths import CHART
 from vllm_serving import cli, helm
 from vllm_serving import verdict as verdict_mod
+from vllm_serving.commands.validate import main as validate_main
 from vllm_serving.errors import InvalidValues
-from vllm_serving.validate import main as validate_main
 from vllm_serving.verdict import Verdict, chart_verdict
 
 BAD_VALUES = sorted((Path(__file__).parent / "bad-values").glob("*.yaml"))

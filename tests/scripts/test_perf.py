@@ -10,8 +10,8 @@ import yaml
 from paths import CHART, REPO
 from vllm_serving import chart as chart_mod
 from vllm_serving import perf, sizing, values_new
-from vllm_serving import size as size_command
 from vllm_serving.cli import run
+from vllm_serving.commands import size as size_command
 
 RULES = chart_mod.rules(CHART)
 LLAMA_8B = "meta-llama/Llama-3.1-8B-Instruct"

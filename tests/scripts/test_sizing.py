@@ -9,9 +9,9 @@ import pytest
 
 from paths import CHART, VALUES_FILES
 from vllm_serving import chart as chart_mod
-from vllm_serving import size as size_command
 from vllm_serving import sizing
 from vllm_serving.cli import run
+from vllm_serving.commands import size as size_command
 from vllm_serving.verdict import chart_verdict
 
 RULES = chart_mod.rules(CHART)

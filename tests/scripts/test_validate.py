@@ -7,7 +7,7 @@ import json
 import pytest
 
 from paths import CHART, VALUES_FILES
-from vllm_serving.validate import main
+from vllm_serving.commands.validate import main
 
 
 def write(tmp_path, name, text):

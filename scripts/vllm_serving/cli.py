@@ -16,7 +16,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("vllm_serving.commands.validate", "check values files against the chart's schema and rules"),
     "preflight": ("vllm_serving.preflight", "check values against the live cluster before installing: GPUs, PSA, CRDs"),
     "render": ("vllm_serving.commands.render", "render the chart's manifests for a values file with helm"),
-    "docs": ("vllm_serving.docs", "copy values.yaml's `# --` descriptions into the schema and the README table"),
+    "docs": (
+        "vllm_serving.commands.docs",
+        "copy values.yaml's `# --` descriptions into the schema and the README table",
+    ),
     "check-args": (
         "vllm_serving.vllm_parser",
         "check a `vllm serve` argv with the pinned vLLM release's own parser",

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from paths import CHART
+from vllm_serving.commands.check_args import main
 from vllm_serving.errors import InvalidValues, ToolMissing
-from vllm_serving.vllm_parser import ArgvResult, check_argvs, main, parser_env, pinned_vllm_version, serve_help
+from vllm_serving.vllm_parser import ArgvResult, check_argvs, parser_env, pinned_vllm_version, serve_help
 
 MODEL = "google/gemma-2-9b-it"
 GOOD = [MODEL, "--tensor-parallel-size", "2", "--max-model-len", "8192", "--gpu-memory-utilization", "0.9",

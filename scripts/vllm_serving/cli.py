@@ -21,12 +21,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "copy values.yaml's `# --` descriptions into the schema and the README table",
     ),
     "check-args": (
-        "vllm_serving.vllm_parser",
+        "vllm_serving.commands.check_args",
         "check a `vllm serve` argv with the pinned vLLM release's own parser",
     ),
     "cluster": ("vllm_serving.cluster.cli", "start/stop the local test cluster (real control plane, kwok GPU nodes)"),
     "timeline": (
-        "vllm_serving.timeline",
+        "vllm_serving.commands.timeline",
         "where each pod of a release spent its start (image, volumes, weights, compile, graphs) against its budget",
     ),
     "size": ("vllm_serving.commands.size", "size a model for a GPU: weights, KV cache, tensor size and node count"),

@@ -30,7 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "where each pod of a release spent its start (image, volumes, weights, compile, graphs) against its budget",
     ),
     "size": ("vllm_serving.commands.size", "size a model for a GPU: weights, KV cache, tensor size and node count"),
-    "values": ("vllm_serving.values_new", "write values files: `values new` sizes a model for an accelerator"),
+    "values": ("vllm_serving.commands.values", "write values files: `values new` sizes a model for an accelerator"),
     "loadtest": ("vllm_serving.loadtest.runner", "load-test a served model's chat completions with Locust (bounded)"),
     "bake": ("vllm_serving.bake.cli", "bake disk images: container-image cache and model weights"),
     "nodepool": ("vllm_serving.nodepool", "create a GPU node pool with the image cache"),

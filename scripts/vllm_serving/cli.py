@@ -24,7 +24,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "vllm_serving.commands.check_args",
         "check a `vllm serve` argv with the pinned vLLM release's own parser",
     ),
-    "cluster": ("vllm_serving.cluster.cli", "start/stop the local test cluster (real control plane, kwok GPU nodes)"),
+    "cluster": (
+        "vllm_serving.commands.cluster",
+        "start/stop the local test cluster (real control plane, kwok GPU nodes)",
+    ),
     "timeline": (
         "vllm_serving.commands.timeline",
         "where each pod of a release spent its start (image, volumes, weights, compile, graphs) against its budget",

@@ -14,7 +14,10 @@ from vllm_serving.errors import VllmServingError
 COMMANDS: dict[str, tuple[str, str]] = {
     "up": ("vllm_serving.commands.up", "install a values file on the local test cluster (or --kubeconfig's) and wait"),
     "validate": ("vllm_serving.commands.validate", "check values files against the chart's schema and rules"),
-    "preflight": ("vllm_serving.preflight", "check values against the live cluster before installing: GPUs, PSA, CRDs"),
+    "preflight": (
+        "vllm_serving.commands.preflight",
+        "check values against the live cluster before installing: GPUs, PSA, CRDs",
+    ),
     "render": ("vllm_serving.commands.render", "render the chart's manifests for a values file with helm"),
     "docs": (
         "vllm_serving.commands.docs",

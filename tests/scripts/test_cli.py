@@ -50,3 +50,11 @@ def test_console_script_is_installed():
     result = subprocess.run([script, "--help"], capture_output=True, text=True, check=False)
     assert result.returncode == 0
     assert "validate" in result.stdout
+
+
+def test_up_and_preflight_refuse_a_release_name_helm_refuses(capsys, tmp_path):
+    values = tmp_path / "Gemma_L4.yaml"
+    values.write_text("{}\n")
+    for command in ("up", "preflight"):
+        assert cli.main([command, str(values), "--release", "gemma_l4"]) == 2
+        assert capsys.readouterr().err == "error: 'gemma_l4' is not a valid release name; pass --release\n"

@@ -40,7 +40,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "loadtest": ("vllm_serving.commands.loadtest", "load-test a served model's chat completions with Locust (bounded)"),
     "bake": ("vllm_serving.bake.cli", "bake disk images: container-image cache and model weights"),
     "nodepool": ("vllm_serving.nodepool", "create a GPU node pool with the image cache"),
-    "pipeline": ("vllm_serving.pipeline.cli", "batch and streaming inference on Apache Beam (DirectRunner, Dataflow)"),
+    "pipeline": (
+        "vllm_serving.commands.pipeline",
+        "batch and streaming inference on Apache Beam (DirectRunner, Dataflow)",
+    ),
 }
 
 

@@ -21,12 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from vllm_serving import cli_options
-from vllm_serving.bake import validate
-from vllm_serving.bake.chart import accelerators
-from vllm_serving.bake.cli import Parser, add_output, add_project, parse
+from vllm_serving.chart import accelerators
 from vllm_serving.errors import UsageError
-from vllm_serving.gcp import api
+from vllm_serving.gcp import api, options
 from vllm_serving.gcp.operations import Waiter
+from vllm_serving.gcp.options import Parser, add_output, add_project, parse
 from vllm_serving.gcp.progress import Progress
 from vllm_serving.gcp.runtime import Runtime
 
@@ -192,7 +191,7 @@ def _image_path(project: str, ref: str) -> str:
     match = _IMAGE_REF.match(ref)
     if not match:
         raise UsageError(f"--secondary-boot-disk: {ref!r} is not a disk image: use projects/P/global/images/I or I")
-    validate.resource_name("--secondary-boot-disk", match["name"])
+    options.resource_name("--secondary-boot-disk", match["name"])
     return f"projects/{match['project'] or project}/global/images/{match['name']}"
 
 
@@ -251,18 +250,18 @@ def _check_capacity(args: argparse.Namespace) -> str:
 
 def spec_from(args: argparse.Namespace) -> Spec:
     """Every check that needs no API call."""
-    project = validate.project(args.project)
-    location = validate.location("--location", args.location)
-    validate.resource_name("name", args.name, max_length=40)
-    validate.resource_name("--cluster", args.cluster, max_length=40)
+    project = options.project(args.project)
+    location = options.location("--location", args.location)
+    options.resource_name("name", args.name, max_length=40)
+    options.resource_name("--cluster", args.cluster, max_length=40)
     if not re.match(r"^[a-z0-9]+(-[a-z0-9]+)+$", args.machine_type):
         raise UsageError(f"--machine-type: {args.machine_type!r} is not a machine type (e.g. g2-standard-24)")
     _check_accelerator(args.accelerator, args.accelerator_count, args.chart)
     zones = [z.strip() for z in args.node_locations.split(",") if z.strip()]
-    region = location if not re.match(r".*-[a-z]$", location) else validate.region_of(location)
+    region = location if not re.match(r".*-[a-z]$", location) else options.region_of(location)
     for zone in zones:
-        validate.zone("--node-locations", zone)
-        if validate.region_of(zone) != region:
+        options.zone("--node-locations", zone)
+        if options.region_of(zone) != region:
             raise UsageError(f"--node-locations: {zone} is not in the cluster's region {region}")
     if args.min_nodes < 0 or args.max_nodes < 1 or args.min_nodes > args.max_nodes or args.max_nodes > 1000:
         raise UsageError(
@@ -281,8 +280,8 @@ def spec_from(args: argparse.Namespace) -> Spec:
             "--no-image-streaming: a secondary boot disk in CONTAINER_IMAGE_CACHE mode needs image "
             "streaming; drop --no-image-streaming"
         )
-    validate.size_gb("--disk-size-gb", args.disk_size_gb)
-    validate.resource_name("--disk-type", args.disk_type)
+    options.size_gb("--disk-size-gb", args.disk_size_gb)
+    options.resource_name("--disk-type", args.disk_type)
     if args.max_surge < 0 or args.max_unavailable < 0 or args.max_surge + args.max_unavailable == 0:
         raise UsageError("--max-surge/--max-unavailable: both >= 0 and not both 0")
     return Spec(
@@ -463,7 +462,7 @@ def create(spec: Spec, args: argparse.Namespace, runtime: Runtime) -> dict:
     }
     if args.dry_run:
         return result
-    timeout = validate.duration("--timeout", args.timeout)
+    timeout = options.duration("--timeout", args.timeout)
     progress = Progress(runtime.stderr, runtime.clock, tty=runtime.tty)
     client = runtime.clients.cluster_manager
     what = f"creating node pool {spec.name} in cluster {spec.cluster}"
@@ -503,7 +502,7 @@ def main(argv: Sequence[str], *, runtime: Runtime | None = None) -> int:
     if isinstance(args, int):
         return args
     spec = spec_from(args)
-    validate.duration("--timeout", args.timeout)
+    options.duration("--timeout", args.timeout)
     runtime = runtime or Runtime()
     result = create(spec, args, runtime)
     if args.output == "json":

@@ -7,6 +7,6 @@
 ``cli`` is the command and the options every bake shares (and ``cleanup``); ``baker`` one run: labels,
 content hash, the resources it creates and removes, reuse and leftovers; ``build_vm`` what runs on the
 temporary VM (startup.sh, its arguments, the serial-console verdict); ``chart`` what a bake reads from
-the chart and hands back to it; ``image_cache`` and ``weights_disk`` the two bakes; ``validate`` the
+the chart and hands back to it; ``image_cache`` and ``weights_disk`` the two bakes. The argument checks are
 argument checks.
 """

@@ -6,18 +6,17 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from vllm_serving import cli_options
-from vllm_serving.bake import validate
 from vllm_serving.bake.baker import RESERVED_LABELS, VmSpec, find_leftovers, sweep, temporary_filter
 from vllm_serving.errors import UsageError
+from vllm_serving.gcp import options
 from vllm_serving.gcp.compute import Gce
 from vllm_serving.gcp.operations import Waiter
+from vllm_serving.gcp.options import Parser, add_output, add_project, parse
 from vllm_serving.gcp.progress import Progress
 from vllm_serving.gcp.runtime import Runtime
 
@@ -51,13 +50,6 @@ def main(argv: Sequence[str], *, runtime: Runtime | None = None) -> int:
 # -- shared options ----------------------------------------------------------------------------------
 
 
-class Parser(argparse.ArgumentParser):
-    """argparse that raises UsageError instead of exiting, so that cli.run reports it."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{self.prog}: {message}")
-
-
 @dataclass
 class BakePlan:
     """What every bake run needs: where it runs, what it makes, how long it may take."""
@@ -74,30 +66,6 @@ class BakePlan:
     storage_location: str | None
     force: bool
     verify: bool
-
-
-def parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace | int:
-    """The parsed arguments, or the exit status of ``--help``."""
-    try:
-        return parser.parse_args(list(argv))
-    except SystemExit as done:  # --help
-        return int(done.code or 0)
-
-
-def default_project() -> str | None:
-    return os.environ.get("CLOUDSDK_CORE_PROJECT") or os.environ.get("GOOGLE_CLOUD_PROJECT") or None
-
-
-def add_project(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--project",
-        default=default_project(),
-        help="Google Cloud project (default: $CLOUDSDK_CORE_PROJECT or $GOOGLE_CLOUD_PROJECT)",
-    )
-
-
-def add_output(parser: argparse.ArgumentParser) -> None:
-    cli_options.add_output(parser, help="text for people, json (on stdout; progress stays on stderr) for CI")
 
 
 def add_bake(parser: argparse.ArgumentParser, *, timeout: str, disk_type: str) -> None:
@@ -147,7 +115,7 @@ def add_bake(parser: argparse.ArgumentParser, *, timeout: str, disk_type: str) -
 
 def vm_spec(args: argparse.Namespace, *, boot_disk_size_gb: int) -> VmSpec:
     size = args.boot_disk_size_gb or boot_disk_size_gb
-    validate.size_gb("--boot-disk-size-gb", size)
+    options.size_gb("--boot-disk-size-gb", size)
     if not args.machine_type or not all(c.isalnum() or c == "-" for c in args.machine_type):
         raise UsageError(f"--machine-type: {args.machine_type!r} is not a machine type (e.g. e2-standard-8)")
     return VmSpec(
@@ -164,21 +132,21 @@ def vm_spec(args: argparse.Namespace, *, boot_disk_size_gb: int) -> VmSpec:
 def checked_common(args: argparse.Namespace) -> dict:
     """The BakePlan fields every bake command shares (all but content, image_name and vm), checked."""
     checked = {
-        "project": validate.project(args.project),
-        "zone": validate.zone("--zone", args.zone),
-        "labels": validate.labels("--label", args.label, RESERVED_LABELS),
-        "script_timeout": validate.duration("--timeout", args.timeout),
-        "operation_timeout": validate.duration("--operation-timeout", args.operation_timeout),
+        "project": options.project(args.project),
+        "zone": options.zone("--zone", args.zone),
+        "labels": options.labels("--label", args.label, RESERVED_LABELS),
+        "script_timeout": options.duration("--timeout", args.timeout),
+        "operation_timeout": options.duration("--operation-timeout", args.operation_timeout),
         "family": args.family,
         "storage_location": args.storage_location,
         "force": args.force,
         "verify": args.verify,
     }
     if args.image_name:
-        validate.resource_name("--image-name", args.image_name)
+        options.resource_name("--image-name", args.image_name)
     if args.family:
-        validate.resource_name("--family", args.family)
-    validate.resource_name("--build-disk-type", args.build_disk_type)
+        options.resource_name("--family", args.family)
+    options.resource_name("--build-disk-type", args.build_disk_type)
     return checked
 
 
@@ -226,10 +194,10 @@ def cleanup(argv: Sequence[str], *, runtime: Runtime | None = None) -> int:
     args = parse(cleanup_parser(), argv)
     if isinstance(args, int):
         return args
-    project = validate.project(args.project)
+    project = options.project(args.project)
     if args.run_id and not _RUN_ID.match(args.run_id):
         raise UsageError(f"--run-id: {args.run_id!r} is not a run id (e.g. 20250101-120000-a1b2)")
-    timeout = validate.duration("--operation-timeout", args.operation_timeout)
+    timeout = options.duration("--operation-timeout", args.operation_timeout)
     runtime = runtime or Runtime()
     progress = Progress(runtime.stderr, runtime.clock, tty=runtime.tty)
     gce = Gce(runtime, Waiter(runtime, progress), project, timeout=timeout)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from vllm_serving import cli_options
-from vllm_serving.bake import build_vm, chart, cli, validate
+from vllm_serving.bake import build_vm, chart, cli
 from vllm_serving.bake.baker import (
     Baker,
     Run,
@@ -25,6 +25,7 @@ from vllm_serving.bake.baker import (
     temporary_filter,
 )
 from vllm_serving.bake.cli import BakePlan, run_bake_command
+from vllm_serving.gcp import options
 from vllm_serving.gcp.compute import Gce
 from vllm_serving.gcp.operations import Waiter
 from vllm_serving.gcp.progress import Progress
@@ -44,7 +45,7 @@ class Plan(BakePlan):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = cli.Parser(
+    parser = options.Parser(
         prog="vllm-serving bake image-cache",
         description="Bake container images into a disk image for a GKE secondary boot disk "
         "(mode CONTAINER_IMAGE_CACHE).",
@@ -71,9 +72,9 @@ def plan_from(args: argparse.Namespace) -> Plan:
     """Every check that needs no API call."""
     common = cli.checked_common(args)
     raw = args.images or [chart.chart_image(args.chart)]
-    images = list(dict.fromkeys(validate.container_image(i) for i in raw))
+    images = list(dict.fromkeys(options.container_image(i) for i in raw))
     content = content_hash(KIND, images=sorted(images))
-    disk_size = validate.size_gb("--disk-size-gb", args.disk_size_gb)
+    disk_size = options.size_gb("--disk-size-gb", args.disk_size_gb)
     return Plan(
         **common,
         images=images,

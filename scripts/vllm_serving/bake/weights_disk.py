@@ -12,7 +12,7 @@ import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from vllm_serving.bake import build_vm, chart, cli, validate
+from vllm_serving.bake import build_vm, chart, cli
 from vllm_serving.bake.baker import (
     Baker,
     Run,
@@ -26,6 +26,7 @@ from vllm_serving.bake.baker import (
 from vllm_serving.bake.cli import BakePlan, run_bake_command
 from vllm_serving.bake.image_cache import verify_image
 from vllm_serving.errors import UsageError
+from vllm_serving.gcp import options
 from vllm_serving.gcp.compute import Gce
 from vllm_serving.gcp.operations import Waiter
 from vllm_serving.gcp.progress import Progress
@@ -52,7 +53,7 @@ class Plan(BakePlan):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = cli.Parser(
+    parser = options.Parser(
         prog="vllm-serving bake weights-disk",
         description="Bake model weights into a disk image and a read-only pd-ssd disk per zone.",
     )
@@ -97,15 +98,15 @@ def build_parser() -> argparse.ArgumentParser:
 def plan_from(args: argparse.Namespace) -> Plan:
     """Every check that needs no API call."""
     common = cli.checked_common(args)
-    source = validate.weights_source(args.source)
+    source = options.weights_source(args.source)
     if source.startswith("gs://") and (args.revision or args.hf_token_secret):
         raise UsageError("--revision and --hf-token-secret apply to Hugging Face sources only")
     if args.revision and (not args.revision.strip() or any(c.isspace() for c in args.revision)):
         raise UsageError(f"--revision: {args.revision!r} is not a revision")
     zones = [z.strip() for item in args.disk_zone for z in item.split(",") if z.strip()] or [common["zone"]]
-    zones = list(dict.fromkeys(validate.zone("--disk-zone", z) for z in zones))
-    image_size = validate.size_gb("--image-size-gb", args.image_size_gb)
-    disk_size = validate.size_gb("--disk-size-gb", args.disk_size_gb)
+    zones = list(dict.fromkeys(options.zone("--disk-zone", z) for z in zones))
+    image_size = options.size_gb("--image-size-gb", args.image_size_gb)
+    disk_size = options.size_gb("--disk-size-gb", args.disk_size_gb)
     if disk_size < image_size:
         raise UsageError(
             f"--disk-size-gb: {disk_size} GB is smaller than the image ({image_size} GB, "
@@ -113,10 +114,10 @@ def plan_from(args: argparse.Namespace) -> Plan:
         )
     if not 128 <= args.read_ahead_kb <= 65536:
         raise UsageError(f"--read-ahead-kb: {args.read_ahead_kb} is out of range: use 128 to 65536")
-    validate.resource_name("--disk-type", args.disk_type)
+    options.resource_name("--disk-type", args.disk_type)
     content = content_hash(KIND, source=source, revision=args.revision or "")
     image_name = args.image_name or f"vllm-weights-{content[:12]}"
-    disk_name = validate.resource_name("--disk-name", args.disk_name) if args.disk_name else image_name
+    disk_name = options.resource_name("--disk-name", args.disk_name) if args.disk_name else image_name
     return Plan(
         **common,
         disk_zones=zones,

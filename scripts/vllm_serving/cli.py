@@ -38,7 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "size": ("vllm_serving.commands.size", "size a model for a GPU: weights, KV cache, tensor size and node count"),
     "values": ("vllm_serving.commands.values", "write values files: `values new` sizes a model for an accelerator"),
     "loadtest": ("vllm_serving.commands.loadtest", "load-test a served model's chat completions with Locust (bounded)"),
-    "bake": ("vllm_serving.bake.cli", "bake disk images: container-image cache and model weights"),
+    "bake": ("vllm_serving.commands.bake", "bake disk images: container-image cache and model weights"),
     "nodepool": ("vllm_serving.nodepool", "create a GPU node pool with the image cache"),
     "pipeline": (
         "vllm_serving.commands.pipeline",

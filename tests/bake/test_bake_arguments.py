@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from vllm_serving import nodepool
-from vllm_serving.bake import cli, image_cache, weights_disk
+from vllm_serving.bake import image_cache, weights_disk
+from vllm_serving.commands import bake as bake_command
 
 PROJECT, ZONE = "test-project", "us-central1-a"
 IMAGE = ["--project", PROJECT, "--zone", ZONE]
@@ -173,7 +174,7 @@ def test_nodepool_location(gcp):
 
 
 def test_unknown_bake_subcommand(gcp):
-    refused(gcp, cli.main, ["bread"], "unknown bake subcommand 'bread'")
+    refused(gcp, bake_command.main, ["bread"], "unknown bake subcommand 'bread'")
 
 
 def test_help_exits_zero(gcp, capsys):

@@ -108,7 +108,7 @@ def test_failure_leaks_nothing_and_rerun_succeeds(gcp, command, failing_call):
 
 class TestCleanupThatFails:
     def test_names_what_is_left_and_the_command_that_removes_it(self, gcp):
-        from vllm_serving.bake import cli
+        from vllm_serving.commands import bake as bake_command
 
         gcp.console("failure")
         gcp.fake.fail("compute.disks.delete", status=403, times=-1)
@@ -121,24 +121,24 @@ class TestCleanupThatFails:
         assert gcp.temporaries() == [f"disk vllm-bake-{run_id}-disk"]
 
         gcp.fake.clear_failures()
-        listed = gcp.run(cli.cleanup, ["--project", PROJECT, "--run-id", run_id, "--dry-run"])
+        listed = gcp.run(bake_command.cleanup, ["--project", PROJECT, "--run-id", run_id, "--dry-run"])
         assert listed.code == 0
         assert f"Would remove disk vllm-bake-{run_id}-disk in {ZONE}" in listed.out
         assert gcp.temporaries() != []
-        removed = gcp.run(cli.cleanup, ["--project", PROJECT, "--run-id", run_id])
+        removed = gcp.run(bake_command.cleanup, ["--project", PROJECT, "--run-id", run_id])
         assert removed.code == 0, removed.err
         assert gcp.temporaries() == []
 
     def test_cleanup_needs_a_run_or_all(self, gcp):
-        from vllm_serving.bake import cli
+        from vllm_serving.commands import bake as bake_command
 
-        result = gcp.run(cli.cleanup, ["--project", PROJECT])
+        result = gcp.run(bake_command.cleanup, ["--project", PROJECT])
         assert result.code == 2
         assert "one of the arguments --run-id --all is required" in result.err
         assert gcp.fake.calls == []
 
     def test_cleanup_all_leaves_outputs_alone(self, gcp):
-        from vllm_serving.bake import cli
+        from vllm_serving.commands import bake as bake_command
 
         gcp.fake.fail("compute.instances.delete", status=403, times=-1)
         gcp.console("silent")
@@ -148,7 +148,7 @@ class TestCleanupThatFails:
         assert gcp.run(image_cache.main, [*COMMANDS["image-cache"][1][:-2], "other/image:1"]).code == 0
         # the first run's VM, its boot disk and the scratch disk (attached to the VM, so not deletable)
         assert len(gcp.temporaries()) == 3
-        result = gcp.run(cli.cleanup, ["--project", PROJECT, "--all", "--output", "json"])
+        result = gcp.run(bake_command.cleanup, ["--project", PROJECT, "--all", "--output", "json"])
         assert result.code == 0
         assert gcp.temporaries() == []
         assert gcp.everything() == ["image vllm-cache"]

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from vllm_serving import cli_options
-from vllm_serving.bake import build_vm, chart, cli
+from vllm_serving.bake import build_vm, chart
 from vllm_serving.bake.baker import (
     Baker,
     Run,
@@ -24,7 +24,7 @@ from vllm_serving.bake.baker import (
     sweep,
     temporary_filter,
 )
-from vllm_serving.bake.cli import BakePlan, run_bake_command
+from vllm_serving.bake.plan import BakePlan, add_bake, checked_common, run_bake_command, vm_spec
 from vllm_serving.gcp import options
 from vllm_serving.gcp.compute import Gce
 from vllm_serving.gcp.operations import Waiter
@@ -64,13 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="pull with the build VM's service-account token: for Google registries (auto), never, or always",
     )
-    cli.add_bake(parser, timeout="60m", disk_type="pd-balanced")
+    add_bake(parser, timeout="60m", disk_type="pd-balanced")
     return parser
 
 
 def plan_from(args: argparse.Namespace) -> Plan:
     """Every check that needs no API call."""
-    common = cli.checked_common(args)
+    common = checked_common(args)
     raw = args.images or [chart.chart_image(args.chart)]
     images = list(dict.fromkeys(options.container_image(i) for i in raw))
     content = content_hash(KIND, images=sorted(images))
@@ -83,7 +83,7 @@ def plan_from(args: argparse.Namespace) -> Plan:
         disk_size_gb=disk_size,
         disk_type=args.build_disk_type,
         auth=args.auth,
-        vm=cli.vm_spec(args, boot_disk_size_gb=max(200, 2 * disk_size)),
+        vm=vm_spec(args, boot_disk_size_gb=max(200, 2 * disk_size)),
     )
 
 

@@ -12,7 +12,7 @@ import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from vllm_serving.bake import build_vm, chart, cli
+from vllm_serving.bake import build_vm, chart
 from vllm_serving.bake.baker import (
     Baker,
     Run,
@@ -23,8 +23,8 @@ from vllm_serving.bake.baker import (
     sweep,
     temporary_filter,
 )
-from vllm_serving.bake.cli import BakePlan, run_bake_command
 from vllm_serving.bake.image_cache import verify_image
+from vllm_serving.bake.plan import BakePlan, add_bake, checked_common, run_bake_command, vm_spec
 from vllm_serving.errors import UsageError
 from vllm_serving.gcp import options
 from vllm_serving.gcp.compute import Gce
@@ -91,13 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print PersistentVolume and PersistentVolumeClaim manifests instead of chart values",
     )
-    cli.add_bake(parser, timeout="2h", disk_type="pd-ssd")
+    add_bake(parser, timeout="2h", disk_type="pd-ssd")
     return parser
 
 
 def plan_from(args: argparse.Namespace) -> Plan:
     """Every check that needs no API call."""
-    common = cli.checked_common(args)
+    common = checked_common(args)
     source = options.weights_source(args.source)
     if source.startswith("gs://") and (args.revision or args.hf_token_secret):
         raise UsageError("--revision and --hf-token-secret apply to Hugging Face sources only")
@@ -133,7 +133,7 @@ def plan_from(args: argparse.Namespace) -> Plan:
         build_disk_type=args.build_disk_type,
         read_ahead_kb=args.read_ahead_kb,
         pv_manifests=args.pv_manifests,
-        vm=cli.vm_spec(args, boot_disk_size_gb=50),
+        vm=vm_spec(args, boot_disk_size_gb=50),
     )
 
 

@@ -39,7 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "values": ("vllm_serving.commands.values", "write values files: `values new` sizes a model for an accelerator"),
     "loadtest": ("vllm_serving.commands.loadtest", "load-test a served model's chat completions with Locust (bounded)"),
     "bake": ("vllm_serving.commands.bake", "bake disk images: container-image cache and model weights"),
-    "nodepool": ("vllm_serving.nodepool", "create a GPU node pool with the image cache"),
+    "nodepool": ("vllm_serving.commands.nodepool", "create a GPU node pool with the image cache"),
     "pipeline": (
         "vllm_serving.commands.pipeline",
         "batch and streaming inference on Apache Beam (DirectRunner, Dataflow)",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from vllm_serving import nodepool
 from vllm_serving.bake import image_cache, weights_disk
 from vllm_serving.commands import bake as bake_command
+from vllm_serving.commands import nodepool
 
 PROJECT, ZONE = "test-project", "us-central1-a"
 IMAGE = ["--project", PROJECT, "--zone", ZONE]

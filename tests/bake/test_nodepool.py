@@ -7,7 +7,7 @@ import shlex
 
 import pytest
 
-from vllm_serving import nodepool
+from vllm_serving.commands import nodepool
 
 PROJECT = "test-project"
 POOL = [

@@ -317,4 +317,4 @@ def test_beams_stager_builds_the_setup_file_into_a_package_with_the_pipeline(tmp
         names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
     for module in ("transforms.py", "client.py", "records.py"):
         assert f"scripts/vllm_serving/pipeline/{module}" in names
-    assert "scripts/vllm_serving/loadtest/client.py" in names  # Target, which the client uses
+    assert "scripts/vllm_serving/endpoint.py" in names  # Target, which the client uses

@@ -25,9 +25,10 @@ import pytest
 from support.openai_stub import Failure, OpenAIStub
 from vllm_serving import cli
 from vllm_serving.commands import loadtest as loadtest_command
+from vllm_serving.endpoint import Target
 from vllm_serving.errors import UsageError
 from vllm_serving.loadtest import report, runner
-from vllm_serving.loadtest.client import ChatClient, Sample, Target, list_models
+from vllm_serving.loadtest.client import ChatClient, Sample, list_models
 from vllm_serving.loadtest.prompts import default_prompts_file, load_prompts, prompt_order
 
 FIRST_TOKEN_DELAY = 0.1  # seconds, what the stub waits before the first content chunk

@@ -19,9 +19,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from vllm_serving import cli_options
+from vllm_serving.endpoint import Target
 from vllm_serving.errors import UsageError
 from vllm_serving.loadtest import report, runner
-from vllm_serving.loadtest.client import Target, list_models
+from vllm_serving.loadtest.client import list_models
 from vllm_serving.loadtest.prompts import default_prompts_file, load_prompts
 
 

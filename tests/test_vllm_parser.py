@@ -5,6 +5,7 @@ The tests marked vllm_parser build the cached parser environment on first use (m
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,15 @@ class TestVllmParser:
         out = capsys.readouterr().out
         assert f"rejected by vLLM {vllm_version}: {MODEL} --no-such-flag" in out
         assert "unrecognized arguments: --no-such-flag" in out
+        assert main(["--vllm-version", vllm_version, "--output", "json", "--", MODEL, "--max-model-len", "2048"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report == {
+            "version": "1",
+            "vllm_version": vllm_version,
+            "argv": [MODEL, "--max-model-len", "2048"],
+            "ok": True,
+            "error": "",
+        }
 
 
 @pytest.mark.vllm_parser

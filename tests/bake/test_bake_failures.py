@@ -8,6 +8,7 @@ operation, as an operation that ends in error.
 from __future__ import annotations
 
 import io
+import json
 from collections import Counter
 
 import pytest
@@ -150,5 +151,6 @@ class TestCleanupThatFails:
         assert len(gcp.temporaries()) == 3
         result = gcp.run(bake_command.cleanup, ["--project", PROJECT, "--all", "--output", "json"])
         assert result.code == 0
+        assert json.loads(result.out)["version"] == "1"
         assert gcp.temporaries() == []
         assert gcp.everything() == ["image vllm-cache"]

@@ -82,6 +82,7 @@ class TestHappyPath:
     def test_json_output(self, gcp):
         result = bake(gcp, "--image-name", "vllm-cache", "--output", "json")
         document = json.loads(result.out)
+        assert document["version"] == "1"
         assert document["image"] == f"projects/{PROJECT}/global/images/vllm-cache"
         assert document["created"] is True
         assert document["images"] == ["docker.io/vllm/vllm-openai:v0.33.0"]

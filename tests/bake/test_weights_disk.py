@@ -50,7 +50,8 @@ class TestHappyPath:
 
     def test_disk_zone_defaults_to_the_build_zone(self, gcp):
         result = bake(gcp, "--source", "gs://models/gemma", "--output", "json")
-        assert json.loads(result.out)["disks"] == [f"projects/{PROJECT}/zones/{ZONE}/disks/gemma"]
+        document = json.loads(result.out)
+        assert document["version"] == "1" and document["disks"] == [f"projects/{PROJECT}/zones/{ZONE}/disks/gemma"]
 
     def test_script_gets_the_source(self, gcp):
         assert (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -58,3 +59,8 @@ def test_up_and_preflight_refuse_a_release_name_helm_refuses(capsys, tmp_path):
     for command in ("up", "preflight"):
         assert cli.main([command, str(values), "--release", "gemma_l4"]) == 2
         assert capsys.readouterr().err == "error: 'gemma_l4' is not a valid release name; pass --release\n"
+
+
+def test_cluster_status_json_of_no_cluster_is_a_versioned_object(capsys, tmp_path):
+    assert cli.main(["cluster", "status", "--state-dir", str(tmp_path), "--output", "json"]) == 1
+    assert json.loads(capsys.readouterr().out) == {"version": "1", "state_dir": str(tmp_path), "running": False}

@@ -125,11 +125,11 @@ class TestRun:
         status, result, _ = loadtest(capsys, stub.url, "--prompts", str(prompts_file), "--max-requests", "3")
         assert status == 0
         assert set(result) == {
-            "url", "model", "load", "interrupted", "elapsed_s", "requests", "request_rate", "output_tokens",
+            "version", "url", "model", "load", "interrupted", "elapsed_s", "requests", "request_rate", "output_tokens",
             "output_token_rate", "token_source", "ttft_ms", "itl_ms", "e2e_ms", "errors",
             "max_error_rate", "passed", "failures",
         }  # fmt: skip
-        assert result["url"] == stub.url and result["model"] == "stub-model"
+        assert result["version"] == "1" and result["url"] == stub.url and result["model"] == "stub-model"
         assert result["load"] == {
             "users": 4,
             "spawn_rate": 4.0,

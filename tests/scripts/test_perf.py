@@ -166,7 +166,9 @@ class TestCommands:
 
     def test_size_json_lists_the_choices(self, capsys):
         assert size([LLAMA_8B, *TARGETS, "--accelerator", "nvidia-h100-80gb", "--output", "json"]) == 0
-        choices = json.loads(capsys.readouterr().out)["choices"]
+        report = json.loads(capsys.readouterr().out)
+        assert report["version"] == "1"
+        choices = report["choices"]
         assert {c["accelerator"] for c in choices} == {"nvidia-h100-80gb"}
         assert all(c["itl_seconds"] <= 0.05 for c in choices)
 

@@ -424,6 +424,7 @@ class TestSizeCommand:
     def test_json(self, capsys):
         assert size([GEMMA_9B, "--accelerator", "nvidia-l4", "--concurrency", "16", "--output", "json"]) == 0
         report = json.loads(capsys.readouterr().out)
+        assert report["version"] == "1"
         assert report["model"]["name"] == GEMMA_9B
         assert report["model"]["weights_gib"] == 17.21
         assert report["budget"] == {

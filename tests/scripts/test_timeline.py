@@ -317,7 +317,7 @@ def test_json_output_of_the_command(monkeypatch, capsys):
     )
     assert timeline_command.main(["vllm", "-n", "ns", "--output", "json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["release"] == "vllm" and out["namespace"] == "ns"
+    assert out["version"] == "1" and out["release"] == "vllm" and out["namespace"] == "ns"
     (only,) = out["pods"]
     assert only["slowest"] == "weights" and only["budget_seconds"] == 680 and only["budget_share"] == 0.279
     assert only["steps"][4] == {

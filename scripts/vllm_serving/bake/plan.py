@@ -4,11 +4,11 @@ and the shape of a bake sub-command (parse, plan, bake with progress, print)."""
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from vllm_serving import cli_options
 from vllm_serving.bake.baker import RESERVED_LABELS, VmSpec
 from vllm_serving.errors import UsageError
 from vllm_serving.gcp import options
@@ -132,5 +132,5 @@ def run_bake_command(
     plan = plan_from(args)
     runtime = runtime or Runtime()
     result = bake(plan, runtime, Progress(runtime.stderr, runtime.clock, tty=runtime.tty))
-    runtime.stdout.write((json.dumps(result, indent=2) if args.output == "json" else render_text(result)) + "\n")
+    runtime.stdout.write((cli_options.json_report(result) if args.output == "json" else render_text(result)) + "\n")
     return 0

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import re
 from collections.abc import Sequence
 
+from vllm_serving import cli_options
 from vllm_serving.bake.baker import find_leftovers, sweep, temporary_filter
 from vllm_serving.errors import UsageError
 from vllm_serving.gcp import options
@@ -86,7 +86,7 @@ def cleanup(argv: Sequence[str], *, runtime: Runtime | None = None) -> int:
     else:
         found = removed = sweep(gce, filter_, progress)
     if args.output == "json":
-        runtime.stdout.write(json.dumps({"found": found, "removed": removed}, indent=2) + "\n")
+        runtime.stdout.write(cli_options.json_report({"found": found, "removed": removed}) + "\n")
     elif not found:
         runtime.stdout.write("Nothing to clean up.\n")
     else:

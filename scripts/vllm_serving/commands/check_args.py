@@ -4,7 +4,6 @@ own parser (vllm_serving.vllm_parser runs it)."""
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Sequence
 
 from vllm_serving import cli_options, vllm_parser
@@ -39,7 +38,11 @@ def main(argv: Sequence[str]) -> int:
         raise UsageError("give the argv to check after `--`, e.g. `check-args -- google/gemma-2-9b-it --port 8000`")
     (result,) = vllm_parser.check_argvs(version, [vllm_argv])
     if options.output == "json":
-        print(json.dumps({"vllm_version": version, "argv": result.argv, "ok": result.ok, "error": result.error}))
+        print(
+            cli_options.json_report(
+                {"vllm_version": version, "argv": result.argv, "ok": result.ok, "error": result.error}
+            )
+        )
     elif result.ok:
         print(f"accepted by vLLM {version}: {' '.join(result.argv)}")
     else:

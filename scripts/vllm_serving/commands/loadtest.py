@@ -13,7 +13,6 @@ Exit status 1 when the error rate exceeds --max-error-rate or no request complet
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -130,7 +129,7 @@ def main(argv: Sequence[str]) -> int:
         }
     )
     result = report.build_report(summary, url=target.url, model=model, load=load, max_error_rate=args.max_error_rate)
-    print(json.dumps(result, indent=2) if args.output == "json" else report.render_text(result), flush=True)
+    print(cli_options.json_report(result) if args.output == "json" else report.render_text(result), flush=True)
     if result["interrupted"]:
         raise KeyboardInterrupt  # the report of what ran is out; exit as interrupted
     return 0 if result["passed"] else 1

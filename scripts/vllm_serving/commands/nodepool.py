@@ -301,7 +301,7 @@ def main(argv: Sequence[str], *, runtime: Runtime | None = None) -> int:
     runtime = runtime or Runtime()
     result = node_pools.create(spec, runtime, dry_run=args.dry_run, timeout=timeout)
     if args.output == "json":
-        runtime.stdout.write(json.dumps(result, indent=2) + "\n")
+        runtime.stdout.write(cli_options.json_report(result) + "\n")
     else:
         runtime.stdout.write(render_text(result, args.dry_run) + "\n")
     return 0

@@ -4,7 +4,6 @@ table (or JSON) with pass, warn or fail and the fix. Exit status 1 if any check 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -97,7 +96,7 @@ def main(argv: Sequence[str]) -> int:
             "summary": {status: counts[status] for status in (PASS, WARN, FAIL)},
             "checks": [r.as_dict() for r in results],
         }
-        print(json.dumps(report, indent=2))
+        print(cli_options.json_report(report))
     else:
         print(f"preflight of release {release} in namespace {namespace}" + (f" (context {context})" if context else ""))
         width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from collections.abc import Sequence
 
@@ -41,7 +40,7 @@ def main(argv: Sequence[str]) -> int:
         timelines = timeline.collect(kube, args.release, namespace, logs=not args.no_logs)
     if args.output == "json":
         payload = {"release": args.release, "namespace": namespace, "pods": [t.as_dict() for t in timelines]}
-        print(json.dumps(payload, indent=2))
+        print(cli_options.json_report(payload))
     else:
         print(timeline.render_text(args.release, namespace, timelines))
     return 0

@@ -30,7 +30,7 @@ def add_values(parser: argparse.ArgumentParser, help: str = VALUES_HELP) -> None
 
 
 def json_report(payload: Mapping[str, Any]) -> str:
-    """A command's --output json: one object, its format's version first (pypa/build reports its run as one typed
-    object the same way)."""
+    """A command's --output json: one object, its format's version first, so that a program reading it can refuse a
+    format it does not know instead of misreading it."""
     assert "version" not in payload, "the report's own key"
     return json.dumps({"version": JSON_VERSION, **payload}, indent=2)

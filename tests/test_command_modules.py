@@ -4,10 +4,12 @@ another, and no library imports a command module (grimp's graph, lazy imports in
 
 from __future__ import annotations
 
-import importlib
+import ast
+import importlib.util
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 
 import grimp
 
@@ -67,8 +69,9 @@ def test_a_planted_sideways_import_is_named():
 def test_every_command_is_the_module_named_like_it_and_every_command_module_a_command():
     modules = {m.name for m in pkgutil.iter_modules(commands.__path__)}
     assert modules == {name.replace("-", "_") for name in cli.COMMANDS}
-    for name in cli.COMMANDS:
-        assert callable(importlib.import_module(cli.module_of(name)).main), name
+    for name in cli.COMMANDS:  # read, not imported: importing bake or nodepool loads the Google Cloud clients
+        source = Path(importlib.util.find_spec(cli.module_of(name)).origin).read_text()
+        assert "main" in {node.name for node in ast.parse(source).body if isinstance(node, ast.FunctionDef)}, name
 
 
 def test_validate_loads_neither_the_kubernetes_nor_the_google_cloud_clients():

@@ -6,15 +6,15 @@ import json
 
 import yaml
 
-from vllm_serving.bake import weights_disk
 from vllm_serving.bake.baker import CONTENT_LABEL, KIND_LABEL, RUN_LABEL
+from vllm_serving.commands import bake as bake_command
 
 PROJECT, ZONE = "test-project", "us-central1-a"
 BASE = ["--project", PROJECT, "--zone", ZONE, "--image-name", "gemma"]
 
 
 def bake(gcp, *extra: str):
-    return gcp.run(weights_disk.main, [*BASE, *extra])
+    return gcp.run(bake_command.weights_disk, [*BASE, *extra])
 
 
 class TestHappyPath:
@@ -118,7 +118,7 @@ class TestIdempotency:
     def test_existing_disk_with_other_content_is_a_conflict(self, gcp):
         assert bake(gcp, "--source", "gs://models/gemma").code == 0
         result = gcp.run(
-            weights_disk.main,
+            bake_command.weights_disk,
             [
                 "--project",
                 PROJECT,

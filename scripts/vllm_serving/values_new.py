@@ -15,7 +15,7 @@ import argparse
 import math
 import os
 import re
-import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -274,7 +274,18 @@ def autoscaling_block(winner) -> dict[str, Any]:
     }
 
 
-def new(args: argparse.Namespace) -> int:
+@dataclass
+class NewValues:
+    """A values file composed and checked by the chart, before it is written."""
+
+    values: dict[str, Any]
+    header: list[str]  # the comment lines above the values
+    chart: Path
+    summary: str  # what was chosen, in one line
+
+
+def new(args: argparse.Namespace) -> NewValues:
+    """The values file `values new` writes for the command line's model, accelerator and targets."""
     sizing.check_budget_options(args)
     from vllm_serving import perf
 
@@ -341,17 +352,5 @@ def new(args: argparse.Namespace) -> int:
         f" {sizing.checkpoint_gb(model):.1f} GB checkpoint at {start.throughput_gbps:g} GB/s; startupProbe budget"
         f" {start.budget_seconds:,} s (`vllm-serving size` compares sources)."
     )
-    if args.output is None:  # most likely redirected to a file here
-        sys.stdout.write(render(values, [modeline(chart, Path.cwd()), "#", *lines]))
-        return 0
-    out = Path(args.output)
-    if out.exists() and not args.force:
-        raise UsageError(f"-o {out}: the file exists; pass --force to overwrite it")
-    if not out.parent.is_dir():
-        raise UsageError(f"-o {out}: no directory {out.parent}")
-    out.write_text(render(values, [modeline(chart, out.parent), "#", *lines]))
-    print(
-        f"wrote {out}: {model.name} on {acc.name} with {sizing.setting_text(p.choice)}, vllm.maxModelLen: {length}",
-        file=sys.stderr,
-    )
-    return 0
+    summary = f"{model.name} on {acc.name} with {sizing.setting_text(p.choice)}, vllm.maxModelLen: {length}"
+    return NewValues(values, lines, chart, summary)

@@ -1,12 +1,15 @@
 """`vllm-serving values new`: a complete values file for a model on an accelerator, sized to fit
-(vllm_serving.values_new composes it, checked by the chart, and writes it)."""
+(vllm_serving.values_new composes it and has the chart check it; this writes it)."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from vllm_serving import perf, sizing, values_new
+from vllm_serving.errors import UsageError
 
 
 def main(argv: Sequence[str]) -> int:
@@ -46,4 +49,19 @@ def main(argv: Sequence[str]) -> int:
     sub.add_argument("-o", "--output", metavar="FILE", help="write here (default: standard output)")
     sub.add_argument("--force", action="store_true", help="overwrite FILE")
     args = parser.parse_args(argv)
-    return values_new.new(args)
+    return write(values_new.new(args), args.output, force=args.force)
+
+
+def write(new: values_new.NewValues, output: str | None, *, force: bool) -> int:
+    """To -o FILE (its $schema modeline relative to the file), or to standard output."""
+    if output is None:  # most likely redirected to a file here
+        sys.stdout.write(values_new.render(new.values, [values_new.modeline(new.chart, Path.cwd()), "#", *new.header]))
+        return 0
+    out = Path(output)
+    if out.exists() and not force:
+        raise UsageError(f"-o {out}: the file exists; pass --force to overwrite it")
+    if not out.parent.is_dir():
+        raise UsageError(f"-o {out}: no directory {out.parent}")
+    out.write_text(values_new.render(new.values, [values_new.modeline(new.chart, out.parent), "#", *new.header]))
+    print(f"wrote {out}: {new.summary}", file=sys.stderr)
+    return 0

@@ -5,13 +5,15 @@ The tests marked vllm_parser build the cached parser environment on first use (m
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from paths import CHART
+from vllm_serving.commands.check_args import main
 from vllm_serving.errors import InvalidValues, ToolMissing
-from vllm_serving.vllm_parser import ArgvResult, check_argvs, main, parser_env, pinned_vllm_version, serve_help
+from vllm_serving.vllm_parser import ArgvResult, check_argvs, parser_env, pinned_vllm_version, serve_help
 
 MODEL = "google/gemma-2-9b-it"
 GOOD = [MODEL, "--tensor-parallel-size", "2", "--max-model-len", "8192", "--gpu-memory-utilization", "0.9",
@@ -94,6 +96,15 @@ class TestVllmParser:
         out = capsys.readouterr().out
         assert f"rejected by vLLM {vllm_version}: {MODEL} --no-such-flag" in out
         assert "unrecognized arguments: --no-such-flag" in out
+        assert main(["--vllm-version", vllm_version, "--output", "json", "--", MODEL, "--max-model-len", "2048"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report == {
+            "version": "1",
+            "vllm_version": vllm_version,
+            "argv": [MODEL, "--max-model-len", "2048"],
+            "ok": True,
+            "error": "",
+        }
 
 
 @pytest.mark.vllm_parser

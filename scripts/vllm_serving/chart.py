@@ -49,6 +49,15 @@ def rules(chart: Path) -> dict[str, Any]:
     return _load_yaml(chart / "rules.yaml")
 
 
+def accelerators(override: str | os.PathLike[str] | None = None) -> dict[str, Any] | None:
+    """The GPU table (rules.yaml ``accelerators``) of the chart --chart names, or None if it has none."""
+    try:
+        table = rules(chart_dir(override)).get("accelerators")
+    except (UsageError, OSError, yaml.YAMLError, AttributeError):
+        return None
+    return table if isinstance(table, dict) else None
+
+
 _STR, _BOOL = "tag:yaml.org,2002:str", "tag:yaml.org,2002:bool"
 # YAML 1.1 booleans as Helm's YAML library reads them (go-yaml v2 under sigs.k8s.io/yaml, resolve.go):
 # PyYAML's list lacks y and n.

@@ -9,29 +9,26 @@ from collections.abc import Callable, Sequence
 from vllm_serving import extras
 from vllm_serving.errors import VllmServingError
 
-# sub-command -> (module, one-line help). Modules are imported lazily so that
-# `vllm-serving validate` does not pay for the Kubernetes or Google Cloud clients.
-COMMANDS: dict[str, tuple[str, str]] = {
-    "up": ("vllm_serving.up", "install a values file on the local test cluster (or --kubeconfig's) and wait"),
-    "validate": ("vllm_serving.validate", "check values files against the chart's schema and rules"),
-    "preflight": ("vllm_serving.preflight", "check values against the live cluster before installing: GPUs, PSA, CRDs"),
-    "render": ("vllm_serving.render", "render the chart's manifests for a values file with helm"),
-    "docs": ("vllm_serving.docs", "copy values.yaml's `# --` descriptions into the schema and the README table"),
-    "check-args": (
-        "vllm_serving.vllm_parser",
-        "check a `vllm serve` argv with the pinned vLLM release's own parser",
-    ),
-    "cluster": ("vllm_serving.cluster.cli", "start/stop the local test cluster (real control plane, kwok GPU nodes)"),
+# sub-command -> one-line help. Its module is vllm_serving.commands.<command, - as _> (pip's layout), imported
+# only when the command runs, so that `vllm-serving validate` does not pay for the Kubernetes or Google Cloud
+# clients.
+COMMANDS: dict[str, str] = {
+    "up": "install a values file on the local test cluster (or --kubeconfig's) and wait",
+    "validate": "check values files against the chart's schema and rules",
+    "preflight": "check values against the live cluster before installing: GPUs, PSA, CRDs",
+    "render": "render the chart's manifests for a values file with helm",
+    "docs": "copy values.yaml's `# --` descriptions into the schema and the README table",
+    "check-args": "check a `vllm serve` argv with the pinned vLLM release's own parser",
+    "cluster": "start/stop the local test cluster (real control plane, kwok GPU nodes)",
     "timeline": (
-        "vllm_serving.timeline",
-        "where each pod of a release spent its start (image, volumes, weights, compile, graphs) against its budget",
+        "where each pod of a release spent its start (image, volumes, weights, compile, graphs) against its budget"
     ),
-    "size": ("vllm_serving.size", "size a model for a GPU: weights, KV cache, tensor size and node count"),
-    "values": ("vllm_serving.values_new", "write values files: `values new` sizes a model for an accelerator"),
-    "loadtest": ("vllm_serving.loadtest.runner", "load-test a served model's chat completions with Locust (bounded)"),
-    "bake": ("vllm_serving.bake.cli", "bake disk images: container-image cache and model weights"),
-    "nodepool": ("vllm_serving.nodepool", "create a GPU node pool with the image cache"),
-    "pipeline": ("vllm_serving.pipeline.cli", "batch and streaming inference on Apache Beam (DirectRunner, Dataflow)"),
+    "size": "size a model for a GPU: weights, KV cache, tensor size and node count",
+    "values": "write values files: `values new` sizes a model for an accelerator",
+    "loadtest": "load-test a served model's chat completions with Locust (bounded)",
+    "bake": "bake disk images: container-image cache and model weights",
+    "nodepool": "create a GPU node pool with the image cache",
+    "pipeline": "batch and streaming inference on Apache Beam (DirectRunner, Dataflow)",
 }
 
 
@@ -56,7 +53,7 @@ def _usage() -> str:
         "",
         "commands:",
     ]
-    lines += [f"  {name:<{width}}  {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += [f"  {name:<{width}}  {help_}" for name, help_ in COMMANDS.items()]
     lines += ["", "Run `vllm-serving COMMAND --help` for a command's options."]
     return "\n".join(lines)
 
@@ -73,9 +70,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run(lambda args: _load(name).main(args), rest)
 
 
+def module_of(command: str) -> str:
+    return f"vllm_serving.commands.{command.replace('-', '_')}"
+
+
 def _load(name: str):
     extras.require_for_command(name)  # before the import, which would fail with a bare ModuleNotFoundError
-    return importlib.import_module(COMMANDS[name][0])
+    return importlib.import_module(module_of(name))
 
 
 if __name__ == "__main__":

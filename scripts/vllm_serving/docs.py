@@ -1,24 +1,18 @@
-"""`vllm-serving docs`: the values contract, written once. It generates the whole values.schema.json from
+"""What `vllm-serving docs` writes: the values contract, written once. It generates the whole values.schema.json from
 values.yaml (keys, types, defaults, and descriptions from the `# --` comments, helm-docs' convention) and
 values.schema.overlay.yaml (the constraints values.yaml cannot state; vllm_serving.values_schema), adds the
 Kubernetes definitions its pass-through keys refer to (`$defs`, vllm_serving.kubedefs), and regenerates the
 values reference in the chart's README (descriptions from the comments; types, defaults and enums from the
 schema).
-
-`--check` writes nothing and exits 1 when either file is out of date (CI runs it through the test suite).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
-from vllm_serving import chart as chart_mod
-from vllm_serving import cli_options, kubedefs, values_schema
 from vllm_serving.errors import UsageError
 from vllm_serving.values_schema import ROOT
 
@@ -53,16 +47,16 @@ def comment_descriptions(values_yaml: str) -> dict[str, str]:
     return found
 
 
-def _schema_keys(schema: dict[str, Any], path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+def schema_keys(schema: dict[str, Any], path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
     for key, sub in schema.get("properties", {}).items():
         where = f"{path}.{key}" if path else key
         yield where, sub
-        yield from _schema_keys(sub, where)
+        yield from schema_keys(sub, where)
 
 
-def _differing(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+def differing(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """Where the committed schema is not the generated one: each key, and which of its keywords differ."""
-    olds, news = {ROOT: old, **dict(_schema_keys(old))}, {ROOT: new, **dict(_schema_keys(new))}
+    olds, news = {ROOT: old, **dict(schema_keys(old))}, {ROOT: new, **dict(schema_keys(new))}
     found = []
     for where in dict.fromkeys([*news, *olds]):
         was, now = olds.get(where), news.get(where)
@@ -111,49 +105,3 @@ def updated(readme: str, table: str) -> str:
 
 def schema_text(schema: dict[str, Any]) -> str:
     return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
-
-
-def main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="vllm-serving docs",
-        description="Write values.schema.json from values.yaml (keys, types, defaults, `# --` comments as "
-        f"descriptions) and {values_schema.OVERLAY} (the constraints values.yaml cannot state), with the "
-        "Kubernetes definitions its pass-through keys refer to ($defs, from Kubernetes' own schema), and "
-        "regenerate the values reference table in the chart's README.",
-    )
-    cli_options.add_chart(parser)
-    parser.add_argument("--check", action="store_true", help="only check; exit 1 if either file is out of date")
-    args = parser.parse_args(argv)
-
-    chart = chart_mod.chart_dir(args.chart)
-    values_path = chart / "values.yaml"
-    descriptions = comment_descriptions(values_path.read_text())
-    overlay = values_schema.load_overlay(chart / values_schema.OVERLAY)
-    schema = values_schema.generate(chart_mod.load_values_file(values_path), descriptions, overlay)
-    missing = [where for where, sub in _schema_keys(schema) if "description" not in sub]
-    if missing:
-        raise UsageError(f"{values_path}: no `# --` comment above {', '.join(missing)}; describe each key there")
-    schema["$defs"] = kubedefs.definitions(schema)
-    schema_path: Path = chart / "values.schema.json"
-    readme_path: Path = chart / "README.md"
-    fresh = {schema_path: schema_text(schema), readme_path: updated(readme_path.read_text(), reference(schema))}
-    stale = [path for path in fresh if path.read_text() != fresh[path]]
-    if args.check:
-        for path in stale:
-            if path == schema_path:
-                keys = _differing(json.loads(schema_path.read_text()), schema)
-                where = f" at {', '.join(keys[:5])}{', ...' if len(keys) > 5 else ''}" if keys else ""
-                sources = f"values.yaml and {values_schema.OVERLAY}"
-                print(f"{path}: not what {sources} generate{where}; run `vllm-serving docs`")
-            else:
-                print(f"{path}: the values reference is out of date; run `vllm-serving docs`")
-        if stale:
-            return 1
-        print(f"{schema_path.name} and {readme_path.name}: generated from values.yaml and {values_schema.OVERLAY}")
-        return 0
-    for path in stale:
-        path.write_text(fresh[path])
-        print(f"{path}: written")
-    if not stale:
-        print(f"{schema_path.name} and {readme_path.name}: already up to date")
-    return 0

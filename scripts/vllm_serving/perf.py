@@ -395,15 +395,3 @@ def rank_for(args: Any, model: sizing.ModelSpec, rules: dict[str, Any], budget: 
         pricing=args.pricing,
         prices=price_table(args.prices),
     )
-
-
-def run_targets(args: Any, model: sizing.ModelSpec, rules: dict[str, Any], budget: sizing.Budget) -> list[Choice]:
-    """Rank the choices for the command line's targets and print them."""
-    choices = rank_for(args, model, rules, budget)
-    if args.output == "json":
-        import json
-
-        print(json.dumps({"model": model.name, "choices": [choice_json(c) for c in choices]}, indent=2))
-    else:
-        print(render_choices(choices, model, Workload(args.input_tokens, args.output_tokens), args))
-    return choices

@@ -4,14 +4,27 @@ pods are Ready, report where they landed, test, upgrade, roll back, uninstall.""
 from __future__ import annotations
 
 import json
+import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vllm_serving import chart as chart_mod
 from vllm_serving import helm
-from vllm_serving.errors import ClusterError
+from vllm_serving.errors import ClusterError, UsageError
+
+_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")  # Helm's release name: a DNS label of at most 53 characters
+
+
+def release_name(files: Sequence[Path], given: str | None = None) -> str:
+    """``given`` (--release), else the first values file's name made a release name; `up` and `preflight` alike."""
+    name = given or re.sub(r"[^a-z0-9-]", "-", files[0].stem.lower()).strip("-")[:53]
+    if not _NAME.fullmatch(name):
+        raise UsageError(f"{name!r} is not a valid release name; pass --release")
+    return name
+
 
 # Pod Security admission labels of a namespace that enforces (and warns on) one level.
 POD_SECURITY = "pod-security.kubernetes.io/{mode}"

@@ -1,4 +1,5 @@
-"""`vllm-serving timeline RELEASE`: where each pod of a release spent its start, and what would shorten it.
+"""The pod timelines behind `vllm-serving timeline RELEASE`: where each pod of a release spent its start, and what
+would shorten it.
 
 Per pod: scheduled -> image pulled (from the registry, or already on the node: the secondary boot disk's cache)
 -> volumes and init containers ready (the GCSFuse sidecar, the warm-up) -> vLLM's own phases (weights, torch.compile,
@@ -15,17 +16,10 @@ Without logs (a cluster whose kubelets serve none, such as kwok) the vLLM start 
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import re
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-
-from vllm_serving import cli_options
-from vllm_serving.errors import UsageError
 
 Object = dict[str, Any]
 
@@ -573,38 +567,3 @@ def render_text(release: str, namespace: str, timelines: list[PodTimeline]) -> s
             lines.append(f"  {t.hint}")
         lines.append("")
     return "\n".join(lines).rstrip()
-
-
-def main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="vllm-serving timeline",
-        description="Where each pod of a release spent its start: scheduling, image pull, volumes, vLLM's phases "
-        "(weights with GB/s, torch.compile, KV cache, CUDA graphs, API server) and readiness, against the "
-        "startupProbe's budget, with the slowest phase and the value that shortens it.",
-    )
-    parser.add_argument("release", metavar="RELEASE", help="the Helm release")
-    parser.add_argument("-n", "--namespace", help="its namespace (default: the context's, then default)")
-    parser.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)")
-    parser.add_argument("--context", help="kubeconfig context (default: the current one)")
-    parser.add_argument("--no-logs", action="store_true", help="read events and status only, not the vLLM logs")
-    cli_options.add_output(parser)
-    args = parser.parse_args(argv)
-    if not args.release:
-        raise UsageError("RELEASE: give the release name")
-
-    from vllm_serving.preflight.kube import Kube, current_namespace
-
-    namespace = (
-        args.namespace
-        or os.environ.get("HELM_NAMESPACE")
-        or current_namespace(args.kubeconfig, args.context)
-        or "default"
-    )
-    with Kube.connect(args.kubeconfig, args.context) as kube:
-        timelines = collect(kube, args.release, namespace, logs=not args.no_logs)
-    if args.output == "json":
-        payload = {"release": args.release, "namespace": namespace, "pods": [t.as_dict() for t in timelines]}
-        print(json.dumps(payload, indent=2))
-    else:
-        print(render_text(args.release, namespace, timelines))
-    return 0

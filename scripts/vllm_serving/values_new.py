@@ -1,4 +1,5 @@
-"""`vllm-serving values new`: a complete values file for a model on an accelerator, sized by vllm_serving.sizing.
+"""What `vllm-serving values new` writes: a complete values file for a model on an accelerator, sized by
+vllm_serving.sizing.
 
 The file sets the model; the smallest tensor size that serves --concurrency sequences of --context
 tokens on one node, else the fewest nodes (pipeline parallel); vllm.maxModelLen (--context, or the
@@ -14,8 +15,7 @@ import argparse
 import math
 import os
 import re
-import sys
-from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -274,7 +274,18 @@ def autoscaling_block(winner) -> dict[str, Any]:
     }
 
 
-def new(args: argparse.Namespace) -> int:
+@dataclass
+class NewValues:
+    """A values file composed and checked by the chart, before it is written."""
+
+    values: dict[str, Any]
+    header: list[str]  # the comment lines above the values
+    chart: Path
+    summary: str  # what was chosen, in one line
+
+
+def new(args: argparse.Namespace) -> NewValues:
+    """The values file `values new` writes for the command line's model, accelerator and targets."""
     sizing.check_budget_options(args)
     from vllm_serving import perf
 
@@ -341,57 +352,5 @@ def new(args: argparse.Namespace) -> int:
         f" {sizing.checkpoint_gb(model):.1f} GB checkpoint at {start.throughput_gbps:g} GB/s; startupProbe budget"
         f" {start.budget_seconds:,} s (`vllm-serving size` compares sources)."
     )
-    if args.output is None:  # most likely redirected to a file here
-        sys.stdout.write(render(values, [modeline(chart, Path.cwd()), "#", *lines]))
-        return 0
-    out = Path(args.output)
-    if out.exists() and not args.force:
-        raise UsageError(f"-o {out}: the file exists; pass --force to overwrite it")
-    if not out.parent.is_dir():
-        raise UsageError(f"-o {out}: no directory {out.parent}")
-    out.write_text(render(values, [modeline(chart, out.parent), "#", *lines]))
-    print(
-        f"wrote {out}: {model.name} on {acc.name} with {sizing.setting_text(p.choice)}, vllm.maxModelLen: {length}",
-        file=sys.stderr,
-    )
-    return 0
-
-
-def main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="vllm-serving values", description="Write values files for the chart.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub = commands.add_parser(
-        "new",
-        help="a values file for a model on an accelerator, sized to fit",
-        description="Write a complete values file for MODEL on ACCELERATOR: the smallest tensor size (or node "
-        "count) that serves --concurrency sequences of --context tokens, the weight source, and CPU and memory "
-        "for the machine. Beyond one node it writes pipeline-parallel values; it refuses what the chart cannot "
-        "deploy.",
-    )
-    sub.add_argument("--model", required=True, help="Hugging Face id, e.g. google/gemma-2-9b-it")
-    sub.add_argument(
-        "--accelerator",
-        help="cloud.google.com/gke-accelerator value, e.g. nvidia-l4 (with --qps: the cheapest meeting the targets)",
-    )
-    sub.add_argument("--source", choices=SOURCES, default="huggingface", help="weights.source (default: %(default)s)")
-    sizing.add_budget_options(sub)
-    from vllm_serving import perf
-
-    perf.add_target_options(sub)
-    sub.add_argument("--served-name", help="model.servedName (default: the model's name after the '/', lower case)")
-    sub.add_argument("--hf-token-secret", metavar="NAME", help="Secret with a Hugging Face token (gated models)")
-    sub.add_argument("--hf-token-key", metavar="KEY", default="token", help="key of the token in that Secret")
-    sub.add_argument("--bucket", help="Cloud Storage bucket of the model (gcsfuse, gcsStream)")
-    sub.add_argument(
-        "--path", help="directory of the model in the bucket, disk or share (bucket default: the model id)"
-    )
-    sub.add_argument(
-        "--disk", action="append", default=[], help="projects/P/zones/Z/disks/D (persistentDisk; repeat per zone)"
-    )
-    sub.add_argument("--nfs-server", help="Filestore IP address (nfs)")
-    sub.add_argument("--nfs-share", help="Filestore file share, e.g. /vol1 (nfs)")
-    sub.add_argument("--gcp-service-account", metavar="EMAIL", help="Google service account for Workload Identity")
-    sub.add_argument("-o", "--output", metavar="FILE", help="write here (default: standard output)")
-    sub.add_argument("--force", action="store_true", help="overwrite FILE")
-    args = parser.parse_args(argv)
-    return new(args)
+    summary = f"{model.name} on {acc.name} with {sizing.setting_text(p.choice)}, vllm.maxModelLen: {length}"
+    return NewValues(values, lines, chart, summary)

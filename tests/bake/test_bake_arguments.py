@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from vllm_serving import nodepool
-from vllm_serving.bake import cli, image_cache, weights_disk
+from vllm_serving.commands import bake as bake_command
+from vllm_serving.commands import nodepool
 
 PROJECT, ZONE = "test-project", "us-central1-a"
 IMAGE = ["--project", PROJECT, "--zone", ZONE]
@@ -62,33 +62,35 @@ def refused(gcp, main, argv: list[str], *messages: str) -> None:
     ],
 )
 def test_image_cache_refuses(gcp, argv, messages):
-    refused(gcp, image_cache.main, [*IMAGE, "--chart", str(gcp.chart_dir), *argv], *messages)
+    refused(gcp, bake_command.image_cache, [*IMAGE, "--chart", str(gcp.chart_dir), *argv], *messages)
 
 
 def test_image_cache_needs_a_project(gcp, monkeypatch):
     monkeypatch.delenv("CLOUDSDK_CORE_PROJECT", raising=False)
     monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
-    refused(gcp, image_cache.main, ["--zone", ZONE, "--chart", str(gcp.chart_dir)], "--project: no project given")
+    refused(
+        gcp, bake_command.image_cache, ["--zone", ZONE, "--chart", str(gcp.chart_dir)], "--project: no project given"
+    )
 
 
 def test_image_cache_bad_project(gcp):
     refused(
         gcp,
-        image_cache.main,
+        bake_command.image_cache,
         ["--project", "My_Project", "--zone", ZONE, "--chart", str(gcp.chart_dir)],
         "--project: 'My_Project' is not a project ID",
     )
 
 
 def test_image_cache_not_a_chart(gcp, tmp_path):
-    refused(gcp, image_cache.main, [*IMAGE, "--chart", str(tmp_path)], f"{tmp_path} is not a Helm chart")
+    refused(gcp, bake_command.image_cache, [*IMAGE, "--chart", str(tmp_path)], f"{tmp_path} is not a Helm chart")
 
 
 def test_image_cache_chart_without_values(gcp, tmp_path):
     (tmp_path / "Chart.yaml").write_text("name: x\n")
     refused(
         gcp,
-        image_cache.main,
+        bake_command.image_cache,
         [*IMAGE, "--chart", str(tmp_path)],
         f"--chart: cannot read {tmp_path}/values.yaml",
         "pass images explicitly",
@@ -98,12 +100,12 @@ def test_image_cache_chart_without_values(gcp, tmp_path):
 def test_image_cache_chart_without_an_image(gcp, tmp_path):
     (tmp_path / "Chart.yaml").write_text("name: x\n")
     (tmp_path / "values.yaml").write_text("replicaCount: 1\n")
-    refused(gcp, image_cache.main, [*IMAGE, "--chart", str(tmp_path)], "sets no image.repository and image.tag")
+    refused(gcp, bake_command.image_cache, [*IMAGE, "--chart", str(tmp_path)], "sets no image.repository and image.tag")
 
 
 def test_image_cache_chart_from_the_environment(gcp, monkeypatch):
     monkeypatch.setenv("VLLM_SERVING_CHART", str(gcp.chart_dir))
-    result = gcp.run(image_cache.main, [*IMAGE, "--image-name", "c", "--output", "json"])
+    result = gcp.run(bake_command.image_cache, [*IMAGE, "--image-name", "c", "--output", "json"])
     assert result.code == 0, result.err
     assert '"docker.io/vllm/vllm-openai:v0.33.0"' in result.out
 
@@ -124,19 +126,25 @@ def test_image_cache_chart_from_the_environment(gcp, monkeypatch):
     ],
 )
 def test_weights_disk_refuses(gcp, argv, messages):
-    refused(gcp, weights_disk.main, [*WEIGHTS, *argv], *messages)
+    refused(gcp, bake_command.weights_disk, [*WEIGHTS, *argv], *messages)
 
 
 @pytest.mark.parametrize("source", ["s3://bucket/model", "gs://", "gs://B/upper", "just-a-name", "a/b/c"])
 def test_weights_disk_refuses_sources(gcp, source):
     refused(
-        gcp, weights_disk.main, ["--project", PROJECT, "--zone", ZONE, "--source", source], f"--source: {source!r} is"
+        gcp,
+        bake_command.weights_disk,
+        ["--project", PROJECT, "--zone", ZONE, "--source", source],
+        f"--source: {source!r} is",
     )
 
 
 def test_weights_disk_needs_a_source(gcp):
     refused(
-        gcp, weights_disk.main, ["--project", PROJECT, "--zone", ZONE], "the following arguments are required: --source"
+        gcp,
+        bake_command.weights_disk,
+        ["--project", PROJECT, "--zone", ZONE],
+        "the following arguments are required: --source",
     )
 
 
@@ -173,9 +181,9 @@ def test_nodepool_location(gcp):
 
 
 def test_unknown_bake_subcommand(gcp):
-    refused(gcp, cli.main, ["bread"], "unknown bake subcommand 'bread'")
+    refused(gcp, bake_command.main, ["bread"], "unknown bake subcommand 'bread'")
 
 
 def test_help_exits_zero(gcp, capsys):
-    assert gcp.run(image_cache.main, ["--help"]).code == 0
+    assert gcp.run(bake_command.image_cache, ["--help"]).code == 0
     assert gcp.fake.calls == []

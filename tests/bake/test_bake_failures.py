@@ -8,6 +8,7 @@ operation, as an operation that ends in error.
 from __future__ import annotations
 
 import io
+import json
 from collections import Counter
 
 import pytest
@@ -15,18 +16,18 @@ import pytest
 from support.clock import FakeClock
 from support.console import startup_console
 from support.fakegcp import FakeGcp
-from vllm_serving.bake import image_cache, weights_disk
+from vllm_serving.commands import bake as bake_command
 from vllm_serving.gcp.clients import Clients
 from vllm_serving.gcp.runtime import Runtime
 
 PROJECT, ZONE = "test-project", "us-central1-a"
 COMMANDS = {
     "image-cache": (
-        image_cache.main,
+        bake_command.image_cache,
         ["--project", PROJECT, "--zone", ZONE, "--image-name", "vllm-cache", "--verify", "vllm/vllm-openai:v0.33.0"],
     ),
     "weights-disk": (
-        weights_disk.main,
+        bake_command.weights_disk,
         [
             "--project",
             PROJECT,
@@ -108,11 +109,9 @@ def test_failure_leaks_nothing_and_rerun_succeeds(gcp, command, failing_call):
 
 class TestCleanupThatFails:
     def test_names_what_is_left_and_the_command_that_removes_it(self, gcp):
-        from vllm_serving.bake import cli
-
         gcp.console("failure")
         gcp.fake.fail("compute.disks.delete", status=403, times=-1)
-        result = gcp.run(image_cache.main, COMMANDS["image-cache"][1])
+        result = gcp.run(bake_command.image_cache, COMMANDS["image-cache"][1])
         assert result.code == 5
         assert "clean-up could not delete:" in result.err
         assert "the build VM" in result.err  # the original error comes first
@@ -121,34 +120,31 @@ class TestCleanupThatFails:
         assert gcp.temporaries() == [f"disk vllm-bake-{run_id}-disk"]
 
         gcp.fake.clear_failures()
-        listed = gcp.run(cli.cleanup, ["--project", PROJECT, "--run-id", run_id, "--dry-run"])
+        listed = gcp.run(bake_command.cleanup, ["--project", PROJECT, "--run-id", run_id, "--dry-run"])
         assert listed.code == 0
         assert f"Would remove disk vllm-bake-{run_id}-disk in {ZONE}" in listed.out
         assert gcp.temporaries() != []
-        removed = gcp.run(cli.cleanup, ["--project", PROJECT, "--run-id", run_id])
+        removed = gcp.run(bake_command.cleanup, ["--project", PROJECT, "--run-id", run_id])
         assert removed.code == 0, removed.err
         assert gcp.temporaries() == []
 
     def test_cleanup_needs_a_run_or_all(self, gcp):
-        from vllm_serving.bake import cli
-
-        result = gcp.run(cli.cleanup, ["--project", PROJECT])
+        result = gcp.run(bake_command.cleanup, ["--project", PROJECT])
         assert result.code == 2
         assert "one of the arguments --run-id --all is required" in result.err
         assert gcp.fake.calls == []
 
     def test_cleanup_all_leaves_outputs_alone(self, gcp):
-        from vllm_serving.bake import cli
-
         gcp.fake.fail("compute.instances.delete", status=403, times=-1)
         gcp.console("silent")
-        assert gcp.run(image_cache.main, [*COMMANDS["image-cache"][1], "--timeout", "1m"]).code == 5
+        assert gcp.run(bake_command.image_cache, [*COMMANDS["image-cache"][1], "--timeout", "1m"]).code == 5
         gcp.fake.clear_failures()
         gcp.console("success")
-        assert gcp.run(image_cache.main, [*COMMANDS["image-cache"][1][:-2], "other/image:1"]).code == 0
+        assert gcp.run(bake_command.image_cache, [*COMMANDS["image-cache"][1][:-2], "other/image:1"]).code == 0
         # the first run's VM, its boot disk and the scratch disk (attached to the VM, so not deletable)
         assert len(gcp.temporaries()) == 3
-        result = gcp.run(cli.cleanup, ["--project", PROJECT, "--all", "--output", "json"])
+        result = gcp.run(bake_command.cleanup, ["--project", PROJECT, "--all", "--output", "json"])
         assert result.code == 0
+        assert json.loads(result.out)["version"] == "1"
         assert gcp.temporaries() == []
         assert gcp.everything() == ["image vllm-cache"]

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from support.clock import FakeClock
-from vllm_serving.bake import baker, chart, validate
+from vllm_serving.bake import baker, chart
 from vllm_serving.bake.build_vm import ScriptFailed, ScriptTimeout, SerialWatcher, marker_line
 from vllm_serving.errors import UsageError
+from vllm_serving.gcp import options
 from vllm_serving.gcp.clients import Clients
 from vllm_serving.gcp.ledger import Ledger, State
 from vllm_serving.gcp.progress import Progress
@@ -30,34 +31,34 @@ from vllm_serving.gcp.progress import Progress
     ],
 )
 def test_container_image_references(ref, normalized):
-    assert validate.container_image(ref) == normalized
+    assert options.container_image(ref) == normalized
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("90", 90), ("90s", 90), ("45m", 2700), ("1h30m", 5400), ("2h", 7200)])
 def test_durations(text, seconds):
-    assert validate.duration("--timeout", text) == seconds
+    assert options.duration("--timeout", text) == seconds
 
 
 @pytest.mark.parametrize("text", ["", "0", "1d", "m", "-5m"])
 def test_bad_durations(text):
     with pytest.raises(UsageError, match="--timeout"):
-        validate.duration("--timeout", text)
+        options.duration("--timeout", text)
 
 
 def test_rfc1035_names():
-    assert validate.resource_name("--x", "a") == "a"
-    assert validate.resource_name("--x", "a" * 63)
+    assert options.resource_name("--x", "a") == "a"
+    assert options.resource_name("--x", "a" * 63)
     for bad in ("", "A", "a_b", "-a", "a-", "1a", "a" * 64, "a.b"):
         with pytest.raises(UsageError, match="RFC 1035"):
-            validate.resource_name("--x", bad)
+            options.resource_name("--x", bad)
 
 
 def test_zones():
     for good in ("us-central1-a", "europe-west4-b", "northamerica-northeast1-c", "me-central2-a"):
-        assert validate.zone("--zone", good) == good
+        assert options.zone("--zone", good) == good
     for bad in ("us-central1", "us-central-a", "central1-a", "us_central1_a"):
         with pytest.raises(UsageError, match="is not a zone"):
-            validate.zone("--zone", bad)
+            options.zone("--zone", bad)
 
 
 class TestLedger:
@@ -158,7 +159,7 @@ def test_content_hash_is_stable_and_label_safe():
 
 def test_run_ids_make_valid_names():
     run_id = baker.new_run_id()
-    validate.resource_name("--x", f"vllm-bake-{run_id}-check-vm-boot")
+    options.resource_name("--x", f"vllm-bake-{run_id}-check-vm-boot")
 
 
 def test_temporary_filter():

@@ -8,8 +8,9 @@ import signal
 
 import yaml
 
-from vllm_serving.bake import build_vm, image_cache
+from vllm_serving.bake import build_vm
 from vllm_serving.bake.baker import CONTENT_LABEL, KIND_LABEL, RUN_LABEL
+from vllm_serving.commands import bake as bake_command
 
 PROJECT = "test-project"  # as in conftest.Harness
 ZONE = "us-central1-a"
@@ -18,7 +19,7 @@ BASE_ARGS = ["--project", PROJECT, "--zone", ZONE]
 
 
 def bake(gcp, *extra: str):
-    return gcp.run(image_cache.main, [*BASE_ARGS, "--chart", str(gcp.chart_dir), *extra])
+    return gcp.run(bake_command.image_cache, [*BASE_ARGS, "--chart", str(gcp.chart_dir), *extra])
 
 
 def only_image(gcp) -> dict:
@@ -82,6 +83,7 @@ class TestHappyPath:
     def test_json_output(self, gcp):
         result = bake(gcp, "--image-name", "vllm-cache", "--output", "json")
         document = json.loads(result.out)
+        assert document["version"] == "1"
         assert document["image"] == f"projects/{PROJECT}/global/images/vllm-cache"
         assert document["created"] is True
         assert document["images"] == ["docker.io/vllm/vllm-openai:v0.33.0"]

@@ -7,7 +7,7 @@ import shlex
 
 import pytest
 
-from vllm_serving import nodepool
+from vllm_serving.commands import nodepool
 
 PROJECT = "test-project"
 POOL = [
@@ -70,6 +70,7 @@ class TestDryRun:
     def test_json(self, gcp):
         result = run(gcp, "--dry-run", "--output", "json")
         document = json.loads(result.out)
+        assert document["version"] == "1"
         config = document["request"]["body"]["nodePool"]["config"]
         assert config["secondaryBootDisks"] == [
             {"diskImage": "projects/test-project/global/images/vllm-cache", "mode": "CONTAINER_IMAGE_CACHE"}

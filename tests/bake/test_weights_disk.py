@@ -6,15 +6,15 @@ import json
 
 import yaml
 
-from vllm_serving.bake import weights_disk
 from vllm_serving.bake.baker import CONTENT_LABEL, KIND_LABEL, RUN_LABEL
+from vllm_serving.commands import bake as bake_command
 
 PROJECT, ZONE = "test-project", "us-central1-a"
 BASE = ["--project", PROJECT, "--zone", ZONE, "--image-name", "gemma"]
 
 
 def bake(gcp, *extra: str):
-    return gcp.run(weights_disk.main, [*BASE, *extra])
+    return gcp.run(bake_command.weights_disk, [*BASE, *extra])
 
 
 class TestHappyPath:
@@ -50,7 +50,8 @@ class TestHappyPath:
 
     def test_disk_zone_defaults_to_the_build_zone(self, gcp):
         result = bake(gcp, "--source", "gs://models/gemma", "--output", "json")
-        assert json.loads(result.out)["disks"] == [f"projects/{PROJECT}/zones/{ZONE}/disks/gemma"]
+        document = json.loads(result.out)
+        assert document["version"] == "1" and document["disks"] == [f"projects/{PROJECT}/zones/{ZONE}/disks/gemma"]
 
     def test_script_gets_the_source(self, gcp):
         assert (
@@ -117,7 +118,7 @@ class TestIdempotency:
     def test_existing_disk_with_other_content_is_a_conflict(self, gcp):
         assert bake(gcp, "--source", "gs://models/gemma").code == 0
         result = gcp.run(
-            weights_disk.main,
+            bake_command.weights_disk,
             [
                 "--project",
                 PROJECT,

@@ -20,8 +20,8 @@ import pytest
 from paths import CHART
 from vllm_serving import cli, helm
 from vllm_serving import verdict as verdict_mod
+from vllm_serving.commands.validate import main as validate_main
 from vllm_serving.errors import InvalidValues
-from vllm_serving.validate import main as validate_main
 from vllm_serving.verdict import Verdict, chart_verdict
 
 BAD_VALUES = sorted((Path(__file__).parent / "bad-values").glob("*.yaml"))
@@ -84,13 +84,15 @@ def three_commands(path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str
     """What validate, up and preflight say of one values file, judged as release vllm in namespace default.
     The kubeconfig names no file: a command that reached for a cluster would fail otherwise."""
     assert cli.main(["validate", str(path), "--output", "json"]) == 1
-    (report,) = json.loads(capsys.readouterr().out)
+    (report,) = json.loads(capsys.readouterr().out)["files"]
     said: dict[str, object] = {"validate": report["problems"]}
     elsewhere = ["--release", "vllm", "--kubeconfig", str(tmp_path / "no-kubeconfig")]
     assert cli.main(["up", str(path), "--namespace", "default", *elsewhere]) == 1
     said["up"] = capsys.readouterr().err.removeprefix("error: ").rstrip("\n")
     assert cli.main(["preflight", str(path), "-n", "default", "--output", "json", *elsewhere]) == 1
-    checks = json.loads(capsys.readouterr().out)["checks"]
+    preflight = json.loads(capsys.readouterr().out)
+    assert preflight["version"] == "1"
+    checks = preflight["checks"]
     assert [(check["name"], check["status"]) for check in checks] == [("values", "fail")]
     said["preflight"] = checks[0]["message"]
     return said

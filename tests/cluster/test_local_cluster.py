@@ -14,9 +14,10 @@ import pytest
 from kubernetes import client
 from kubernetes.utils import parse_quantity
 
-from vllm_serving.cluster import cli, crds, nodes
+from vllm_serving.cluster import crds, nodes
 from vllm_serving.cluster.local import LocalCluster, process_alive
 from vllm_serving.cluster.testing import wait_for
+from vllm_serving.commands import cluster as cluster_command
 
 pytestmark = pytest.mark.cluster
 
@@ -231,19 +232,19 @@ def test_namespace_deletion_completes(api):
 def test_cli_up_down_leaves_no_process(tmp_path: Path, capsys, local_cluster):
     state_dir = tmp_path / "detached"
     try:
-        assert cli.main(["up", "--state-dir", str(state_dir), "--no-crds", "--no-nodes"]) == 0
+        assert cluster_command.main(["up", "--state-dir", str(state_dir), "--no-crds", "--no-nodes"]) == 0
         assert capsys.readouterr().out.strip() == f"export KUBECONFIG={state_dir / 'kubeconfig'}"
         records = json.loads((state_dir / "state.json").read_text())["processes"]
         assert set(records) == {"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"}
         assert all(process_alive(r) for r in records.values())
-        assert cli.main(["status", "--state-dir", str(state_dir)]) == 0
+        assert cluster_command.main(["status", "--state-dir", str(state_dir)]) == 0
 
-        assert cli.main(["down", "--state-dir", str(state_dir)]) == 0
+        assert cluster_command.main(["down", "--state-dir", str(state_dir)]) == 0
         for name, record in records.items():
             assert not process_alive(record), f"{name} (pid {record['pid']}) still running"
             assert not Path(f"/proc/{record['pid']}").exists() or _zombie(record["pid"]), name
-        assert cli.main(["status", "--state-dir", str(state_dir)]) == 1
-        assert cli.main(["down", "--state-dir", str(state_dir)]) == 0  # idempotent
+        assert cluster_command.main(["status", "--state-dir", str(state_dir)]) == 1
+        assert cluster_command.main(["down", "--state-dir", str(state_dir)]) == 0  # idempotent
     finally:
         if (state_dir / "state.json").exists():  # never leave a detached cluster behind a failed assertion
             LocalCluster.from_state(state_dir).stop()

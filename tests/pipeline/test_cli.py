@@ -15,8 +15,9 @@ import textwrap
 import pytest
 
 from vllm_serving import cli
-from vllm_serving.pipeline import cli as pipeline_cli
+from vllm_serving.commands import pipeline as pipeline_command
 from vllm_serving.pipeline import dataflow
+from vllm_serving.pipeline import plan as plan_mod
 
 BATCH = ["run", "--input", "in/*.jsonl", "--output", "out/results"]
 HF = "projects/p/secrets/hf-token/versions/latest"
@@ -150,7 +151,7 @@ def submitted_options(out: str):
 
     argv = shlex.split(out.splitlines()[1])
     assert argv[:3] == ["vllm-serving", "pipeline", "run"]
-    flags = pipeline_cli.beam_options(pipeline_cli.plan(argv[2:]))
+    flags = plan_mod.beam_options(pipeline_command.plan(argv[2:]))
     return (*beam_options(flags), PipelineOptions(flags).view_as(SetupOptions))
 
 
@@ -162,8 +163,8 @@ class TestDataflowDryRun:
         assert argv[:3] == ["vllm-serving", "pipeline", "run"]
         assert "--dry-run" not in argv
         # The printed command is what this CLI parses again: the same plan, no dry run.
-        plan = pipeline_cli.plan(argv[2:])
-        standard, gcp, worker, debug = beam_options(pipeline_cli.beam_options(plan))
+        plan = pipeline_command.plan(argv[2:])
+        standard, gcp, worker, debug = beam_options(plan_mod.beam_options(plan))
         assert standard.runner == "DataflowRunner"
         assert (gcp.project, gcp.region, gcp.temp_location) == ("p", "us-central1", "gs://b/tmp")
         assert gcp.dataflow_service_options == ["worker_accelerator=type:nvidia-l4;count:1;install-nvidia-driver"]
@@ -283,7 +284,7 @@ def test_the_readme_commands_parse(capsys):
     """The README's commands: the local one parses; each Dataflow one (batch with vLLM in the workers, streaming,
     an endpoint) dry-runs, and Beam reads from its submission command what that mode needs."""
     local, in_worker, streaming, endpoint = readme_pipeline_commands()
-    assert pipeline_cli.plan(local[1:]).args.runner == "DirectRunner"
+    assert pipeline_command.plan(local[1:]).args.runner == "DirectRunner"
     outs = []
     for command in (in_worker, streaming, endpoint):
         assert command[-1] == "--dry-run"
@@ -316,4 +317,4 @@ def test_beams_stager_builds_the_setup_file_into_a_package_with_the_pipeline(tmp
         names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
     for module in ("transforms.py", "client.py", "records.py"):
         assert f"scripts/vllm_serving/pipeline/{module}" in names
-    assert "scripts/vllm_serving/loadtest/client.py" in names  # Target, which the client uses
+    assert "scripts/vllm_serving/endpoint.py" in names  # Target, which the client uses

@@ -175,13 +175,14 @@ class TestPrismWorker:
         assert {s["hf_token_sha256"] for s in starts} == {hashlib.sha256(TOKEN.encode()).hexdigest()}
 
     def test_the_token_is_in_no_command_option_or_graph(self, in_worker_run, capfd):
-        from vllm_serving.pipeline import cli as pipeline_cli
+        from vllm_serving.commands import pipeline as pipeline_command
+        from vllm_serving.pipeline import plan as plan_mod
         from vllm_serving.pipeline import run
 
         _, _, _, _, argv = in_worker_run
         assert cli.main([*argv, "--dry-run"]) == 0
         printed = capfd.readouterr()
-        plan = pipeline_cli.plan(argv[1:])
+        plan = pipeline_command.plan(argv[1:])
         import apache_beam as beam
 
         pipeline = beam.Pipeline()
@@ -189,7 +190,7 @@ class TestPrismWorker:
         graph = pickled_graph(pipeline)
         assert SECRET.encode() in graph  # the graph names the secret ...
         assert TOKEN.encode() not in graph  # ... never the token
-        assert TOKEN not in printed.out + printed.err + " ".join(pipeline_cli.beam_options(plan))
+        assert TOKEN not in printed.out + printed.err + " ".join(plan_mod.beam_options(plan))
 
 
 def test_elements_of_one_file_go_to_both_workers_and_the_worker_has_only_the_image(worker, tmp_path):
@@ -201,12 +202,12 @@ def test_elements_of_one_file_go_to_both_workers_and_the_worker_has_only_the_ima
     from apache_beam.transforms import environments
 
     from support import openai_stub
-    from vllm_serving.pipeline import cli as pipeline_cli
+    from vllm_serving.commands import pipeline as pipeline_command
     from vllm_serving.pipeline import run
 
     (tmp_path / "requests.jsonl").write_text("".join(request_line(f"p{i:02d}") + "\n" for i in range(40)))
     with OpenAIStub() as stub, worker_pool(worker) as pool:
-        plan = pipeline_cli.plan(
+        plan = pipeline_command.plan(
             [
                 *("run", "--input", str(tmp_path / "requests.jsonl"), "--output", str(tmp_path / "out" / "r")),
                 *("--endpoint", stub.url, "--model", "stub-model", "--concurrency", "2", "--batch-size", "4"),

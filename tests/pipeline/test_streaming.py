@@ -13,7 +13,7 @@ import json
 import pytest
 
 from support.openai_stub import Failure, OpenAIStub
-from vllm_serving.pipeline import cli as pipeline_cli
+from vllm_serving.commands import pipeline as pipeline_command
 
 beam = pytest.importorskip("apache_beam")
 
@@ -63,7 +63,7 @@ def test_pubsub_messages_in_two_bursts(tmp_path):
         .advance_watermark_to_infinity()
     )
     with OpenAIStub(failure=Failure("status", every=3)) as stub:
-        plan = pipeline_cli.plan(
+        plan = pipeline_command.plan(
             [
                 *("run", "--streaming", "--input-subscription", "projects/p/subscriptions/requests"),
                 *("--output", str(tmp_path / "out" / "results"), "--endpoint", stub.url, "--model", "stub-model"),
@@ -112,7 +112,7 @@ def test_message_keys():
 
 
 def streaming_plan(subscription: str):
-    return pipeline_cli.plan(
+    return pipeline_command.plan(
         [
             *("run", "--streaming", "--input-subscription", subscription, "--endpoint", "http://10.0.0.5:8000"),
             *("--output-topic", "projects/my-project/topics/results"),

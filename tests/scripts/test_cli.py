@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -50,3 +51,16 @@ def test_console_script_is_installed():
     result = subprocess.run([script, "--help"], capture_output=True, text=True, check=False)
     assert result.returncode == 0
     assert "validate" in result.stdout
+
+
+def test_up_and_preflight_refuse_a_release_name_helm_refuses(capsys, tmp_path):
+    values = tmp_path / "Gemma_L4.yaml"
+    values.write_text("{}\n")
+    for command in ("up", "preflight"):
+        assert cli.main([command, str(values), "--release", "gemma_l4"]) == 2
+        assert capsys.readouterr().err == "error: 'gemma_l4' is not a valid release name; pass --release\n"
+
+
+def test_cluster_status_json_of_no_cluster_is_a_versioned_object(capsys, tmp_path):
+    assert cli.main(["cluster", "status", "--state-dir", str(tmp_path), "--output", "json"]) == 1
+    assert json.loads(capsys.readouterr().out) == {"version": "1", "state_dir": str(tmp_path), "running": False}

@@ -11,7 +11,8 @@ import pytest
 
 from paths import CHART
 from vllm_serving.cli import run
-from vllm_serving.docs import comment_descriptions, main
+from vllm_serving.commands.docs import main
+from vllm_serving.docs import comment_descriptions
 
 DESCRIPTIONS = comment_descriptions((CHART / "values.yaml").read_text())
 

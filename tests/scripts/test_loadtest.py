@@ -24,9 +24,11 @@ import pytest
 
 from support.openai_stub import Failure, OpenAIStub
 from vllm_serving import cli
+from vllm_serving.commands import loadtest as loadtest_command
+from vllm_serving.endpoint import Target
 from vllm_serving.errors import UsageError
 from vllm_serving.loadtest import report, runner
-from vllm_serving.loadtest.client import ChatClient, Sample, Target, list_models
+from vllm_serving.loadtest.client import ChatClient, Sample, list_models
 from vllm_serving.loadtest.prompts import default_prompts_file, load_prompts, prompt_order
 
 FIRST_TOKEN_DELAY = 0.1  # seconds, what the stub waits before the first content chunk
@@ -61,7 +63,7 @@ def prompts_file(tmp_path) -> Path:
 
 def loadtest(capsys, *argv: str) -> tuple[int, dict | None, str]:
     """Run the command as the CLI would (errors mapped to exit codes): status, JSON report, stderr."""
-    status = cli.run(runner.main, [*argv, "--output", "json"])
+    status = cli.run(loadtest_command.main, [*argv, "--output", "json"])
     captured = capsys.readouterr()
     return status, (json.loads(captured.out) if captured.out.strip() else None), captured.err
 
@@ -123,11 +125,11 @@ class TestRun:
         status, result, _ = loadtest(capsys, stub.url, "--prompts", str(prompts_file), "--max-requests", "3")
         assert status == 0
         assert set(result) == {
-            "url", "model", "load", "interrupted", "elapsed_s", "requests", "request_rate", "output_tokens",
+            "version", "url", "model", "load", "interrupted", "elapsed_s", "requests", "request_rate", "output_tokens",
             "output_token_rate", "token_source", "ttft_ms", "itl_ms", "e2e_ms", "errors",
             "max_error_rate", "passed", "failures",
         }  # fmt: skip
-        assert result["url"] == stub.url and result["model"] == "stub-model"
+        assert result["version"] == "1" and result["url"] == stub.url and result["model"] == "stub-model"
         assert result["load"] == {
             "users": 4,
             "spawn_rate": 4.0,
@@ -177,7 +179,7 @@ class TestRun:
     def test_no_completed_request_fails_and_the_text_report_says_so(self, serve, prompts_file, capsys):
         stub = serve(failure=Failure("status", every=1, status=503, message="model is loading"))
         argv = [stub.url, "--prompts", str(prompts_file), "--max-requests", "4", "--max-error-rate", "1"]
-        assert cli.run(runner.main, argv) == 1
+        assert cli.run(loadtest_command.main, argv) == 1
         out = capsys.readouterr().out
         assert "requests     0 completed, 4 failed, 0 cancelled" in out
         assert "       4  HTTP 503: model is loading" in out
@@ -186,7 +188,7 @@ class TestRun:
 
     def test_text_report_by_default(self, serve, prompts_file, capsys):
         stub = serve(tokens=4)
-        assert cli.run(runner.main, [stub.url, "--prompts", str(prompts_file), "--max-requests", "3"]) == 0
+        assert cli.run(loadtest_command.main, [stub.url, "--prompts", str(prompts_file), "--max-requests", "3"]) == 0
         out = capsys.readouterr().out
         assert f"target       {stub.url}  model stub-model" in out
         assert "requests     3 completed, 0 failed, 0 cancelled" in out
@@ -234,8 +236,8 @@ class TestRun:
 
 def test_ctrl_c_reports_what_ran_and_exits_130(serve, prompts_file):
     stub = serve(first_token_delay=0.05, token_delay=0.05, tokens=8)
-    code = "import sys; from vllm_serving import cli; from vllm_serving.loadtest import runner; "
-    code += "sys.exit(cli.run(runner.main, sys.argv[1:]))"
+    code = "import sys; from vllm_serving import cli; from vllm_serving.commands import loadtest as loadtest_command; "
+    code += "sys.exit(cli.run(loadtest_command.main, sys.argv[1:]))"
     argv = [stub.url, "--prompts", str(prompts_file), "--duration", "60", "--output", "json"]
     with subprocess.Popen([sys.executable, "-c", code, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE) as cmd:
         deadline = time.monotonic() + 30
@@ -256,7 +258,7 @@ def test_ctrl_c_reports_what_ran_and_exits_130(serve, prompts_file):
 
 def test_the_command_process_never_imports_locust():
     code = (
-        "import sys, vllm_serving.loadtest.runner, vllm_serving.loadtest.report;"
+        "import sys, vllm_serving.commands.loadtest, vllm_serving.loadtest.runner, vllm_serving.loadtest.report;"
         "assert not {'locust', 'gevent'} & set(sys.modules), sorted(sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -291,14 +293,14 @@ class TestBadInput:
         ],
     )
     def test_malformed_url(self, url, message, capsys):
-        assert cli.run(runner.main, [url]) == 2
+        assert cli.run(loadtest_command.main, [url]) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and message in err
         assert "give the server's base URL, e.g. http://127.0.0.1:8000" in err
 
     def test_nothing_listening(self, capsys):
         url = f"http://127.0.0.1:{free_port()}"
-        assert cli.run(runner.main, [url]) == 2
+        assert cli.run(loadtest_command.main, [url]) == 2
         assert capsys.readouterr().err == (
             f"error: GET {url}/v1/models: cannot reach the server "
             "(ConnectionRefusedError: Connection refused); check the URL\n"
@@ -306,7 +308,7 @@ class TestBadInput:
 
     def test_url_with_v1(self, serve, capsys):
         stub = serve()
-        assert cli.run(runner.main, [stub.url + "/v1"]) == 2
+        assert cli.run(loadtest_command.main, [stub.url + "/v1"]) == 2
         assert capsys.readouterr().err == (
             f"error: GET {stub.url}/v1/v1/models: HTTP 404: no route /v1/v1/models; "
             "the URL should be the server's base, without the trailing /v1\n"
@@ -315,7 +317,7 @@ class TestBadInput:
 
     def test_unknown_model(self, serve, capsys):
         stub = serve(models=("a", "b"))
-        assert cli.run(runner.main, [stub.url, "--model", "c"]) == 2
+        assert cli.run(loadtest_command.main, [stub.url, "--model", "c"]) == 2
         assert capsys.readouterr().err == f"error: {stub.url} does not serve model 'c'; it serves: a, b\n"
         assert stub.chat_requests == []
 
@@ -323,7 +325,7 @@ class TestBadInput:
         stub = serve()
         bad = tmp_path / "bad.jsonl"
         bad.write_text('{"prompt": "fine", "max_tokens": 8}\n\n{"prompt": "oops", max_tokens: 8}\n')
-        assert cli.run(runner.main, [stub.url, "--prompts", str(bad)]) == 2
+        assert cli.run(loadtest_command.main, [stub.url, "--prompts", str(bad)]) == 2
         err = capsys.readouterr().err
         assert err.startswith(f"error: {bad}:3: not valid JSON (Expecting property name enclosed in double quotes)")
         assert stub.requests == []
@@ -334,7 +336,7 @@ class TestBadInput:
         monkeypatch.setattr(
             importlib.util, "find_spec", lambda name, *a: None if name == "locust" else real_find_spec(name, *a)
         )
-        assert cli.run(runner.main, [stub.url]) == 3
+        assert cli.run(loadtest_command.main, [stub.url]) == 3
         assert capsys.readouterr().err.splitlines()[-1] == (
             "error: vllm-serving loadtest needs the package's [loadtest] extra (locust), which is not installed:"
             " pip install 'vllm-serving[loadtest]'"
@@ -346,13 +348,13 @@ class TestBadInput:
     )
     def test_out_of_range_options(self, option, capsys):
         with pytest.raises(SystemExit) as done:
-            runner.main(["http://127.0.0.1:1", *option])
+            loadtest_command.main(["http://127.0.0.1:1", *option])
         assert done.value.code == 2
         assert option[0] in capsys.readouterr().err
 
     def test_help_names_the_command(self, capsys):
         with pytest.raises(SystemExit) as done:
-            runner.main(["--help"])
+            loadtest_command.main(["--help"])
         assert done.value.code == 0
         assert "usage: vllm-serving loadtest" in capsys.readouterr().out
 

@@ -10,8 +10,9 @@ import yaml
 from paths import CHART, REPO
 from vllm_serving import chart as chart_mod
 from vllm_serving import perf, sizing, values_new
-from vllm_serving import size as size_command
 from vllm_serving.cli import run
+from vllm_serving.commands import size as size_command
+from vllm_serving.commands import values as values_command
 
 RULES = chart_mod.rules(CHART)
 LLAMA_8B = "meta-llama/Llama-3.1-8B-Instruct"
@@ -165,7 +166,9 @@ class TestCommands:
 
     def test_size_json_lists_the_choices(self, capsys):
         assert size([LLAMA_8B, *TARGETS, "--accelerator", "nvidia-h100-80gb", "--output", "json"]) == 0
-        choices = json.loads(capsys.readouterr().out)["choices"]
+        report = json.loads(capsys.readouterr().out)
+        assert report["version"] == "1"
+        choices = report["choices"]
         assert {c["accelerator"] for c in choices} == {"nvidia-h100-80gb"}
         assert all(c["itl_seconds"] <= 0.05 for c in choices)
 
@@ -197,7 +200,7 @@ class TestCommands:
     def test_values_new_writes_the_cheapest_with_its_latency_limits(self, tmp_path):
         out = tmp_path / "llama.yaml"
         argv = ["new", "--model", LLAMA_8B, *TARGETS, "--hf-token-secret", "hf", "-o", str(out)]
-        assert run(values_new.main, argv) == 0
+        assert run(values_command.main, argv) == 0
         values = yaml.safe_load(out.read_text())
         best = perf.rank(llama(), RULES, sizing.Budget(), perf.Workload(1500, 300), qps=20, ttft=1.0, itl=0.05)[0]
         assert values["gke"]["accelerator"] == best.accelerator

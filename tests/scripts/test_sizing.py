@@ -9,9 +9,9 @@ import pytest
 
 from paths import CHART, VALUES_FILES
 from vllm_serving import chart as chart_mod
-from vllm_serving import size as size_command
 from vllm_serving import sizing
 from vllm_serving.cli import run
+from vllm_serving.commands import size as size_command
 from vllm_serving.verdict import chart_verdict
 
 RULES = chart_mod.rules(CHART)
@@ -424,6 +424,7 @@ class TestSizeCommand:
     def test_json(self, capsys):
         assert size([GEMMA_9B, "--accelerator", "nvidia-l4", "--concurrency", "16", "--output", "json"]) == 0
         report = json.loads(capsys.readouterr().out)
+        assert report["version"] == "1"
         assert report["model"]["name"] == GEMMA_9B
         assert report["model"]["weights_gib"] == 17.21
         assert report["budget"] == {

@@ -15,9 +15,9 @@ import pytest
 from paths import CHART
 from support.hubstub import HubStub
 from vllm_serving import chart as chart_mod
-from vllm_serving import size as size_command
 from vllm_serving import sizing, vllm_parser
 from vllm_serving.cli import run
+from vllm_serving.commands import size as size_command
 
 CONFIGS = {
     path.stem.replace("--", "/"): json.loads(path.read_text())

@@ -12,6 +12,7 @@ import pytest
 
 from paths import CHART
 from vllm_serving import timeline
+from vllm_serving.commands import timeline as timeline_command
 from vllm_serving.vllm_parser import parser_env, pinned_vllm_version
 
 T0 = datetime(2026, 12, 5, 10, 0, 0, tzinfo=UTC)
@@ -314,9 +315,9 @@ def test_json_output_of_the_command(monkeypatch, capsys):
         "collect",
         lambda kube, release, ns, logs: [timeline.build(pod, gke_events(pulled_from_registry=True), vllm_log("nfs"))],
     )
-    assert timeline.main(["vllm", "-n", "ns", "--output", "json"]) == 0
+    assert timeline_command.main(["vllm", "-n", "ns", "--output", "json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["release"] == "vllm" and out["namespace"] == "ns"
+    assert out["version"] == "1" and out["release"] == "vllm" and out["namespace"] == "ns"
     (only,) = out["pods"]
     assert only["slowest"] == "weights" and only["budget_seconds"] == 680 and only["budget_share"] == 0.279
     assert only["steps"][4] == {

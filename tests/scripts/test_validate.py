@@ -7,7 +7,7 @@ import json
 import pytest
 
 from paths import CHART, VALUES_FILES
-from vllm_serving.validate import main
+from vllm_serving.commands.validate import main
 
 
 def write(tmp_path, name, text):
@@ -37,9 +37,12 @@ def test_json_output(tmp_path, capsys):
     bad = write(tmp_path, "bad.yaml", "modle: {name: x}\n")
     assert main([bad, "--output", "json"]) == 1
     report = json.loads(capsys.readouterr().out)
-    assert report == [
-        {"file": bad, "problems": ["modle: unknown key; did you mean model?"], "warnings": [], "valid": False}
-    ]
+    assert report == {
+        "version": "1",
+        "files": [
+            {"file": bad, "problems": ["modle: unknown key; did you mean model?"], "warnings": [], "valid": False}
+        ],
+    }
 
 
 def test_suggests_the_nearest_key(tmp_path, capsys):

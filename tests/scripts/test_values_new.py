@@ -12,6 +12,7 @@ from paths import CHART, VALUES_FILES
 from vllm_serving import chart as chart_mod
 from vllm_serving import helm, sizing, values_new
 from vllm_serving.cli import run
+from vllm_serving.commands import values as values_command
 from vllm_serving.verdict import Verdict, chart_verdict
 
 ACCELERATORS = list(chart_mod.rules(CHART)["accelerators"])
@@ -27,7 +28,7 @@ SOURCE_OPTIONS = {
 
 def new(argv: list[str]) -> int:
     """`vllm-serving values new ARGV` through the CLI's error mapping."""
-    return run(values_new.main, ["new", *argv])
+    return run(values_command.main, ["new", *argv])
 
 
 def schema_of(path):
@@ -325,7 +326,7 @@ def test_an_existing_file_is_kept_without_force(tmp_path, capsys):
 
 def test_a_sub_command_is_required():
     with pytest.raises(SystemExit) as exit_:
-        values_new.main([])
+        values_command.main([])
     assert exit_.value.code == 2
 
 

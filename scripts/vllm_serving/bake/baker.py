@@ -35,6 +35,7 @@ from google.cloud import compute_v1
 
 from vllm_serving.bake import build_vm
 from vllm_serving.errors import CloudError, UsageError, VllmServingError
+from vllm_serving.gcp.api import CLOUD_PLATFORM_SCOPE
 from vllm_serving.gcp.clock import format_duration
 from vllm_serving.gcp.compute import Gce
 from vllm_serving.gcp.ledger import Ledger, Resource, State
@@ -67,9 +68,6 @@ def temporary_filter(content: str | None = None, run_id: str | None = None) -> s
     if content:
         terms.append(f'(labels.{CONTENT_LABEL} = "{content}")')
     return " ".join(terms)
-
-
-CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 
 
 @dataclass

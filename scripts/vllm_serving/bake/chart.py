@@ -1,11 +1,10 @@
-"""The chart on both sides of a bake: what the bake commands read from it (the default vLLM image, the GPUs
-it knows) and what they hand to the next step (node-pool flags, chart values, the chart's PV manifests)."""
+"""The chart on both sides of a bake: what the bake commands read from it (the default vLLM image) and what
+they hand to the next step (node-pool flags, chart values, the chart's PV manifests)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -36,15 +35,6 @@ def chart_image(override: str | os.PathLike[str] | None = None) -> str:
     if not repository or not tag:
         raise UsageError(f"--chart: {values_file} sets no image.repository and image.tag; pass images explicitly")
     return f"{repository}:{tag}"
-
-
-def accelerators(override: str | os.PathLike[str] | None = None) -> dict[str, Any] | None:
-    """The chart's GPU table (rules.yaml ``accelerators``), or None if the chart has none."""
-    try:
-        table = chart_files.rules(chart_dir(override)).get("accelerators")
-    except (UsageError, OSError, yaml.YAMLError, AttributeError):
-        return None
-    return table if isinstance(table, dict) else None
 
 
 def image_path(project: str, image: str) -> str:

@@ -1,30 +1,28 @@
-"""``vllm-serving bake image-cache``: container images baked into a disk image for a GKE secondary boot disk.
+"""The image-cache bake (``vllm-serving bake image-cache``): container images into a disk image for a GKE
+secondary boot disk.
 
 A scratch disk and a temporary VM; the VM's startup script installs containerd, formats the disk,
 pulls the images into containerd's k8s.io namespace and copies their layers onto the disk; the
 disk is detached, the VM deleted, the disk imaged and deleted. The default image list is the
-chart's vLLM image. Prints the node-pool flags and the chart values that use the image.
+chart's vLLM image. The result names the node-pool flags and the chart values that use the image.
 """
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from vllm_serving import cli_options
-from vllm_serving.bake import build_vm, chart, cli, validate
+from vllm_serving.bake import build_vm, chart
 from vllm_serving.bake.baker import (
     Baker,
     Run,
     VmSpec,
-    content_hash,
     existing_image,
     new_run_id,
     sweep,
     temporary_filter,
 )
-from vllm_serving.bake.cli import BakePlan, run_bake_command
+from vllm_serving.bake.plan import BakePlan
 from vllm_serving.gcp.compute import Gce
 from vllm_serving.gcp.operations import Waiter
 from vllm_serving.gcp.progress import Progress
@@ -41,49 +39,6 @@ class Plan(BakePlan):
     disk_size_gb: int
     disk_type: str
     auth: str
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = cli.Parser(
-        prog="vllm-serving bake image-cache",
-        description="Bake container images into a disk image for a GKE secondary boot disk "
-        "(mode CONTAINER_IMAGE_CACHE).",
-    )
-    parser.add_argument(
-        "images",
-        nargs="*",
-        metavar="IMAGE",
-        help="container images to cache (default: the chart's image.repository:image.tag)",
-    )
-    cli_options.add_chart(parser, help=f"{cli_options.CHART_HELP}; the default image comes from it")
-    parser.add_argument("--disk-size-gb", type=int, default=100, help="size of the disk image (default 100)")
-    parser.add_argument(
-        "--auth",
-        choices=("auto", "none", "service-account"),
-        default="auto",
-        help="pull with the build VM's service-account token: for Google registries (auto), never, or always",
-    )
-    cli.add_bake(parser, timeout="60m", disk_type="pd-balanced")
-    return parser
-
-
-def plan_from(args: argparse.Namespace) -> Plan:
-    """Every check that needs no API call."""
-    common = cli.checked_common(args)
-    raw = args.images or [chart.chart_image(args.chart)]
-    images = list(dict.fromkeys(validate.container_image(i) for i in raw))
-    content = content_hash(KIND, images=sorted(images))
-    disk_size = validate.size_gb("--disk-size-gb", args.disk_size_gb)
-    return Plan(
-        **common,
-        images=images,
-        content=content,
-        image_name=args.image_name or f"vllm-image-cache-{content[:12]}",
-        disk_size_gb=disk_size,
-        disk_type=args.build_disk_type,
-        auth=args.auth,
-        vm=cli.vm_spec(args, boot_disk_size_gb=max(200, 2 * disk_size)),
-    )
 
 
 def verify_image(
@@ -144,23 +99,3 @@ def bake(plan: Plan, runtime: Runtime, progress: Progress) -> dict:
         "nodePoolFlags": chart.node_pool_flags(plan.project, plan.image_name),
         "values": chart.image_cache_values(),
     }
-
-
-def render_text(result: dict) -> str:
-    state = "created" if result["created"] else "reused (same content)"
-    lines = [
-        f"Image {result['image']}: {state}" + (", verified" if result["verified"] else ""),
-        *(f"  caches {image}" for image in result["images"]),
-        "",
-        "Node-pool flags (gcloud container node-pools create ...):",
-        *(f"  {flag}" for flag in result["nodePoolFlags"]),
-        f"or: vllm-serving nodepool create ... --secondary-boot-disk {result['image']}",
-        "",
-        "Chart values:",
-        chart.to_yaml(result["values"]).rstrip(),
-    ]
-    return "\n".join(lines)
-
-
-def main(argv: Sequence[str], *, runtime: Runtime | None = None) -> int:
-    return run_bake_command(build_parser(), argv, plan_from, bake, render_text, runtime)

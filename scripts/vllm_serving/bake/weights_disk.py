@@ -1,30 +1,28 @@
-"""``vllm-serving bake weights-disk``: model weights baked into a disk image, then a pd-ssd disk per zone.
+"""The weights-disk bake (``vllm-serving bake weights-disk``): model weights into a disk image, then a pd-ssd
+disk per zone.
 
 The weights come from a GCS path (``gcloud storage cp``) or a Hugging Face model id
 (``huggingface_hub``) and land at the root of the disk. The per-zone disks default to 1 TiB:
-a pd-ssd's throughput grows with its size. Prints the chart's ``weights.persistentDisk`` values
+a pd-ssd's throughput grows with its size. The result holds the chart's ``weights.persistentDisk`` values
 (or, with ``--pv-manifests``, a read-only PV and PVC per zone).
 """
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from vllm_serving.bake import build_vm, chart, cli, validate
+from vllm_serving.bake import build_vm, chart
 from vllm_serving.bake.baker import (
     Baker,
     Run,
-    content_hash,
     existing_disk,
     existing_image,
     new_run_id,
     sweep,
     temporary_filter,
 )
-from vllm_serving.bake.cli import BakePlan, run_bake_command
 from vllm_serving.bake.image_cache import verify_image
+from vllm_serving.bake.plan import BakePlan
 from vllm_serving.errors import UsageError
 from vllm_serving.gcp.compute import Gce
 from vllm_serving.gcp.operations import Waiter
@@ -49,91 +47,6 @@ class Plan(BakePlan):
     build_disk_type: str
     read_ahead_kb: int
     pv_manifests: bool
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = cli.Parser(
-        prog="vllm-serving bake weights-disk",
-        description="Bake model weights into a disk image and a read-only pd-ssd disk per zone.",
-    )
-    parser.add_argument(
-        "--source", required=True, help="gs://BUCKET/PATH of the model's files, or a Hugging Face model id (ORG/MODEL)"
-    )
-    parser.add_argument("--revision", help="Hugging Face revision (commit, tag or branch) to download")
-    parser.add_argument(
-        "--hf-token-secret", help="Secret Manager secret holding a Hugging Face token (for gated models)"
-    )
-    parser.add_argument(
-        "--disk-zone",
-        action="append",
-        default=[],
-        metavar="ZONE",
-        help="zone to create a disk in (repeatable or comma-separated; default: --zone)",
-    )
-    parser.add_argument("--disk-name", help="name of the per-zone disks (default: the image name)")
-    parser.add_argument(
-        "--image-size-gb",
-        type=int,
-        default=200,
-        help="size of the disk image: at least the model's size plus 10%% (default 200)",
-    )
-    parser.add_argument(
-        "--disk-size-gb",
-        type=int,
-        default=1024,
-        help="size of each per-zone disk (default 1024: pd-ssd throughput grows with size)",
-    )
-    parser.add_argument("--disk-type", default="pd-ssd", help="type of the per-zone disks (default pd-ssd)")
-    parser.add_argument("--read-ahead-kb", type=int, default=4096, help="read_ahead_kb mount option (default 4096)")
-    parser.add_argument(
-        "--pv-manifests",
-        action="store_true",
-        help="print PersistentVolume and PersistentVolumeClaim manifests instead of chart values",
-    )
-    cli.add_bake(parser, timeout="2h", disk_type="pd-ssd")
-    return parser
-
-
-def plan_from(args: argparse.Namespace) -> Plan:
-    """Every check that needs no API call."""
-    common = cli.checked_common(args)
-    source = validate.weights_source(args.source)
-    if source.startswith("gs://") and (args.revision or args.hf_token_secret):
-        raise UsageError("--revision and --hf-token-secret apply to Hugging Face sources only")
-    if args.revision and (not args.revision.strip() or any(c.isspace() for c in args.revision)):
-        raise UsageError(f"--revision: {args.revision!r} is not a revision")
-    zones = [z.strip() for item in args.disk_zone for z in item.split(",") if z.strip()] or [common["zone"]]
-    zones = list(dict.fromkeys(validate.zone("--disk-zone", z) for z in zones))
-    image_size = validate.size_gb("--image-size-gb", args.image_size_gb)
-    disk_size = validate.size_gb("--disk-size-gb", args.disk_size_gb)
-    if disk_size < image_size:
-        raise UsageError(
-            f"--disk-size-gb: {disk_size} GB is smaller than the image ({image_size} GB, "
-            "--image-size-gb); a disk cannot be smaller than the image it is made from"
-        )
-    if not 128 <= args.read_ahead_kb <= 65536:
-        raise UsageError(f"--read-ahead-kb: {args.read_ahead_kb} is out of range: use 128 to 65536")
-    validate.resource_name("--disk-type", args.disk_type)
-    content = content_hash(KIND, source=source, revision=args.revision or "")
-    image_name = args.image_name or f"vllm-weights-{content[:12]}"
-    disk_name = validate.resource_name("--disk-name", args.disk_name) if args.disk_name else image_name
-    return Plan(
-        **common,
-        disk_zones=zones,
-        source=source,
-        revision=args.revision,
-        hf_token_secret=args.hf_token_secret,
-        content=content,
-        image_name=image_name,
-        disk_name=disk_name,
-        image_size_gb=image_size,
-        disk_size_gb=disk_size,
-        disk_type=args.disk_type,
-        build_disk_type=args.build_disk_type,
-        read_ahead_kb=args.read_ahead_kb,
-        pv_manifests=args.pv_manifests,
-        vm=cli.vm_spec(args, boot_disk_size_gb=50),
-    )
 
 
 def bake(plan: Plan, runtime: Runtime, progress: Progress) -> dict:
@@ -212,22 +125,3 @@ def bake(plan: Plan, runtime: Runtime, progress: Progress) -> dict:
             handles, name=plan.disk_name, size_gb=plan.disk_size_gb, read_ahead_kb=plan.read_ahead_kb
         )
     return result
-
-
-def render_text(result: dict) -> str:
-    lines = [f"Image {result['image']}: " + ("created" if result["imageCreated"] else "reused (same content)")]
-    for handle in result["disks"]:
-        lines.append(f"Disk {handle}: " + ("created" if handle in result["disksCreated"] else "reused"))
-    lines.append("")
-    if "manifests" in result:
-        lines += [
-            "PersistentVolumes and claims (kubectl apply -n default -f -):",
-            chart.to_yaml_stream(result["manifests"]),
-        ]
-    else:
-        lines += ["Chart values:", chart.to_yaml(result["values"]).rstrip()]
-    return "\n".join(lines)
-
-
-def main(argv: Sequence[str], *, runtime: Runtime | None = None) -> int:
-    return run_bake_command(build_parser(), argv, plan_from, bake, render_text, runtime)

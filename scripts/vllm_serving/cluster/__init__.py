@@ -1,7 +1,7 @@
 """The local test cluster: a real Kubernetes control plane as plain processes, kwok for kubelets.
 
 ``LocalCluster`` is the API (a context manager); ``vllm-serving cluster`` the CLI
-(``vllm_serving.cluster.cli``). See ``local.py`` for the processes and state,
+(``vllm_serving.commands.cluster``). See ``local.py`` for the processes and state,
 ``build.py`` for the cached build of ``hack/cluster``, ``nodepools.yaml`` for the
 fake GKE node pools, ``crds.yaml`` for the CRDs taken from upstream modules and
 ``lws.py`` for the LeaderWorkerSet controller and its webhooks.

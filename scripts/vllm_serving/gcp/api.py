@@ -14,6 +14,9 @@ from vllm_serving.gcp.clock import Clock
 
 T = TypeVar("T")
 
+# The OAuth scope of the VMs and nodes created here; IAM roles, not scopes, limit what they may do.
+CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+
 TRANSIENT = (
     gexc.ServiceUnavailable,
     gexc.InternalServerError,

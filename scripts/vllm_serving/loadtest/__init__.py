@@ -2,8 +2,8 @@
 
 Modules:
 
-- ``runner``: the command (``main(argv) -> int``); checks the target and the prompts, then runs the
-  load in a child process and reports;
+- ``runner``: runs the load in a child process and reads its summary back (the command is
+  ``vllm_serving.commands.loadtest``);
 - ``worker``: the child process: Locust's ``Environment`` and ``LocalRunner``, headless;
 - ``locustfile``: the Locust user (also usable as ``locust -f .../locustfile.py --host URL``);
 - ``client``: one streamed chat completion over ``http.client``, measured (TTFT, ITL, e2e, tokens);

@@ -14,8 +14,8 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
+from vllm_serving.endpoint import Target
 from vllm_serving.errors import UsageError
 
 CHAT_PATH = "/v1/chat/completions"
@@ -30,44 +30,6 @@ def auth_headers() -> dict[str, str]:
     """The Authorization header for a server started with an API key, from $VLLM_API_KEY; none without it."""
     key = os.environ.get(API_KEY_ENV, "")
     return {"Authorization": f"Bearer {key}"} if key else {}
-
-
-@dataclass(frozen=True)
-class Target:
-    """The server's base URL, split for ``http.client``; paths are appended to ``prefix``."""
-
-    url: str
-    scheme: str
-    host: str
-    port: int
-    prefix: str
-
-    @classmethod
-    def parse(cls, url: str) -> Target:
-        """The base URL of the server (``http://HOST[:PORT][/PREFIX]``), or a UsageError saying what is wrong."""
-        hint = "give the server's base URL, e.g. http://127.0.0.1:8000"
-        try:
-            parts = urlsplit(url.strip())
-            port = parts.port
-        except ValueError as err:
-            raise UsageError(f"{url!r} is not a valid URL ({err}); {hint}") from None
-        if parts.scheme not in ("http", "https"):
-            raise UsageError(f"{url!r} is not an http:// or https:// URL; {hint}")
-        if not parts.hostname:
-            raise UsageError(f"{url!r} has no host; {hint}")
-        if parts.query or parts.fragment:
-            raise UsageError(f"{url!r} has a query or fragment; {hint}")
-        if parts.username or parts.password:
-            raise UsageError(f"{url!r} carries credentials; {hint}")
-        prefix = parts.path.rstrip("/")
-        default_port = 443 if parts.scheme == "https" else 80
-        base = f"{parts.scheme}://{parts.netloc}{prefix}"
-        return cls(base, parts.scheme, parts.hostname, port or default_port, prefix)
-
-    def connect(self, timeout: float) -> http.client.HTTPConnection:
-        if self.scheme == "https":
-            return http.client.HTTPSConnection(self.host, self.port, timeout=timeout)
-        return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
 
 
 def list_models(target: Target, timeout: float = 10.0) -> list[str]:

@@ -26,9 +26,10 @@ import gevent
 from locust import User, constant, events, task
 from locust.exception import StopUser
 
+from vllm_serving.endpoint import Target
 from vllm_serving.errors import VllmServingError
 from vllm_serving.loadtest import report
-from vllm_serving.loadtest.client import CHAT_PATH, ChatClient, Sample, Target, list_models
+from vllm_serving.loadtest.client import CHAT_PATH, ChatClient, Sample, list_models
 from vllm_serving.loadtest.prompts import Prompt, load_prompts, prompt_order
 
 logger = logging.getLogger(__name__)

@@ -31,8 +31,8 @@ import gevent
 import gevent.event
 from locust.env import Environment
 
+from vllm_serving.endpoint import Target
 from vllm_serving.loadtest import report
-from vllm_serving.loadtest.client import Target
 from vllm_serving.loadtest.locustfile import ChatCompletionsUser, Plan
 from vllm_serving.loadtest.prompts import Prompt
 

@@ -37,7 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
-from vllm_serving.loadtest.client import Target
+from vllm_serving.endpoint import Target
 from vllm_serving.pipeline.records import Outcome, Request
 
 

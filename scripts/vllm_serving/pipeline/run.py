@@ -15,7 +15,7 @@ from vllm_serving.pipeline import transforms
 from vllm_serving.pipeline.transforms import NAMESPACE, EndpointModelHandler, Serve, WorkerVLLMHandler
 
 if TYPE_CHECKING:
-    from vllm_serving.pipeline.cli import Plan
+    from vllm_serving.pipeline.plan import Plan
 
 COUNTERS = ("lines", "succeeded", "failed", "malformed", "retries")
 # RunInference's batching waits this long at most in streaming before it sends a partial batch.

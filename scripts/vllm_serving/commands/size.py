@@ -5,7 +5,6 @@ accelerator, tensor size and replica count serve a request rate within latency t
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Sequence
 
 from vllm_serving import chart as chart_mod
@@ -52,7 +51,12 @@ def main(argv: Sequence[str]) -> int:
     sizing.note_capped_context(args.context, model)
     budget = sizing.Budget(args.dtype, args.kv_cache_dtype, args.gpu_memory_utilization, args.overhead_gib)
     if args.qps is not None:
-        if not perf.run_targets(args, model, rules, budget):
+        choices = perf.rank_for(args, model, rules, budget)
+        if args.output == "json":
+            print(cli_options.json_report({"model": model.name, "choices": [perf.choice_json(c) for c in choices]}))
+        else:
+            print(perf.render_choices(choices, model, perf.Workload(args.input_tokens, args.output_tokens), args))
+        if not choices:
             raise VllmServingError(
                 f"no accelerator and tensor size serves {model.name} within the targets; relax --ttft or --itl,"
                 " or shorten the requests"
@@ -61,7 +65,7 @@ def main(argv: Sequence[str]) -> int:
     result = sizing.plan(model, acc, budget, args.context or sizing.default_context(model), args.concurrency)
     starts = sizing.cold_starts(sizing.checkpoint_gb(model), chart_mod.default_values(chart)["startup"])
     print(
-        json.dumps(sizing.render_json(result, starts), indent=2)
+        cli_options.json_report(sizing.render_json(result, starts))
         if args.output == "json"
         else sizing.render_text(result, starts)
     )

@@ -14,62 +14,19 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from vllm_serving import cli_options
-from vllm_serving.bake import validate
-from vllm_serving.bake.chart import accelerators
-from vllm_serving.bake.cli import Parser, add_output, add_project, parse
+from vllm_serving.chart import accelerators
 from vllm_serving.errors import UsageError
-from vllm_serving.gcp import api
-from vllm_serving.gcp.operations import Waiter
-from vllm_serving.gcp.progress import Progress
+from vllm_serving.gcp import node_pools, options
+from vllm_serving.gcp.options import Parser, add_output, add_project, parse
 from vllm_serving.gcp.runtime import Runtime
 
-API_BASE = "https://container.googleapis.com/v1"
-CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 _IMAGE_REF = re.compile(r"^(?:(?:projects/(?P<project>[^/]+)/)?global/images/)?(?P<name>[^/]+)$")
 _K8S_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 _K8S_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
-
-
-@dataclass
-class Spec:
-    project: str
-    location: str
-    cluster: str
-    name: str
-    machine_type: str
-    accelerator: str
-    accelerator_count: int
-    gpu_driver_version: str
-    min_nodes: int
-    max_nodes: int
-    num_nodes: int
-    node_locations: list[str]
-    secondary_boot_disk: str | None
-    image_streaming: bool
-    spot: bool
-    reservation_affinity: str
-    reservation: str | None
-    flex_start: bool
-    queued_provisioning: bool
-    max_run_duration: int | None
-    disk_type: str
-    disk_size_gb: int
-    service_account: str | None
-    node_labels: dict[str, str]
-    location_policy: str | None
-    max_surge: int
-    max_unavailable: int
-
-    @property
-    def parent(self) -> str:
-        return f"projects/{self.project}/locations/{self.location}/clusters/{self.cluster}"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -192,7 +149,7 @@ def _image_path(project: str, ref: str) -> str:
     match = _IMAGE_REF.match(ref)
     if not match:
         raise UsageError(f"--secondary-boot-disk: {ref!r} is not a disk image: use projects/P/global/images/I or I")
-    validate.resource_name("--secondary-boot-disk", match["name"])
+    options.resource_name("--secondary-boot-disk", match["name"])
     return f"projects/{match['project'] or project}/global/images/{match['name']}"
 
 
@@ -206,8 +163,6 @@ def _node_labels(pairs: list[str]) -> dict[str, str]:
     return labels
 
 
-SPOT_TAINT = ("cloud.google.com/gke-spot", "true")
-RESERVATION_KEY = "compute.googleapis.com/reservation-name"
 FLEX_START_MAX_RUN = 7 * 24 * 3600
 _RESERVATION = re.compile(r"^(projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/reservations/)?[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 
@@ -249,20 +204,20 @@ def _check_capacity(args: argparse.Namespace) -> str:
     return "none" if args.flex_start else (affinity or "")
 
 
-def spec_from(args: argparse.Namespace) -> Spec:
+def spec_from(args: argparse.Namespace) -> node_pools.Spec:
     """Every check that needs no API call."""
-    project = validate.project(args.project)
-    location = validate.location("--location", args.location)
-    validate.resource_name("name", args.name, max_length=40)
-    validate.resource_name("--cluster", args.cluster, max_length=40)
+    project = options.project(args.project)
+    location = options.location("--location", args.location)
+    options.resource_name("name", args.name, max_length=40)
+    options.resource_name("--cluster", args.cluster, max_length=40)
     if not re.match(r"^[a-z0-9]+(-[a-z0-9]+)+$", args.machine_type):
         raise UsageError(f"--machine-type: {args.machine_type!r} is not a machine type (e.g. g2-standard-24)")
     _check_accelerator(args.accelerator, args.accelerator_count, args.chart)
     zones = [z.strip() for z in args.node_locations.split(",") if z.strip()]
-    region = location if not re.match(r".*-[a-z]$", location) else validate.region_of(location)
+    region = location if not re.match(r".*-[a-z]$", location) else options.region_of(location)
     for zone in zones:
-        validate.zone("--node-locations", zone)
-        if validate.region_of(zone) != region:
+        options.zone("--node-locations", zone)
+        if options.region_of(zone) != region:
             raise UsageError(f"--node-locations: {zone} is not in the cluster's region {region}")
     if args.min_nodes < 0 or args.max_nodes < 1 or args.min_nodes > args.max_nodes or args.max_nodes > 1000:
         raise UsageError(
@@ -281,11 +236,11 @@ def spec_from(args: argparse.Namespace) -> Spec:
             "--no-image-streaming: a secondary boot disk in CONTAINER_IMAGE_CACHE mode needs image "
             "streaming; drop --no-image-streaming"
         )
-    validate.size_gb("--disk-size-gb", args.disk_size_gb)
-    validate.resource_name("--disk-type", args.disk_type)
+    options.size_gb("--disk-size-gb", args.disk_size_gb)
+    options.resource_name("--disk-type", args.disk_type)
     if args.max_surge < 0 or args.max_unavailable < 0 or args.max_surge + args.max_unavailable == 0:
         raise UsageError("--max-surge/--max-unavailable: both >= 0 and not both 0")
-    return Spec(
+    return node_pools.Spec(
         project=project,
         location=location,
         cluster=args.cluster,
@@ -317,173 +272,12 @@ def spec_from(args: argparse.Namespace) -> Spec:
     )
 
 
-# -- the request and its gcloud twin -------------------------------------------------------------
-
-
-def build_request(spec: Spec) -> Any:
-    from google.cloud import container_v1 as gke
-
-    driver = {"default": "DEFAULT", "latest": "LATEST", "disabled": "INSTALLATION_DISABLED"}[spec.gpu_driver_version]
-    config = gke.NodeConfig(
-        machine_type=spec.machine_type,
-        disk_type=spec.disk_type,
-        disk_size_gb=spec.disk_size_gb,
-        oauth_scopes=[CLOUD_PLATFORM_SCOPE],
-        labels=spec.node_labels,
-        spot=spec.spot,
-        accelerators=[
-            gke.AcceleratorConfig(
-                accelerator_count=spec.accelerator_count,
-                accelerator_type=spec.accelerator,
-                gpu_driver_installation_config=gke.GPUDriverInstallationConfig(
-                    gpu_driver_version=gke.GPUDriverInstallationConfig.GPUDriverVersion[driver]
-                ),
-            )
-        ],
-        gcfs_config=gke.GcfsConfig(enabled=spec.image_streaming),
-    )
-    if spec.service_account:
-        config.service_account = spec.service_account
-    if spec.spot:
-        config.taints = [gke.NodeTaint(key=SPOT_TAINT[0], value=SPOT_TAINT[1], effect=gke.NodeTaint.Effect.NO_SCHEDULE)]
-    if spec.reservation_affinity:
-        kind = {"any": "ANY_RESERVATION", "none": "NO_RESERVATION", "specific": "SPECIFIC_RESERVATION"}
-        config.reservation_affinity = gke.ReservationAffinity(
-            consume_reservation_type=gke.ReservationAffinity.Type[kind[spec.reservation_affinity]]
-        )
-        if spec.reservation:
-            config.reservation_affinity.key = RESERVATION_KEY
-            config.reservation_affinity.values = [spec.reservation]
-    if spec.flex_start:
-        config.flex_start = True
-    if spec.max_run_duration:
-        config.max_run_duration = f"{spec.max_run_duration}s"
-    if spec.secondary_boot_disk:
-        config.secondary_boot_disks = [
-            gke.SecondaryBootDisk(
-                disk_image=spec.secondary_boot_disk, mode=gke.SecondaryBootDisk.Mode.CONTAINER_IMAGE_CACHE
-            )
-        ]
-    autoscaling = gke.NodePoolAutoscaling(enabled=True, min_node_count=spec.min_nodes, max_node_count=spec.max_nodes)
-    if spec.location_policy:
-        autoscaling.location_policy = gke.NodePoolAutoscaling.LocationPolicy[spec.location_policy]
-    pool = gke.NodePool(
-        name=spec.name,
-        config=config,
-        initial_node_count=spec.num_nodes,
-        locations=spec.node_locations,
-        autoscaling=autoscaling,
-        # GKE's flex-start guide creates its pools without auto-repair: "The --no-enable-autorepair flag
-        # disables automatic repairs, which could disrupt workloads" (how-to/provisioningrequest).
-        management=gke.NodeManagement(auto_repair=not spec.flex_start, auto_upgrade=True),
-        upgrade_settings=gke.NodePool.UpgradeSettings(max_surge=spec.max_surge, max_unavailable=spec.max_unavailable),
-    )
-    if spec.queued_provisioning:
-        pool.queued_provisioning = gke.NodePool.QueuedProvisioning(enabled=True)
-    return gke.CreateNodePoolRequest(parent=spec.parent, node_pool=pool)
-
-
-def request_json(request: Any) -> dict:
-    from google.cloud import container_v1 as gke
-
-    body = json.loads(
-        gke.CreateNodePoolRequest.to_json(
-            request, use_integers_for_enums=False, always_print_fields_with_no_presence=False
-        )
-    )
-    body.pop("parent", None)  # in the URL
-    return body
-
-
-def gcloud_command(spec: Spec) -> list[str]:
-    accelerator = f"type={spec.accelerator},count={spec.accelerator_count}"
-    if spec.gpu_driver_version != "disabled":
-        accelerator += f",gpu-driver-version={spec.gpu_driver_version}"
-    argv = [
-        "gcloud",
-        "container",
-        "node-pools",
-        "create",
-        spec.name,
-        f"--project={spec.project}",
-        f"--cluster={spec.cluster}",
-        f"--location={spec.location}",
-        f"--machine-type={spec.machine_type}",
-        f"--accelerator={accelerator}",
-        f"--disk-type={spec.disk_type}",
-        f"--disk-size={spec.disk_size_gb}",
-        f"--scopes={CLOUD_PLATFORM_SCOPE}",
-        "--enable-autoscaling",
-        f"--num-nodes={spec.num_nodes}",
-        f"--min-nodes={spec.min_nodes}",
-        f"--max-nodes={spec.max_nodes}",
-        "--no-enable-autorepair" if spec.flex_start else "--enable-autorepair",
-        "--enable-autoupgrade",
-        f"--max-surge-upgrade={spec.max_surge}",
-        f"--max-unavailable-upgrade={spec.max_unavailable}",
-    ]
-    taint = f"--node-taints={SPOT_TAINT[0]}={SPOT_TAINT[1]}:NoSchedule"
-    optional = [
-        (spec.location_policy, f"--location-policy={spec.location_policy}"),
-        (spec.node_locations, f"--node-locations={','.join(spec.node_locations)}"),
-        (
-            spec.secondary_boot_disk,
-            f"--secondary-boot-disk=disk-image={spec.secondary_boot_disk},mode=CONTAINER_IMAGE_CACHE",
-        ),
-        (spec.image_streaming, "--enable-image-streaming"),
-        (spec.spot, "--spot"),
-        (spec.spot, taint),
-        (spec.reservation_affinity, f"--reservation-affinity={spec.reservation_affinity}"),
-        (spec.reservation, f"--reservation={spec.reservation}"),
-        (spec.flex_start, "--flex-start"),
-        (spec.queued_provisioning, "--enable-queued-provisioning"),
-        (spec.max_run_duration, f"--max-run-duration={spec.max_run_duration}s"),
-        (spec.service_account, f"--service-account={spec.service_account}"),
-        (spec.node_labels, "--node-labels=" + ",".join(f"{k}={v}" for k, v in spec.node_labels.items())),
-    ]
-    argv += [flag for wanted, flag in optional if wanted]
-    return argv
-
-
-def render_command(argv: list[str]) -> str:
-    head = shlex.join(argv[:5])
-    return " \\\n  ".join([head, *(shlex.quote(a) for a in argv[5:])])
-
-
-# -- the command ---------------------------------------------------------------------------------
-
-
-def create(spec: Spec, args: argparse.Namespace, runtime: Runtime) -> dict:
-    request = build_request(spec)
-    result = {
-        "nodePool": f"{spec.parent}/nodePools/{spec.name}",
-        "created": False,
-        "request": {"method": "POST", "url": f"{API_BASE}/{spec.parent}/nodePools", "body": request_json(request)},
-        "gcloud": gcloud_command(spec),
-    }
-    if args.dry_run:
-        return result
-    timeout = validate.duration("--timeout", args.timeout)
-    progress = Progress(runtime.stderr, runtime.clock, tty=runtime.tty)
-    client = runtime.clients.cluster_manager
-    what = f"creating node pool {spec.name} in cluster {spec.cluster}"
-    with progress.step(
-        f"Creating node pool {spec.name} ({spec.accelerator_count} x {spec.accelerator} on "
-        f"{spec.machine_type}) in {spec.location}/{spec.cluster}"
-    ):
-        op = api.call(
-            what, lambda: client.create_node_pool(request=request), clock=runtime.clock, delay=runtime.retry_delay
-        )
-        Waiter(runtime, progress).container(
-            op, project=spec.project, location=spec.location, what=what, timeout=timeout
-        )
-    result["created"] = True
-    return result
+# -- output ---------------------------------------------------------------------------------------
 
 
 def render_text(result: dict, dry_run: bool) -> str:
     if not dry_run:
-        return f"Node pool {result['nodePool']} created.\nEquivalent gcloud command:\n" + render_command(
+        return f"Node pool {result['nodePool']} created.\nEquivalent gcloud command:\n" + node_pools.render_command(
             result["gcloud"]
         )
     request = result["request"]
@@ -493,7 +287,7 @@ def render_text(result: dict, dry_run: bool) -> str:
             json.dumps(request["body"], indent=2),
             "",
             "Equivalent gcloud command:",
-            render_command(result["gcloud"]),
+            node_pools.render_command(result["gcloud"]),
         ]
     )
 
@@ -503,11 +297,11 @@ def main(argv: Sequence[str], *, runtime: Runtime | None = None) -> int:
     if isinstance(args, int):
         return args
     spec = spec_from(args)
-    validate.duration("--timeout", args.timeout)
+    timeout = options.duration("--timeout", args.timeout)
     runtime = runtime or Runtime()
-    result = create(spec, args, runtime)
+    result = node_pools.create(spec, runtime, dry_run=args.dry_run, timeout=timeout)
     if args.output == "json":
-        runtime.stdout.write(json.dumps(result, indent=2) + "\n")
+        runtime.stdout.write(cli_options.json_report(result) + "\n")
     else:
         runtime.stdout.write(render_text(result, args.dry_run) + "\n")
     return 0

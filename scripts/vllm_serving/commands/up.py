@@ -7,14 +7,13 @@ With --kubeconfig it installs on that cluster instead (kind, GKE): the same step
 from __future__ import annotations
 
 import argparse
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
 from vllm_serving import chart as chart_mod
 from vllm_serving import cli_options
-from vllm_serving.errors import InvalidValues, UsageError
-from vllm_serving.release import Release, create_namespace
+from vllm_serving.errors import InvalidValues
+from vllm_serving.release import Release, create_namespace, release_name
 from vllm_serving.verdict import judge
 
 
@@ -83,10 +82,8 @@ def main(argv: Sequence[str]) -> int:
 
     chart = chart_mod.chart_dir(args.chart)
     files = [Path(p) for p in args.values]
-    release_name = args.release or re.sub(r"[^a-z0-9-]", "-", files[0].stem.lower()).strip("-")[:53]
-    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", release_name):
-        raise UsageError(f"{release_name!r} is not a valid release name; pass --release")
-    verdict = judge(chart, files, release=release_name, namespace=args.namespace)
+    name = release_name(files, args.release)
+    verdict = judge(chart, files, release=name, namespace=args.namespace)
     if verdict.problems:
         raise InvalidValues(verdict.problems)
     for warning in verdict.all_warnings:
@@ -96,9 +93,9 @@ def main(argv: Sequence[str]) -> int:
     if not namespace_exists(kubeconfig, args.namespace):
         create_namespace(kubeconfig, args.namespace, args.pod_security)
         print(f"namespace {args.namespace} created, enforcing Pod Security {args.pod_security}")
-    release = Release(release_name, args.namespace, kubeconfig, chart)
+    release = Release(name, args.namespace, kubeconfig, chart)
     revision = release.install(files)
-    print(f"release {release_name} revision {revision} installed in {args.namespace}; waiting for its pods")
+    print(f"release {name} revision {revision} installed in {args.namespace}; waiting for its pods")
     try:
         release.wait(args.timeout)
     finally:

@@ -4,7 +4,6 @@ uses), each file on its own."""
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -58,7 +57,7 @@ def main(argv: Sequence[str]) -> int:
 
     reports = validate_files(args.values, chart_mod.chart_dir(args.chart))
     if args.output == "json":
-        print(json.dumps([asdict(r) | {"valid": r.valid} for r in reports], indent=2))
+        print(cli_options.json_report({"files": [asdict(r) | {"valid": r.valid} for r in reports]}))
     else:
         for report in reports:
             if report.valid:

@@ -10,7 +10,6 @@ vllm-serving cluster bench     cold build, warm start and stop times
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 import tempfile
@@ -78,7 +77,7 @@ def _state_dir(args: argparse.Namespace) -> Path:
 
 
 def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
-    print(json.dumps(data, indent=2) if args.output == "json" else text)
+    print(cli_options.json_report(data) if args.output == "json" else text)
 
 
 def _up(args: argparse.Namespace) -> int:

@@ -1,9 +1,15 @@
-"""Argument checks done before any API call; each raises UsageError naming the option and the fix."""
+"""The command-line options bake and nodepool share (pip's cmdoptions): an argparse parser that reports through
+UsageError, --project and --output, and the argument checks done before any API call; each check raises UsageError
+naming the option and the fix."""
 
 from __future__ import annotations
 
+import argparse
+import os
 import re
+from collections.abc import Sequence
 
+from vllm_serving import cli_options
 from vllm_serving.errors import UsageError
 
 _RFC1035 = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -151,3 +157,37 @@ def weights_source(value: str) -> str:
             "(ORG/MODEL, e.g. google/gemma-2-9b-it)"
         )
     return f"hf://{model}"
+
+
+# -- options ------------------------------------------------------------------------------------------
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that raises UsageError instead of exiting, so that cli.run reports it."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace | int:
+    """The parsed arguments, or the exit status of ``--help``."""
+    try:
+        return parser.parse_args(list(argv))
+    except SystemExit as done:  # --help
+        return int(done.code or 0)
+
+
+def default_project() -> str | None:
+    return os.environ.get("CLOUDSDK_CORE_PROJECT") or os.environ.get("GOOGLE_CLOUD_PROJECT") or None
+
+
+def add_project(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--project",
+        default=default_project(),
+        help="Google Cloud project (default: $CLOUDSDK_CORE_PROJECT or $GOOGLE_CLOUD_PROJECT)",
+    )
+
+
+def add_output(parser: argparse.ArgumentParser) -> None:
+    cli_options.add_output(parser, help="text for people, json (on stdout; progress stays on stderr) for CI")

@@ -67,6 +67,21 @@ def local_cluster_name(vllm_cluster):
     return f"up-test-{uuid.uuid4().hex[:6]}"
 
 
+def test_a_kubeconfig_that_cannot_be_loaded_or_reached_is_an_error_not_a_traceback(tmp_path, capsys):
+    assert cli.main(["up", L4, "--kubeconfig", str(tmp_path / "missing")]) == 4
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot load the kubeconfig {tmp_path / 'missing'}: ")
+    assert "Traceback" not in err
+    unreachable = tmp_path / "unreachable"
+    unreachable.write_text(
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        "users: [{name: u, user: {token: x}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\n"
+        "current-context: c\n"
+    )
+    assert cli.main(["up", L4, "--kubeconfig", str(unreachable)]) == 4
+    assert capsys.readouterr().err.startswith(f"error: cannot reach the cluster of {unreachable}: ")
+
+
 def test_a_group_that_never_forms_fails_naming_the_controllers_event(vllm_cluster, capsys):
     """A quota that admits the leader but not its worker: the worker StatefulSet can never create the
     pod. `up` used to wait for the leader only and report the release as up."""

@@ -33,17 +33,12 @@ def local_cluster_kubeconfig(name: str) -> Path:
 
 
 def namespace_exists(kubeconfig: Path, namespace: str) -> bool:
-    from kubernetes import client, config
-    from kubernetes.client.exceptions import ApiException
+    """Whether the namespace exists; a kubeconfig that cannot be loaded or a cluster that does not answer is
+    a ClusterError that names it (preflight's client), not a traceback."""
+    from vllm_serving.preflight.kube import Kube
 
-    with config.new_client_from_config(config_file=str(kubeconfig)) as api:
-        try:
-            client.CoreV1Api(api).read_namespace(namespace)
-            return True
-        except ApiException as err:
-            if err.status == 404:
-                return False
-            raise
+    with Kube.connect(kubeconfig) as kube:
+        return kube.get(f"/api/v1/namespaces/{namespace}") is not None
 
 
 def placement_table(release: Release) -> str:

@@ -282,6 +282,7 @@ class NewValues:
     header: list[str]  # the comment lines above the values
     chart: Path
     summary: str  # what was chosen, in one line
+    warnings: list[str]  # the chart's judgement calls on these values (vllm-serving.warnings)
 
 
 def new(args: argparse.Namespace) -> NewValues:
@@ -338,9 +339,9 @@ def new(args: argparse.Namespace) -> NewValues:
     if tensor > 1:
         values["sharedMemory"] = {"sizeLimit": f"{min(SHM_GIB_PER_GPU * tensor, SHM_GIB_MAX)}Gi"}
 
-    problems = chart_verdict(chart, values=values).problems
-    if problems:  # an option the chart's schema refuses (a bucket or share of the wrong form): its words
-        raise InvalidValues(problems)
+    verdict = chart_verdict(chart, values=values)
+    if verdict.problems:  # an option the chart's schema refuses (a bucket or share of the wrong form): its words
+        raise InvalidValues(verdict.problems)
     lines = header(p, machine, length, notes, args.config, winner, args)
     start = next(
         s
@@ -353,4 +354,4 @@ def new(args: argparse.Namespace) -> NewValues:
         f" {start.budget_seconds:,} s (`vllm-serving size` compares sources)."
     )
     summary = f"{model.name} on {acc.name} with {sizing.setting_text(p.choice)}, vllm.maxModelLen: {length}"
-    return NewValues(values, lines, chart, summary)
+    return NewValues(values, lines, chart, summary, verdict.warnings)

@@ -228,6 +228,19 @@ def test_an_ungated_model_needs_no_token(tmp_path):
     assert "tokenSecret" not in chart_mod.load_values_file(path)["weights"]["huggingface"]
 
 
+def test_the_charts_warnings_on_the_written_values_are_shown(tmp_path, capsys):
+    path = tmp_path / "v.yaml"
+    argv = ["--model", "Qwen/Qwen2.5-1.5B-Instruct", "--accelerator", "nvidia-l4", "-o", str(path)]
+    assert new([*argv, "--gpu-memory-utilization", "0.97"]) == 0
+    assert capsys.readouterr().err.splitlines()[0] == (
+        "warning: vllm.gpuMemoryUtilization: 0.97 makes vLLM take 23.3 of the 24 GiB of each nvidia-l4 at start-up,"
+        " and stop if less is free, leaving 0.7 GiB for the CUDA context and anything else on the GPU; vLLM's"
+        " default is 0.92: use at most 0.95 unless this GPU has been seen to start with it"
+    )
+    assert new([*argv, "--force"]) == 0
+    assert "warning:" not in capsys.readouterr().err
+
+
 def test_without_output_it_prints(capsys):
     assert new(["--model", "Qwen/Qwen2.5-1.5B-Instruct", "--accelerator", "nvidia-l4"]) == 0
     text = capsys.readouterr().out

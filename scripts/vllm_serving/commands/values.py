@@ -53,7 +53,10 @@ def main(argv: Sequence[str]) -> int:
 
 
 def write(new: values_new.NewValues, output: str | None, *, force: bool) -> int:
-    """To -o FILE (its $schema modeline relative to the file), or to standard output."""
+    """To -o FILE (its $schema modeline relative to the file), or to standard output; the chart's warnings on
+    the values go to standard error, as `validate` prints them."""
+    for warning in new.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if output is None:  # most likely redirected to a file here
         sys.stdout.write(values_new.render(new.values, [values_new.modeline(new.chart, Path.cwd()), "#", *new.header]))
         return 0

@@ -17,8 +17,9 @@ import yaml
 
 from paths import CHART
 from support.manifests import notes
-from vllm_serving import cli, helm, up
+from vllm_serving import cli, helm
 from vllm_serving import verdict as verdict_mod
+from vllm_serving.commands import up
 from vllm_serving.preflight import values_check
 from vllm_serving.verdict import Verdict, chart_verdict, judge
 

@@ -813,12 +813,14 @@ def render_text(p: Plan, starts: list[ColdStart] = ()) -> str:
     model, acc, budget = p.model, p.accelerator, p.budget
     dtype, kv_dtype = budget.weight_dtype(model), budget.kv_dtype(model)
     per_token = kv_bytes_per_token(model, 1, kv_dtype)
+    sequence = kv_sequence_bytes(model, 1, kv_dtype, p.context, in_flight_tokens(acc))
+    windowed = " (sliding-window layers keep only their window)" if sequence < per_token * p.context else ""
     lines = [
         f"{model.name} on {acc.name}: {acc.memory_gib:g} GiB per GPU, up to {acc.max_per_node} per node"
         f" ({acc.largest_machine})",
         f"weights   {gib(weight_bytes(model, dtype))} ({model.parameters / 1e9:.2f}B parameters in {dtype})",
-        f"KV cache  {per_token / 1024:g} KiB per token ({kv_dtype}), {gib(per_token * p.context)} per"
-        f" {p.context:,}-token sequence",
+        f"KV cache  {per_token / 1024:g} KiB per token ({kv_dtype}), {gib(sequence)} per"
+        f" {p.context:,}-token sequence{windowed}",
         f"usable    {gib(budget.usable(acc))} per GPU ({acc.memory_gib:g} GiB x {budget.gpu_memory_utilization:g}"
         f" - {budget.overhead_gib:g} GiB overhead)",
         "",

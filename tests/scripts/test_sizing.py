@@ -235,9 +235,11 @@ PUBLISHED = [
     # GKE's vLLM guide serves Gemma 2 9B IT on one A100 40GB: 9.24B x 2 B = 17.2 GiB of 34.0 GiB leaves
     # 16.8 GiB of KV cache, 6 sequences of 8192 tokens at 336 KiB per token.
     pytest.param(GEMMA_9B, "nvidia-tesla-a100", "auto", 8192, 1, (1, 1), id="gemma-2-9b-one-a100-40gb"),
-    # ... and on two L4s: 17.2 of 19.6 GiB leaves 2.4 GiB, less than one 8192-token sequence (2.6 GiB);
-    # split over two, 8.6 GiB each leaves 22 GiB.
-    pytest.param(GEMMA_9B, "nvidia-l4", "auto", 8192, 1, (2, 1), id="gemma-2-9b-needs-two-l4"),
+    # ... and on two L4s: 17.2 of 19.6 GiB leaves 2.4 GiB, room for one 8192-token sequence (2.3 GiB: the 21
+    # full-attention layers keep 8192 tokens at 8 KiB each, the 21 sliding-window layers 4095 + 2048 in flight)
+    # but not two; split over two, 8.6 GiB each leaves 22 GiB.
+    pytest.param(GEMMA_9B, "nvidia-l4", "auto", 8192, 1, (1, 1), id="gemma-2-9b-one-sequence-on-one-l4"),
+    pytest.param(GEMMA_9B, "nvidia-l4", "auto", 8192, 2, (2, 1), id="gemma-2-9b-two-sequences-need-two-l4"),
     # Llama 3.1 8B fits one L4 in bfloat16 with a modest context: 8.03B x 2 B = 15.0 GiB leaves 4.6 GiB,
     # 38k tokens at 128 KiB per token ...
     pytest.param(LLAMA_8B, "nvidia-l4", "auto", 8192, 1, (1, 1), id="llama-3.1-8b-one-l4"),

@@ -26,7 +26,13 @@ CONFIGS = {
 RULES = chart_mod.rules(CHART)
 # The built-in table's entries of the architectures above (quantized, latent attention, experts, sliding windows
 # that transformers fills in), asked of vLLM as they stand in rules.yaml.
-TABLE = ("deepseek-ai/DeepSeek-V3", "openai/gpt-oss-120b", "openai/gpt-oss-20b", "mistralai/Devstral-Small-2505")
+TABLE = (
+    "deepseek-ai/DeepSeek-V3",
+    "openai/gpt-oss-120b",
+    "openai/gpt-oss-20b",
+    "mistralai/Devstral-Small-2505",
+    "google/gemma-2-9b-it",
+)
 ORACLE = {**CONFIGS, **{f"rules.yaml {name}": RULES["models"][name] for name in TABLE}}
 # The checkpoint sizes the stand-in's safetensors indexes announce (metadata.total_size); sizing must take the
 # Hub's number as it is, so any value would do, and these are of the models' order.

@@ -89,6 +89,10 @@ class TestModel:
         l4 = acc("nvidia-l4")
         kv = sizing.evaluate(llama(), l4, sizing.Budget(), 1, 1, 1800, 1).sequences
         assert perf.concurrency_limit(llama(), l4, sizing.Budget(), 1, work) == min(kv, 256)
+        # Gemma 2 9B on two L4s: 22.0 GiB of KV cache, 2.3 GiB per request of 8192 tokens (its sliding-window layers
+        # keep 6143: test_sizing's GEMMA_ON_L4): 9 requests, not the 8 that 336 KiB per token of every layer gives.
+        gemma = sizing.builtin_model("google/gemma-2-9b-it")
+        assert perf.concurrency_limit(gemma, l4, sizing.Budget(), 2, perf.Workload(6000, 2192)) == 9
         assert perf.max_num_seqs(acc("nvidia-h100-80gb")) == 1024
 
 

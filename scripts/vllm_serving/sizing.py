@@ -405,15 +405,19 @@ def kv_bytes_per_token(model: ModelSpec, tensor: int, kv_dtype: str) -> int:
     return int(sum(_group_bytes_per_token(g, tensor, kv_dtype) for g in model.attention_groups))
 
 
-# vLLM keeps a sliding-window layer's blocks for its window plus the tokens scheduled but not yet freed: one
-# step's max_num_batched_tokens, whose `vllm serve` default depends on the GPU's memory
-# (vllm/engine/arg_utils.py get_batch_defaults; vllm/v1/kv_cache_interface.py SlidingWindowSpec).
-def in_flight_tokens(acc: Accelerator) -> int:
+# vLLM keeps a sliding-window layer's blocks for its window plus the tokens scheduled but not yet freed:
+# max_concurrent_batches x max_num_batched_tokens (vllm/config/vllm.py VllmConfig.max_in_flight_tokens;
+# vllm/v1/kv_cache_interface.py SlidingWindowSpec). Async scheduling is on by default and the V2 model runner is
+# the default, so one batch more than the pipeline stages is in flight (max_concurrent_batches: pipeline + 1).
+# `vllm serve`'s max_num_batched_tokens depends on the GPU's memory (vllm/engine/arg_utils.py get_batch_defaults).
+def in_flight_tokens(acc: Accelerator, pipeline: int = 1) -> int:
     if acc.memory_gib >= 160:
-        return 16384
-    if acc.memory_gib >= 70 and "a100" not in acc.name:
-        return 8192
-    return 2048
+        batched = 16384
+    elif acc.memory_gib >= 70 and "a100" not in acc.name:
+        batched = 8192
+    else:
+        batched = 2048
+    return (pipeline + 1) * batched
 
 
 def kv_sequence_bytes(model: ModelSpec, tensor: int, kv_dtype: str, context: int, in_flight: int = 0) -> int:
@@ -454,7 +458,7 @@ def kv_sequence_text(model: ModelSpec, tensor: int, kv_dtype: str, context: int,
             " ("
             + "; ".join(
                 f"{g.layers} sliding-window layers keep only its last {g.window - 1 + in_flight:,} tokens:"
-                f" window {g.window:,} - 1 + {in_flight:,} in flight"
+                f" window {g.window:,} - 1 + {in_flight:,} scheduled tokens in flight"
                 for g in kept
             )
             + ")"
@@ -534,7 +538,7 @@ def evaluate(
     gpus = tensor * pipeline
     per_gpu = weight_bytes(model, budget.weight_dtype(model)) / gpus
     kv_cache = (budget.usable(acc) - per_gpu) * gpus
-    kv_dtype, in_flight = budget.kv_dtype(model), in_flight_tokens(acc)
+    kv_dtype, in_flight = budget.kv_dtype(model), in_flight_tokens(acc, pipeline)
     per_sequence = kv_sequence_bytes(model, tensor, kv_dtype, context, in_flight)
     tokens = longest_sequence(model, tensor, kv_dtype, kv_cache, in_flight)
     valid = model.attention_heads % tensor == 0
@@ -557,7 +561,7 @@ def evaluate(
 def longest_context(model: ModelSpec, acc: Accelerator, budget: Budget, fit: Fit, concurrency: int) -> int:
     """The longest context each of `concurrency` sequences can have at once in fit's KV cache (uncapped)."""
     kv_cache = fit.kv_cache / concurrency
-    return longest_sequence(model, fit.tensor, budget.kv_dtype(model), kv_cache, in_flight_tokens(acc))
+    return longest_sequence(model, fit.tensor, budget.kv_dtype(model), kv_cache, in_flight_tokens(acc, fit.pipeline))
 
 
 @dataclass(frozen=True)

@@ -189,7 +189,8 @@ def header(
     assert choice is not None
     dtype = budget.weight_dtype(model)
     held = sizing.evaluate(model, acc, budget, choice.tensor, choice.pipeline, length, p.concurrency).sequences
-    cost = sizing.kv_sequence_text(model, choice.tensor, budget.kv_dtype(model), length, sizing.in_flight_tokens(acc))
+    in_flight = sizing.in_flight_tokens(acc, choice.pipeline)
+    cost = sizing.kv_sequence_text(model, choice.tensor, budget.kv_dtype(model), length, in_flight)
     where = f"{choice.tensor} x {acc.name} (one {machine['machineType']})"
     if choice.pipeline > 1:
         where = f"{choice.pipeline} nodes of {choice.tensor} x {acc.name} ({machine['machineType']}, pipeline parallel)"
@@ -198,12 +199,6 @@ def header(
         "# Written by `vllm-serving values new`. Sizing (for every tensor size, run",
         f"#   vllm-serving size {model.name} --accelerator {acc.name} --context {length}"
         + (f" --concurrency {p.concurrency}" if p.concurrency > 1 else "")
-        + (
-            f" --gpu-memory-utilization {budget.gpu_memory_utilization:g}"
-            if budget.gpu_memory_utilization != sizing.DEFAULT_GPU_MEMORY_UTILIZATION
-            else ""
-        )
-        + (f" --overhead-gib {budget.overhead_gib:g}" if budget.overhead_gib != sizing.DEFAULT_OVERHEAD_GIB else "")
         + (f" --config {config}" if config else "")
         + "):",
         f"#   weights   {sizing.gib(sizing.weight_bytes(model, dtype))} in {dtype}"

@@ -89,10 +89,12 @@ class TestModel:
         l4 = acc("nvidia-l4")
         kv = sizing.evaluate(llama(), l4, sizing.Budget(), 1, 1, 1800, 1).sequences
         assert perf.concurrency_limit(llama(), l4, sizing.Budget(), 1, work) == min(kv, 256)
-        # Gemma 2 9B on two L4s: 22.0 GiB of KV cache, 2.3 GiB per request of 8192 tokens (its sliding-window layers
-        # keep 6143: test_sizing's GEMMA_ON_L4): 9 requests, not the 8 that 336 KiB per token of every layer gives.
-        gemma = sizing.builtin_model("google/gemma-2-9b-it")
-        assert perf.concurrency_limit(gemma, l4, sizing.Budget(), 2, perf.Workload(6000, 2192)) == 9
+        # Gemma 3 27B on one H100: 21,143,266,816 B of KV cache (test_values_new); a request of 32768 tokens takes
+        # 10 global layers x 8 KiB x 32768 + 52 sliding-window layers x 8 KiB x (1024 - 1 + 2 x 8192 in flight)
+        # = 10,099,597,312 B: 2 requests (1 if every layer kept every token, 3 with one batch in flight).
+        gemma = sizing.builtin_model("google/gemma-3-27b-it")
+        h100 = acc("nvidia-h100-80gb")
+        assert perf.concurrency_limit(gemma, h100, sizing.Budget(), 1, perf.Workload(30000, 2768)) == 2
         assert perf.max_num_seqs(acc("nvidia-h100-80gb")) == 1024
 
 

@@ -233,13 +233,12 @@ class TestFormula:
 # fmt: off
 PUBLISHED = [
     # GKE's vLLM guide serves Gemma 2 9B IT on one A100 40GB: 9.24B x 2 B = 17.2 GiB of 34.0 GiB leaves
-    # 16.8 GiB of KV cache, 7 sequences of 8192 tokens at 2.3 GiB each (GEMMA_ON_L4; 6 at 2.6 GiB without the window).
+    # 16.8 GiB of KV cache, 6 sequences of 8192 tokens at 2.6 GiB each (GEMMA_ON_L4's arithmetic).
     pytest.param(GEMMA_9B, "nvidia-tesla-a100", "auto", 8192, 1, (1, 1), id="gemma-2-9b-one-a100-40gb"),
-    # ... and on two L4s: 17.2 of 19.6 GiB leaves 2.4 GiB, room for one 8192-token sequence (2.3 GiB: the 21
-    # full-attention layers keep 8192 tokens at 8 KiB each, the 21 sliding-window layers 4095 + 2048 in flight)
-    # but not two; split over two, 8.6 GiB each leaves 22 GiB.
-    pytest.param(GEMMA_9B, "nvidia-l4", "auto", 8192, 1, (1, 1), id="gemma-2-9b-one-sequence-on-one-l4"),
-    pytest.param(GEMMA_9B, "nvidia-l4", "auto", 8192, 2, (2, 1), id="gemma-2-9b-two-sequences-need-two-l4"),
+    # ... and on two L4s: 17.2 of 19.6 GiB leaves 2.4 GiB, less than one 8192-token sequence (2.6 GiB: the
+    # sliding-window layers keep 4095 + 2 x 2048 in flight of its 8192 tokens); split over two, 8.6 GiB each
+    # leaves 22 GiB.
+    pytest.param(GEMMA_9B, "nvidia-l4", "auto", 8192, 1, (2, 1), id="gemma-2-9b-needs-two-l4"),
     # Llama 3.1 8B fits one L4 in bfloat16 with a modest context: 8.03B x 2 B = 15.0 GiB leaves 4.6 GiB,
     # 38k tokens at 128 KiB per token ...
     pytest.param(LLAMA_8B, "nvidia-l4", "auto", 8192, 1, (1, 1), id="llama-3.1-8b-one-l4"),
@@ -383,24 +382,24 @@ class TestConfigJson:
 
 
 # Gemma 2 9B IT keeps 8 KiB per token in each of its 42 layers (K and V of 8 heads of 256 in bfloat16): 336 KiB per
-# token while a sequence is shorter than the 4096-token window. Its 21 sliding-window layers keep at most
-# 4096 - 1 + 2048 (an L4's max_num_batched_tokens in flight) = 6143 tokens, so an 8192-token sequence takes
-# 21 x 8 KiB x 8192 + 21 x 8 KiB x 6143 = 2,466,078,720 B = 2.3 GiB (2.6 GiB if every layer kept all 8192).
+# token. Its 21 sliding-window layers keep at most 4096 - 1 + 2 x 2048 = 8191 tokens (an L4's max_num_batched_tokens,
+# twice: async scheduling keeps two batches in flight), so an 8192-token sequence takes
+# 21 x 8 KiB x 8192 + 21 x 8 KiB x 8191 = 2,818,400,256 B = 2.6 GiB: the window saves one token at this length.
 # Usable 19.6 GiB per GPU less 17.2 GiB of weights (9,241,705,984 x 2 B) leaves, over N GPUs, 19.6 N - 17.2 GiB:
-# 2.39 GiB on one (1 sequence; the longest: (2.39 GiB - 21 x 8 KiB x 6143) / 168 KiB = 8,749 tokens, capped at
-# 8,192), 22.0 on two (9), 61.2 on four (26), 139.6 on eight (60).
+# 2.39 GiB on one (no sequence; the longest: 2,561,927,782 B / 344,064 B = 7,446 tokens), 22.0 on two (8),
+# 61.2 on four (23), 139.6 on eight (53).
 GEMMA_ON_L4 = """\
 google/gemma-2-9b-it on nvidia-l4: 24 GiB per GPU, up to 8 per node (g2-standard-96)
 weights   17.2 GiB (9.24B parameters in bfloat16)
-KV cache  336 KiB per token (bfloat16), 2.3 GiB per 8,192-token sequence (21 sliding-window layers keep only its\
- last 6,143 tokens: window 4,096 - 1 + 2,048 in flight)
+KV cache  336 KiB per token (bfloat16), 2.6 GiB per 8,192-token sequence (21 sliding-window layers keep only its\
+ last 8,191 tokens: window 4,096 - 1 + 4,096 scheduled tokens in flight)
 usable    19.6 GiB per GPU (24 GiB x 0.9 - 2 GiB overhead)
 
 tensor  weights/GPU   KV cache  max context  sequences at 8,192  fits?
-     1     17.2 GiB    2.4 GiB        8,192                   1  yes
-     2      8.6 GiB   22.0 GiB        8,192                   9  yes
-     4      4.3 GiB   61.2 GiB        8,192                  26  yes
-     8      2.2 GiB  139.6 GiB        8,192                  60  yes
+     1     17.2 GiB    2.4 GiB        7,446                   0  no
+     2      8.6 GiB   22.0 GiB        8,192                   8  yes
+     4      4.3 GiB   61.2 GiB        8,192                  23  yes
+     8      2.2 GiB  139.6 GiB        8,192                  53  yes
 
 max context is capped at the model's 8,192 positions
 
@@ -411,8 +410,8 @@ cold start of the 18.5 GB checkpoint by weights.source (`vllm-serving timeline` 
   persistentDisk  0.19 GB/s: weights 97 s, start 247 s, startup budget 495 s
   nfs             0.14 GB/s: weights 132 s, start 282 s, startup budget 565 s
 
-recommendation: parallelism.tensor: 1 (1 x nvidia-l4, one g2-standard-8) holds 1 sequence of 8,192 tokens\
- in 2.4 GiB of KV cache; 1 requested
+recommendation: parallelism.tensor: 2 (2 x nvidia-l4, one g2-standard-24) holds 8 sequences of 8,192 tokens\
+ in 22.0 GiB of KV cache; 1 requested
 """
 
 
@@ -444,17 +443,17 @@ class TestSizeCommand:
             "overhead_gib": 2.0,
             "usable_gib_per_gpu": 19.6,
         }
-        # GEMMA_ON_L4's arithmetic: 1, 9, 26 and 60 sequences of 2,466,078,720 B; 16 need four L4s
+        # GEMMA_ON_L4's arithmetic: 0, 8, 23 and 53 sequences of 2,818,400,256 B; 16 need four L4s
         assert [(o["tensor"], o["sequences"], o["fits"]) for o in report["options"]] == [
-            (1, 1, False),
-            (2, 9, False),
-            (4, 26, True),
-            (8, 60, True),
+            (1, 0, False),
+            (2, 8, False),
+            (4, 23, True),
+            (8, 53, True),
         ]
         assert report["recommendation"]["tensor"] == 4 and report["recommendation"]["pipeline"] == 1
         assert report["one_node"] is True
         assert report["options"][0]["kv_per_token"] == 344064
-        assert report["options"][0]["kv_per_sequence"] == 21 * 8192 * 8192 + 21 * 8192 * 6143 == 2466078720
+        assert report["options"][0]["kv_per_sequence"] == 21 * 8192 * 8192 + 21 * 8192 * 8191 == 2818400256
 
     def test_fp8_and_a_lower_utilization(self, capsys):
         argv = [LLAMA_70B, "--accelerator", "nvidia-h100-80gb", "--dtype", "fp8", "--kv-cache-dtype", "fp8"]
@@ -520,23 +519,15 @@ def effective(**overrides):
 
 class TestKvCacheWarning:
     def test_too_little_kv_cache_names_the_value_and_the_fix(self):
-        # 24 GiB x 0.89 - 2 GiB = 19.36 GiB less 17.2 GiB of weights leaves 2,304,229,499 B (2.1 GiB), short of the
-        # 2.3 GiB an 8192-token sequence of Gemma 2 9B takes (GEMMA_ON_L4). The longest that fits: the 21
-        # sliding-window layers keep 6143 tokens (1,056,792,576 B), the 21 others 168 KiB per token:
-        # (2,304,229,499 - 1,056,792,576) / 172,032 = 7,251 tokens, 7,168 in steps of 256 (6,656 if every layer
-        # kept every token).
-        values = effective(
-            model={"name": GEMMA_9B},
-            parallelism={"tensor": 1},
-            vllm={"maxModelLen": 8192, "gpuMemoryUtilization": 0.89},
-        )
+        # GEMMA_ON_L4: one L4 leaves 2.4 GiB, an 8192-token sequence takes 2.6 GiB (2.3 GiB if only one batch of
+        # 2048 tokens were in flight: 4095 + 2048 tokens in the sliding-window layers); 7,446 tokens fit, 7424 in
+        # steps of 256.
+        values = effective(model={"name": GEMMA_9B}, parallelism={"tensor": 1}, vllm={"maxModelLen": 8192})
         assert sizing.kv_cache_warning(values) == (
-            "parallelism.tensor: 1 x nvidia-l4 (24 GiB) leaves 2.1 GiB for the KV cache of google/gemma-2-9b-it,"
-            " less than one 8192-token sequence needs (2.3 GiB); use parallelism.tensor: 2, or lower"
-            " vllm.maxModelLen to 7168"
+            "parallelism.tensor: 1 x nvidia-l4 (24 GiB) leaves 2.4 GiB for the KV cache of google/gemma-2-9b-it,"
+            " less than one 8192-token sequence needs (2.6 GiB); use parallelism.tensor: 2, or lower"
+            " vllm.maxModelLen to 7424"
         )
-        values["vllm"]["gpuMemoryUtilization"] = 0.9  # 2.39 GiB: the one sequence fits
-        assert sizing.kv_cache_warning(values) is None
 
     def test_an_unset_max_model_len_is_the_models_maximum(self):
         values = effective(model={"name": LLAMA_8B})

@@ -112,29 +112,20 @@ def test_helm_renders_written_files(tmp_path, model, accelerator, source, kind):
     assert kind in kinds
 
 
-def test_gemma_2_9b_on_l4_one_sequence_takes_one_gpu_two_are_the_gke_guides_set_up(tmp_path):
-    # --concurrency defaults to 1. One L4 leaves 2.39 GiB of KV cache, one 8192-token sequence takes 2.3 GiB
-    # (the sliding-window layers keep 6143 tokens: test_sizing's GEMMA_ON_L4), so one sequence fits one GPU.
-    one = chart_mod.load_values_file(write(tmp_path, "google/gemma-2-9b-it", "nvidia-l4"))
-    gated = {"tokenSecret": {"name": "hf-token", "key": "token"}, "cache": {"sizeLimit": "21Gi"}}
-    assert one == {
+def test_gemma_2_9b_on_l4_is_the_gke_guides_two_gpu_set_up(tmp_path):
+    # --concurrency defaults to 1, and one L4's 2.4 GiB of KV cache hold no 8192-token sequence (2.6 GiB: its
+    # sliding-window layers keep 4095 + 2 x 2048 in flight of the 8192 tokens; test_sizing's GEMMA_ON_L4): two L4s.
+    values = chart_mod.load_values_file(write(tmp_path, "google/gemma-2-9b-it", "nvidia-l4"))
+    assert values == {
         "model": {"name": "google/gemma-2-9b-it", "servedName": "gemma-2-9b-it"},
-        "parallelism": {"tensor": 1},
+        "parallelism": {"tensor": 2},
         "gke": {"accelerator": "nvidia-l4"},
         "vllm": {"maxModelLen": 8192, "gpuMemoryUtilization": 0.9},
-        "weights": {"source": "huggingface", "huggingface": gated},
-        # g2-standard-8 (8 vCPUs, 32 GiB, 1 L4): 75% for the pod; the 21 GiB cache on the node's disk + 10 GiB
-        "resources": {
-            "requests": {"cpu": "6", "memory": "24Gi", "ephemeral-storage": "31Gi"},
-            "limits": {"memory": "24Gi"},
+        "weights": {
+            "source": "huggingface",
+            "huggingface": {"tokenSecret": {"name": "hf-token", "key": "token"}, "cache": {"sizeLimit": "21Gi"}},
         },
-    }
-    # Two sequences (4.6 GiB) need the two L4s of GKE's guide: 22.0 GiB.
-    two = write(tmp_path, "google/gemma-2-9b-it", "nvidia-l4", "huggingface", "--concurrency", "2")
-    assert chart_mod.load_values_file(two) == {
-        **one,
-        "parallelism": {"tensor": 2},
-        # g2-standard-24 (24 vCPUs, 96 GiB, 2 L4s)
+        # g2-standard-24 (24 vCPUs, 96 GiB, 2 L4s): 75% for the pod; the cache on the node's disk
         "resources": {
             "requests": {"cpu": "18", "memory": "72Gi", "ephemeral-storage": "31Gi"},
             "limits": {"memory": "72Gi"},
@@ -144,23 +135,20 @@ def test_gemma_2_9b_on_l4_one_sequence_takes_one_gpu_two_are_the_gke_guides_set_
 
 
 def test_the_header_explains_the_sizing(tmp_path):
-    # At 0.89: 24 GiB x 0.89 - 2 GiB = 19.36 GiB per GPU. One L4 leaves 19.36 - 17.21 = 2.1 GiB, short of the
-    # 2.3 GiB an 8192-token sequence takes (21 x 8 KiB x 8192 + 21 x 8 KiB x 6143 B); two leave
-    # 2 x 19.36 - 17.21 = 21.5 GiB, 9 sequences (21.5 / 2.3 = 9.4).
-    path = write(tmp_path, "google/gemma-2-9b-it", "nvidia-l4", "huggingface", "--gpu-memory-utilization", "0.89")
-    lines = path.read_text().splitlines()
+    # test_sizing's GEMMA_ON_L4: 22.0 GiB over two L4s hold 8 sequences of 2,818,400,256 B; one L4's 2.4 GiB none.
+    lines = write(tmp_path, "google/gemma-2-9b-it", "nvidia-l4").read_text().splitlines()
     assert lines[1:15] == [
         "#",
         "# google/gemma-2-9b-it on 2 x nvidia-l4 (one g2-standard-24).",
         "# Written by `vllm-serving values new`. Sizing (for every tensor size, run",
-        "#   vllm-serving size google/gemma-2-9b-it --accelerator nvidia-l4 --context 8192"
-        " --gpu-memory-utilization 0.89):",
+        "#   vllm-serving size google/gemma-2-9b-it --accelerator nvidia-l4 --context 8192):",
         "#   weights   17.2 GiB in bfloat16 (9.24B parameters), 8.6 GiB per GPU",
-        "#   usable    19.4 GiB per GPU (24 GiB x 0.89 - 2 GiB overhead)",
-        "#   KV cache  21.5 GiB over 2 GPUs: 336 KiB per token (bfloat16), 2.3 GiB per 8,192-token sequence"
-        " (21 sliding-window layers keep only its last 6,143 tokens: window 4,096 - 1 + 2,048 in flight)",
-        "#   vllm.maxModelLen 8192 (the model maximum): 9 full-length sequences at once",
-        "# parallelism.tensor 1 would leave 2.1 GiB of KV cache, less than one 8,192-token sequence needs (2.3 GiB).",
+        "#   usable    19.6 GiB per GPU (24 GiB x 0.9 - 2 GiB overhead)",
+        "#   KV cache  22.0 GiB over 2 GPUs: 336 KiB per token (bfloat16), 2.6 GiB per 8,192-token sequence"
+        " (21 sliding-window layers keep only its last 8,191 tokens: window 4,096 - 1 + 4,096 scheduled tokens in"
+        " flight)",
+        "#   vllm.maxModelLen 8192 (the model maximum): 8 full-length sequences at once",
+        "# parallelism.tensor 1 would leave 2.4 GiB of KV cache, less than one 8,192-token sequence needs (2.6 GiB).",
         "# The model is gated: accept its licence on Hugging Face with the account whose token is used.",
         "# The weights (21 GiB with room to spare) download to the node's disk at every start.",
         "# Create the token Secret: kubectl create secret generic hf-token --from-literal=token=hf_...",
@@ -171,16 +159,18 @@ def test_the_header_explains_the_sizing(tmp_path):
 
 
 def test_concurrent_sequences_each_keep_their_own_window(tmp_path):
-    # Gemma 3 27B on one H100: 70.0 GiB usable less 54,018,660,864 B of weights leaves 21,143,266,816 B. Each of
-    # its 52 sliding-window layers keeps 1024 - 1 + 8192 (an H100's max_num_batched_tokens) = 9215 tokens of 8 KiB
-    # for every sequence: 3,925,442,560 B. Four sequences get 5,285,816,704 B each, which leaves
-    # (5,285,816,704 - 3,925,442,560) / (10 layers x 8 KiB) = 16,606 tokens: 16 x 1024. (Counting the window once
-    # for all four would give 52,224, and four such sequences need 30.6 GiB.)
+    # Gemma 3 27B on one H100: 70.0 GiB usable less 54,018,660,864 B of weights leaves 21,143,266,816 B; an
+    # 8192-token sequence takes 62 layers x 8 KiB x 8192 = 3.9 GiB, so five fit and one H100 serves four.
+    # Its 52 sliding-window layers keep at most 1024 - 1 + 2 x 8192 (an H100's max_num_batched_tokens, two
+    # batches in flight) = 17,407 tokens of each sequence. Four sequences get 5,285,816,704 B each:
+    # 5,285,816,704 / (62 x 8192) = 10,407 tokens, all within 17,407, so 10 x 1024. (The longest one sequence
+    # divided by four, counting the sliding layers once: (21,143,266,816 - 52 x 8192 x 17,407) / (10 x 8192) / 4
+    # = 41,894 tokens, 40,960 in steps of 1024, and four sequences of those would need 4 x 10.0 GiB.)
     path = write(tmp_path, "google/gemma-3-27b-it", "nvidia-h100-80gb", "huggingface", "--concurrency", "4")
     values = chart_mod.load_values_file(path)
-    assert values["vllm"]["maxModelLen"] == 16384
+    assert values["vllm"]["maxModelLen"] == 10240
     assert values["parallelism"] == {"tensor": 1}
-    assert "#   vllm.maxModelLen 16384: 4 full-length sequences at once\n" in path.read_text()
+    assert "#   vllm.maxModelLen 10240: 4 full-length sequences at once\n" in path.read_text()
 
 
 def test_without_context_the_longest_that_fits(tmp_path):

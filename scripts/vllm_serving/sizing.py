@@ -410,19 +410,22 @@ def kv_bytes_per_token(model: ModelSpec, tensor: int, kv_dtype: str) -> int:
 # vllm/v1/kv_cache_interface.py SlidingWindowSpec). Async scheduling is on by default and the V2 model runner is
 # the default, so one batch more than the pipeline stages is in flight (max_concurrent_batches: pipeline + 1).
 # `vllm serve`'s max_num_batched_tokens depends on the GPU's memory (vllm/engine/arg_utils.py get_batch_defaults).
-def in_flight_tokens(acc: Accelerator, pipeline: int = 1) -> int:
+def max_num_batched_tokens(acc: Accelerator) -> int:
     if acc.memory_gib >= 160:
-        batched = 16384
-    elif acc.memory_gib >= 70 and "a100" not in acc.name:
-        batched = 8192
-    else:
-        batched = 2048
-    return (pipeline + 1) * batched
+        return 16384
+    if acc.memory_gib >= 70 and "a100" not in acc.name:
+        return 8192
+    return 2048
+
+
+def in_flight_tokens(acc: Accelerator, pipeline: int = 1) -> int:
+    return (pipeline + 1) * max_num_batched_tokens(acc)
 
 
 def kv_sequence_bytes(model: ModelSpec, tensor: int, kv_dtype: str, context: int, in_flight: int = 0) -> int:
     """KV bytes over all GPUs for one sequence of `context` tokens: full and latent layers keep every token,
-    sliding-window layers at most window - 1 + in_flight."""
+    sliding-window layers at most window - 1 + in_flight (vLLM rounds each up to its 16-token blocks and gives a
+    sliding-window layer one block more: at most 32 tokens a layer that this leaves out)."""
     total = 0.0
     for group in model.attention_groups:
         tokens = min(context, group.window - 1 + in_flight) if group.window else context

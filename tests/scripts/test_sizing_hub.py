@@ -159,6 +159,34 @@ def test_kv_cache_per_token_equals_vllms_kv_cache_specs(name, tensor, vllm_layou
     assert layout["num_experts"] in (model.experts, 0 if model.experts == 1 else model.experts)
 
 
+# (accelerator, pipeline stages, window, max_model_len): Gemma 2 on an L4, Gemma 3 on an H100, gpt-oss over two
+# H100 nodes, a long context on a B200.
+ADMISSION = [
+    ("nvidia-l4", 1, 4096, 8192),
+    ("nvidia-h100-80gb", 1, 1024, 32768),
+    ("nvidia-h100-80gb", 2, 128, 131072),
+    ("nvidia-b200", 1, 4096, 131072),
+]
+
+
+@pytest.mark.vllm_parser
+def test_sliding_window_layers_keep_what_vllm_admits():
+    """The tokens in flight and the tokens a sliding-window layer keeps per sequence, against vLLM's
+    VllmConfig.max_in_flight_tokens and SlidingWindowSpec.max_admission_blocks_per_request: the same tokens, which
+    vLLM rounds up to 16-token blocks and gives one block more."""
+    rules = chart_mod.rules(CHART)
+    items, ours = [], []
+    for name, pipeline, window, length in ADMISSION:
+        acc = sizing.accelerator(name, rules)
+        batched = sizing.max_num_batched_tokens(acc)
+        item = {"window": window, "max_model_len": length, "max_num_batched_tokens": batched, "pipeline": pipeline}
+        items.append(item)
+        in_flight = sizing.in_flight_tokens(acc, pipeline)
+        kept = min(window - 1 + in_flight, length)
+        ours.append({"in_flight": in_flight, "blocks": -(-kept // 16) + 1})
+    assert vllm_parser.sliding_window_admission(items, vllm_parser.pinned_vllm_version(CHART)) == ours
+
+
 class TestFromTheHub:
     def test_a_model_outside_the_table_is_sized_from_its_config_and_checkpoint(self, hub, capsys):
         assert size(["acme/qwen3-32b-support", "--accelerator", "nvidia-h100-80gb", "--output", "json"]) == 0

@@ -197,6 +197,36 @@ def kv_layout(config: dict[str, Any], tensor: int) -> dict[str, Any]:
     }
 
 
+def sliding_window_admission(item: dict[str, Any]) -> dict[str, int]:
+    """What vLLM admits per request in a sliding-window layer: its tokens in flight (VllmConfig.max_in_flight_tokens
+    from max_concurrent_batches, with async scheduling on and the V2 model runner, the defaults __post_init__ and
+    use_v2_model_runner settle on for a CUDA generation model) and the 16-token blocks SlidingWindowSpec keeps."""
+    from types import SimpleNamespace
+
+    import torch
+    from vllm.config import VllmConfig
+    from vllm.v1.kv_cache_interface import SlidingWindowSpec
+
+    batches = VllmConfig.max_concurrent_batches.fget(
+        SimpleNamespace(
+            parallel_config=SimpleNamespace(pipeline_parallel_size=item["pipeline"]),
+            scheduler_config=SimpleNamespace(async_scheduling=True),
+            use_v2_model_runner=True,
+        )
+    )
+    in_flight = VllmConfig.max_in_flight_tokens.fget(
+        SimpleNamespace(
+            max_concurrent_batches=batches,
+            scheduler_config=SimpleNamespace(max_num_batched_tokens=item["max_num_batched_tokens"]),
+        )
+    )
+    spec = SlidingWindowSpec(
+        block_size=16, num_kv_heads=1, head_size=64, dtype=torch.bfloat16, sliding_window=item["window"]
+    )
+    blocks = spec.max_admission_blocks_per_request(max_in_flight_tokens=in_flight, max_model_len=item["max_model_len"])
+    return {"in_flight": in_flight, "blocks": blocks}
+
+
 def cache_paths(environment: dict[str, str]) -> dict[str, Any]:
     """vLLM's cache locations under `environment` (a container's env), read by vLLM's own functions."""
     import vllm.envs as envs
@@ -227,6 +257,8 @@ def answer(request: dict[str, Any], version: str) -> dict[str, Any]:
         reply["help"] = serve_help()
     elif "kv" in request:
         reply["kv"] = [kv_layout(item["config"], item["tensor"]) for item in request["kv"]]
+    elif "sliding" in request:
+        reply["sliding"] = [sliding_window_admission(item) for item in request["sliding"]]
     elif "cache_paths" in request:
         reply["cache_paths"] = [cache_paths(environment) for environment in request["cache_paths"]]
     elif "parse" in request:

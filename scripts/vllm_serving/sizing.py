@@ -405,10 +405,12 @@ def kv_bytes_per_token(model: ModelSpec, tensor: int, kv_dtype: str) -> int:
     return int(sum(_group_bytes_per_token(g, tensor, kv_dtype) for g in model.attention_groups))
 
 
-# vLLM keeps a sliding-window layer's blocks for its window plus the tokens scheduled but not yet freed: one
-# step's max_num_batched_tokens, whose `vllm serve` default depends on the GPU's memory
-# (vllm/engine/arg_utils.py get_batch_defaults; vllm/v1/kv_cache_interface.py SlidingWindowSpec).
-def in_flight_tokens(acc: Accelerator) -> int:
+# vLLM keeps a sliding-window layer's blocks for its window plus the tokens scheduled but not yet freed:
+# max_concurrent_batches x max_num_batched_tokens (vllm/config/vllm.py VllmConfig.max_in_flight_tokens;
+# vllm/v1/kv_cache_interface.py SlidingWindowSpec). Async scheduling is on by default and the V2 model runner is
+# the default, so one batch more than the pipeline stages is in flight (max_concurrent_batches: pipeline + 1).
+# `vllm serve`'s max_num_batched_tokens depends on the GPU's memory (vllm/engine/arg_utils.py get_batch_defaults).
+def max_num_batched_tokens(acc: Accelerator) -> int:
     if acc.memory_gib >= 160:
         return 16384
     if acc.memory_gib >= 70 and "a100" not in acc.name:
@@ -416,9 +418,14 @@ def in_flight_tokens(acc: Accelerator) -> int:
     return 2048
 
 
+def in_flight_tokens(acc: Accelerator, pipeline: int = 1) -> int:
+    return (pipeline + 1) * max_num_batched_tokens(acc)
+
+
 def kv_sequence_bytes(model: ModelSpec, tensor: int, kv_dtype: str, context: int, in_flight: int = 0) -> int:
     """KV bytes over all GPUs for one sequence of `context` tokens: full and latent layers keep every token,
-    sliding-window layers at most window - 1 + in_flight."""
+    sliding-window layers at most window - 1 + in_flight (vLLM rounds each up to its 16-token blocks and gives a
+    sliding-window layer one block more: at most 32 tokens a layer that this leaves out)."""
     total = 0.0
     for group in model.attention_groups:
         tokens = min(context, group.window - 1 + in_flight) if group.window else context
@@ -438,6 +445,28 @@ def longest_sequence(model: ModelSpec, tensor: int, kv_dtype: str, kv_cache: flo
         else:
             high = middle - 1
     return low
+
+
+def kv_sequence_text(model: ModelSpec, tensor: int, kv_dtype: str, context: int, in_flight: int) -> str:
+    """'336 KiB per token (bfloat16), 2.3 GiB per 8,192-token sequence', and what sliding-window layers keep of
+    it when that is less than the whole sequence (the per-token figure holds only within every window)."""
+    per_token = kv_bytes_per_token(model, tensor, kv_dtype)
+    text = (
+        f"{per_token / 1024:g} KiB per token ({kv_dtype}),"
+        f" {gib(kv_sequence_bytes(model, tensor, kv_dtype, context, in_flight))} per {context:,}-token sequence"
+    )
+    kept = [g for g in model.attention_groups if g.window and g.window - 1 + in_flight < context]
+    if kept:
+        text += (
+            " ("
+            + "; ".join(
+                f"{g.layers} sliding-window layers keep only its last {g.window - 1 + in_flight:,} tokens:"
+                f" window {g.window:,} - 1 + {in_flight:,} scheduled tokens in flight"
+                for g in kept
+            )
+            + ")"
+        )
+    return text
 
 
 # --- cold start ---------------------------------------------------------------------------------
@@ -494,9 +523,10 @@ class Fit:
     valid: bool  # the tensor size divides the attention heads
     weights_per_gpu: float  # bytes
     kv_cache: float  # bytes over all GPUs; 0 or less: the weights leave nothing
-    kv_per_token: int  # bytes
-    kv_tokens: int  # tokens the KV cache holds
-    max_context: int  # the longest one sequence can be: kv_tokens capped at the model's maximum
+    kv_per_token: int  # bytes over all GPUs per token while a sequence is within every sliding window
+    kv_per_sequence: int  # bytes over all GPUs of one sequence of the requested context (windows applied)
+    kv_tokens: int  # the longest one sequence can be (full attention only: every token the KV cache holds)
+    max_context: int  # kv_tokens capped at the model's maximum
     sequences: int  # full-length sequences of the requested context held at once
     fits: bool  # valid and at least the requested concurrency
 
@@ -511,7 +541,7 @@ def evaluate(
     gpus = tensor * pipeline
     per_gpu = weight_bytes(model, budget.weight_dtype(model)) / gpus
     kv_cache = (budget.usable(acc) - per_gpu) * gpus
-    kv_dtype, in_flight = budget.kv_dtype(model), in_flight_tokens(acc)
+    kv_dtype, in_flight = budget.kv_dtype(model), in_flight_tokens(acc, pipeline)
     per_sequence = kv_sequence_bytes(model, tensor, kv_dtype, context, in_flight)
     tokens = longest_sequence(model, tensor, kv_dtype, kv_cache, in_flight)
     valid = model.attention_heads % tensor == 0
@@ -523,11 +553,18 @@ def evaluate(
         weights_per_gpu=per_gpu,
         kv_cache=kv_cache,
         kv_per_token=kv_bytes_per_token(model, tensor, kv_dtype),
+        kv_per_sequence=per_sequence,
         kv_tokens=tokens,
         max_context=min(tokens, model.max_context),
         sequences=sequences,
         fits=valid and sequences >= concurrency,
     )
+
+
+def longest_context(model: ModelSpec, acc: Accelerator, budget: Budget, fit: Fit, concurrency: int) -> int:
+    """The longest context each of `concurrency` sequences can have at once in fit's KV cache (uncapped)."""
+    kv_cache = fit.kv_cache / concurrency
+    return longest_sequence(model, fit.tensor, budget.kv_dtype(model), kv_cache, in_flight_tokens(acc, fit.pipeline))
 
 
 @dataclass(frozen=True)
@@ -752,13 +789,12 @@ def kv_cache_warning_on(values: dict[str, Any], chart: Path | None = None) -> st
             f" ({gib(fit.weights_per_gpu)} per GPU, {gib(budget.usable(acc))} usable); {fix}"
         )
     unset = "" if max_len else " (the model's maximum: vllm.maxModelLen is unset)"
-    one = kv_sequence_bytes(model, tensor, budget.kv_dtype(model), context, in_flight_tokens(acc))
     shorter = fit.kv_tokens // 256 * 256
     if shorter >= 256:
         fix += f", or lower vllm.maxModelLen to {shorter}"
     return (
         f"{where} leaves {gib(fit.kv_cache)} for the KV cache of {model.name}, less than one {context}-token"
-        f" sequence{unset} needs ({gib(one)}); {fix}"
+        f" sequence{unset} needs ({gib(fit.kv_per_sequence)}); {fix}"
     )
 
 
@@ -812,13 +848,11 @@ def recommendation(p: Plan) -> str:
 def render_text(p: Plan, starts: list[ColdStart] = ()) -> str:
     model, acc, budget = p.model, p.accelerator, p.budget
     dtype, kv_dtype = budget.weight_dtype(model), budget.kv_dtype(model)
-    per_token = kv_bytes_per_token(model, 1, kv_dtype)
     lines = [
         f"{model.name} on {acc.name}: {acc.memory_gib:g} GiB per GPU, up to {acc.max_per_node} per node"
         f" ({acc.largest_machine})",
         f"weights   {gib(weight_bytes(model, dtype))} ({model.parameters / 1e9:.2f}B parameters in {dtype})",
-        f"KV cache  {per_token / 1024:g} KiB per token ({kv_dtype}), {gib(per_token * p.context)} per"
-        f" {p.context:,}-token sequence",
+        f"KV cache  {kv_sequence_text(model, 1, kv_dtype, p.context, in_flight_tokens(acc))}",
         f"usable    {gib(budget.usable(acc))} per GPU ({acc.memory_gib:g} GiB x {budget.gpu_memory_utilization:g}"
         f" - {budget.overhead_gib:g} GiB overhead)",
         "",

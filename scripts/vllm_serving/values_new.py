@@ -155,7 +155,7 @@ def max_model_len(p: sizing.Plan, requested: int | None) -> int:
     assert p.choice is not None
     if requested:
         return p.context
-    longest = p.choice.kv_tokens // p.concurrency
+    longest = sizing.longest_context(p.model, p.accelerator, p.budget, p.choice, p.concurrency)
     if longest >= p.model.max_context:
         return p.model.max_context
     return max(p.context, longest // 1024 * 1024)
@@ -168,7 +168,7 @@ def _shortfall(fit: sizing.Fit, p: sizing.Plan) -> str:
     if fit.sequences == 0:
         return (
             f"would leave {sizing.gib(fit.kv_cache)} of KV cache, less than one {p.context:,}-token sequence"
-            f" needs ({sizing.gib(p.context * fit.kv_per_token)})"
+            f" needs ({sizing.gib(fit.kv_per_sequence)})"
         )
     return (
         f"would hold {sizing.sequences_text(fit.sequences, p.context)}, fewer than {p.concurrency}:"
@@ -188,7 +188,9 @@ def header(
     model, acc, budget, choice = p.model, p.accelerator, p.budget, p.choice
     assert choice is not None
     dtype = budget.weight_dtype(model)
-    held = choice.kv_tokens // length
+    held = sizing.evaluate(model, acc, budget, choice.tensor, choice.pipeline, length, p.concurrency).sequences
+    in_flight = sizing.in_flight_tokens(acc, choice.pipeline)
+    cost = sizing.kv_sequence_text(model, choice.tensor, budget.kv_dtype(model), length, in_flight)
     where = f"{choice.tensor} x {acc.name} (one {machine['machineType']})"
     if choice.pipeline > 1:
         where = f"{choice.pipeline} nodes of {choice.tensor} x {acc.name} ({machine['machineType']}, pipeline parallel)"
@@ -203,8 +205,7 @@ def header(
         f" ({model.parameters / 1e9:.2f}B parameters), {sizing.gib(choice.weights_per_gpu)} per GPU",
         f"#   usable    {sizing.gib(budget.usable(acc))} per GPU ({acc.memory_gib:g} GiB x"
         f" {budget.gpu_memory_utilization:g} - {budget.overhead_gib:g} GiB overhead)",
-        f"#   KV cache  {sizing.gib(choice.kv_cache)} over {choice.gpus} GPU{'s' if choice.gpus > 1 else ''}"
-        f" at {choice.kv_per_token / 1024:g} KiB per token: {choice.kv_tokens:,} tokens",
+        f"#   KV cache  {sizing.gib(choice.kv_cache)} over {choice.gpus} GPU{'s' if choice.gpus > 1 else ''}: {cost}",
         f"#   vllm.maxModelLen {length}{' (the model maximum)' if length == model.max_context else ''}:"
         f" {held} full-length sequence{'s' if held != 1 else ''} at once",
     ]

@@ -419,6 +419,12 @@ def kv_layouts(configs: Sequence[tuple[dict[str, object], int]], version: str) -
     return _ask(parser_env(version), version, request)["kv"]
 
 
+def sliding_window_admission(items: Sequence[dict[str, int]], version: str) -> list[dict[str, int]]:
+    """vLLM's tokens in flight and the blocks a sliding-window layer keeps per request, for each {window,
+    max_model_len, max_num_batched_tokens, pipeline}: see _vllm_parser_child.sliding_window_admission."""
+    return _ask(parser_env(version), version, {"sliding": [dict(item) for item in items]})["sliding"]
+
+
 def cache_paths(
     version: str, environments: Sequence[dict[str, str]], cache_dir: Path | None = None
 ) -> list[dict[str, object]]:

@@ -233,10 +233,11 @@ class TestFormula:
 # fmt: off
 PUBLISHED = [
     # GKE's vLLM guide serves Gemma 2 9B IT on one A100 40GB: 9.24B x 2 B = 17.2 GiB of 34.0 GiB leaves
-    # 16.8 GiB of KV cache, 6 sequences of 8192 tokens at 336 KiB per token.
+    # 16.8 GiB of KV cache, 6 sequences of 8192 tokens at 2.6 GiB each (GEMMA_ON_L4's arithmetic).
     pytest.param(GEMMA_9B, "nvidia-tesla-a100", "auto", 8192, 1, (1, 1), id="gemma-2-9b-one-a100-40gb"),
-    # ... and on two L4s: 17.2 of 19.6 GiB leaves 2.4 GiB, less than one 8192-token sequence (2.6 GiB);
-    # split over two, 8.6 GiB each leaves 22 GiB.
+    # ... and on two L4s: 17.2 of 19.6 GiB leaves 2.4 GiB, less than one 8192-token sequence (2.6 GiB: the
+    # sliding-window layers keep 4095 + 2 x 2048 in flight of its 8192 tokens); split over two, 8.6 GiB each
+    # leaves 22 GiB.
     pytest.param(GEMMA_9B, "nvidia-l4", "auto", 8192, 1, (2, 1), id="gemma-2-9b-needs-two-l4"),
     # Llama 3.1 8B fits one L4 in bfloat16 with a modest context: 8.03B x 2 B = 15.0 GiB leaves 4.6 GiB,
     # 38k tokens at 128 KiB per token ...
@@ -380,10 +381,18 @@ class TestConfigJson:
         assert capsys.readouterr().err == f"error: --config {tmp_path / 'none.json'}: no such file\n"
 
 
+# Gemma 2 9B IT keeps 8 KiB per token in each of its 42 layers (K and V of 8 heads of 256 in bfloat16): 336 KiB per
+# token. Its 21 sliding-window layers keep at most 4096 - 1 + 2 x 2048 = 8191 tokens (an L4's max_num_batched_tokens,
+# twice: async scheduling keeps two batches in flight), so an 8192-token sequence takes
+# 21 x 8 KiB x 8192 + 21 x 8 KiB x 8191 = 2,818,400,256 B = 2.6 GiB: the window saves one token at this length.
+# Usable 19.6 GiB per GPU less 17.2 GiB of weights (9,241,705,984 x 2 B) leaves, over N GPUs, 19.6 N - 17.2 GiB:
+# 2.39 GiB on one (no sequence; the longest: 2,561,927,782 B / 344,064 B = 7,446 tokens), 22.0 on two (8),
+# 61.2 on four (23), 139.6 on eight (53).
 GEMMA_ON_L4 = """\
 google/gemma-2-9b-it on nvidia-l4: 24 GiB per GPU, up to 8 per node (g2-standard-96)
 weights   17.2 GiB (9.24B parameters in bfloat16)
-KV cache  336 KiB per token (bfloat16), 2.6 GiB per 8,192-token sequence
+KV cache  336 KiB per token (bfloat16), 2.6 GiB per 8,192-token sequence (21 sliding-window layers keep only its\
+ last 8,191 tokens: window 4,096 - 1 + 4,096 scheduled tokens in flight)
 usable    19.6 GiB per GPU (24 GiB x 0.9 - 2 GiB overhead)
 
 tensor  weights/GPU   KV cache  max context  sequences at 8,192  fits?
@@ -434,6 +443,7 @@ class TestSizeCommand:
             "overhead_gib": 2.0,
             "usable_gib_per_gpu": 19.6,
         }
+        # GEMMA_ON_L4's arithmetic: 0, 8, 23 and 53 sequences of 2,818,400,256 B; 16 need four L4s
         assert [(o["tensor"], o["sequences"], o["fits"]) for o in report["options"]] == [
             (1, 0, False),
             (2, 8, False),
@@ -443,6 +453,7 @@ class TestSizeCommand:
         assert report["recommendation"]["tensor"] == 4 and report["recommendation"]["pipeline"] == 1
         assert report["one_node"] is True
         assert report["options"][0]["kv_per_token"] == 344064
+        assert report["options"][0]["kv_per_sequence"] == 21 * 8192 * 8192 + 21 * 8192 * 8191 == 2818400256
 
     def test_fp8_and_a_lower_utilization(self, capsys):
         argv = [LLAMA_70B, "--accelerator", "nvidia-h100-80gb", "--dtype", "fp8", "--kv-cache-dtype", "fp8"]
@@ -508,6 +519,9 @@ def effective(**overrides):
 
 class TestKvCacheWarning:
     def test_too_little_kv_cache_names_the_value_and_the_fix(self):
+        # GEMMA_ON_L4: one L4 leaves 2.4 GiB, an 8192-token sequence takes 2.6 GiB (2.3 GiB if only one batch of
+        # 2048 tokens were in flight: 4095 + 2048 tokens in the sliding-window layers); 7,446 tokens fit, 7424 in
+        # steps of 256.
         values = effective(model={"name": GEMMA_9B}, parallelism={"tensor": 1}, vllm={"maxModelLen": 8192})
         assert sizing.kv_cache_warning(values) == (
             "parallelism.tensor: 1 x nvidia-l4 (24 GiB) leaves 2.4 GiB for the KV cache of google/gemma-2-9b-it,"

@@ -26,7 +26,13 @@ CONFIGS = {
 RULES = chart_mod.rules(CHART)
 # The built-in table's entries of the architectures above (quantized, latent attention, experts, sliding windows
 # that transformers fills in), asked of vLLM as they stand in rules.yaml.
-TABLE = ("deepseek-ai/DeepSeek-V3", "openai/gpt-oss-120b", "openai/gpt-oss-20b", "mistralai/Devstral-Small-2505")
+TABLE = (
+    "deepseek-ai/DeepSeek-V3",
+    "openai/gpt-oss-120b",
+    "openai/gpt-oss-20b",
+    "mistralai/Devstral-Small-2505",
+    "google/gemma-2-9b-it",
+)
 ORACLE = {**CONFIGS, **{f"rules.yaml {name}": RULES["models"][name] for name in TABLE}}
 # The checkpoint sizes the stand-in's safetensors indexes announce (metadata.total_size); sizing must take the
 # Hub's number as it is, so any value would do, and these are of the models' order.
@@ -151,6 +157,34 @@ def test_kv_cache_per_token_equals_vllms_kv_cache_specs(name, tensor, vllm_layou
     assert ours == theirs
     assert layout["is_deepseek_mla"] == any(g.latent for g in model.attention_groups)
     assert layout["num_experts"] in (model.experts, 0 if model.experts == 1 else model.experts)
+
+
+# (accelerator, pipeline stages, window, max_model_len): Gemma 2 on an L4, Gemma 3 on an H100, gpt-oss over two
+# H100 nodes, a long context on a B200.
+ADMISSION = [
+    ("nvidia-l4", 1, 4096, 8192),
+    ("nvidia-h100-80gb", 1, 1024, 32768),
+    ("nvidia-h100-80gb", 2, 128, 131072),
+    ("nvidia-b200", 1, 4096, 131072),
+]
+
+
+@pytest.mark.vllm_parser
+def test_sliding_window_layers_keep_what_vllm_admits():
+    """The tokens in flight and the tokens a sliding-window layer keeps per sequence, against vLLM's
+    VllmConfig.max_in_flight_tokens and SlidingWindowSpec.max_admission_blocks_per_request: the same tokens, which
+    vLLM rounds up to 16-token blocks and gives one block more."""
+    rules = chart_mod.rules(CHART)
+    items, ours = [], []
+    for name, pipeline, window, length in ADMISSION:
+        acc = sizing.accelerator(name, rules)
+        batched = sizing.max_num_batched_tokens(acc)
+        item = {"window": window, "max_model_len": length, "max_num_batched_tokens": batched, "pipeline": pipeline}
+        items.append(item)
+        in_flight = sizing.in_flight_tokens(acc, pipeline)
+        kept = min(window - 1 + in_flight, length)
+        ours.append({"in_flight": in_flight, "blocks": -(-kept // 16) + 1})
+    assert vllm_parser.sliding_window_admission(items, vllm_parser.pinned_vllm_version(CHART)) == ours
 
 
 class TestFromTheHub:

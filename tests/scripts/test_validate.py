@@ -81,6 +81,8 @@ def test_dates_stay_strings_as_helm_reads_them(tmp_path):
     assert main([path]) == 0
 
 
+# One L4 leaves 2.4 GiB, less than the 2.6 GiB an 8192-token sequence of Gemma 2 9B takes even with its sliding
+# window (the arithmetic: test_sizing.py GEMMA_ON_L4); 7,446 tokens fit, 7424 in steps of 256.
 TIGHT = "model: {name: google/gemma-2-9b-it}\nparallelism: {tensor: 1}\ngke: {accelerator: nvidia-l4}\n"
 TIGHT += "vllm: {maxModelLen: 8192}\n"
 NO_ROOM = (

@@ -113,6 +113,8 @@ def test_helm_renders_written_files(tmp_path, model, accelerator, source, kind):
 
 
 def test_gemma_2_9b_on_l4_is_the_gke_guides_two_gpu_set_up(tmp_path):
+    # --concurrency defaults to 1, and one L4's 2.4 GiB of KV cache hold no 8192-token sequence (2.6 GiB: its
+    # sliding-window layers keep 4095 + 2 x 2048 in flight of the 8192 tokens; test_sizing's GEMMA_ON_L4): two L4s.
     values = chart_mod.load_values_file(write(tmp_path, "google/gemma-2-9b-it", "nvidia-l4"))
     assert values == {
         "model": {"name": "google/gemma-2-9b-it", "servedName": "gemma-2-9b-it"},
@@ -133,6 +135,7 @@ def test_gemma_2_9b_on_l4_is_the_gke_guides_two_gpu_set_up(tmp_path):
 
 
 def test_the_header_explains_the_sizing(tmp_path):
+    # test_sizing's GEMMA_ON_L4: 22.0 GiB over two L4s hold 8 sequences of 2,818,400,256 B; one L4's 2.4 GiB none.
     lines = write(tmp_path, "google/gemma-2-9b-it", "nvidia-l4").read_text().splitlines()
     assert lines[1:15] == [
         "#",
@@ -141,7 +144,9 @@ def test_the_header_explains_the_sizing(tmp_path):
         "#   vllm-serving size google/gemma-2-9b-it --accelerator nvidia-l4 --context 8192):",
         "#   weights   17.2 GiB in bfloat16 (9.24B parameters), 8.6 GiB per GPU",
         "#   usable    19.6 GiB per GPU (24 GiB x 0.9 - 2 GiB overhead)",
-        "#   KV cache  22.0 GiB over 2 GPUs at 336 KiB per token: 68,613 tokens",
+        "#   KV cache  22.0 GiB over 2 GPUs: 336 KiB per token (bfloat16), 2.6 GiB per 8,192-token sequence"
+        " (21 sliding-window layers keep only its last 8,191 tokens: window 4,096 - 1 + 4,096 scheduled tokens in"
+        " flight)",
         "#   vllm.maxModelLen 8192 (the model maximum): 8 full-length sequences at once",
         "# parallelism.tensor 1 would leave 2.4 GiB of KV cache, less than one 8,192-token sequence needs (2.6 GiB).",
         "# The model is gated: accept its licence on Hugging Face with the account whose token is used.",
@@ -151,6 +156,21 @@ def test_the_header_explains_the_sizing(tmp_path):
         " 1,040 s (`vllm-serving size` compares sources).",
         "model:",
     ]
+
+
+def test_concurrent_sequences_each_keep_their_own_window(tmp_path):
+    # Gemma 3 27B on one H100: 70.0 GiB usable less 54,018,660,864 B of weights leaves 21,143,266,816 B; an
+    # 8192-token sequence takes 62 layers x 8 KiB x 8192 = 3.9 GiB, so five fit and one H100 serves four.
+    # Its 52 sliding-window layers keep at most 1024 - 1 + 2 x 8192 (an H100's max_num_batched_tokens, two
+    # batches in flight) = 17,407 tokens of each sequence. Four sequences get 5,285,816,704 B each:
+    # 5,285,816,704 / (62 x 8192) = 10,407 tokens, all within 17,407, so 10 x 1024. (The longest one sequence
+    # divided by four, counting the sliding layers once: (21,143,266,816 - 52 x 8192 x 17,407) / (10 x 8192) / 4
+    # = 41,894 tokens, 40,960 in steps of 1024, and four sequences of those would need 4 x 10.0 GiB.)
+    path = write(tmp_path, "google/gemma-3-27b-it", "nvidia-h100-80gb", "huggingface", "--concurrency", "4")
+    values = chart_mod.load_values_file(path)
+    assert values["vllm"]["maxModelLen"] == 10240
+    assert values["parallelism"] == {"tensor": 1}
+    assert "#   vllm.maxModelLen 10240: 4 full-length sequences at once\n" in path.read_text()
 
 
 def test_without_context_the_longest_that_fits(tmp_path):

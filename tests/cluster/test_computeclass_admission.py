@@ -160,10 +160,13 @@ def test_autopilot_refuses_a_gpu_pod_on_the_accelerator_class_without_its_accele
 
 
 def test_autopilot_admits_flex_start_and_workload_separation_but_not_a_bare_custom_key(rest):
-    objects = render(
-        {"gke": {"mode": "autopilot"}, "batch": {"enabled": True, "bucket": "my-batch", "provisioning": "flexStart"}},
-        namespace=autopilot.NAMESPACE,
-    )
+    limited = {"cpuLimit": "1", "memoryLimit": "2Gi", "ephemeralStorageLimit": "5Gi"}  # Autopilot's GCSFuse sidecar
+    values = {
+        "gke": {"mode": "autopilot"},
+        "batch": {"enabled": True, "bucket": "my-batch", "provisioning": "flexStart"},
+        "weights": {"gcsfuse": {"sidecar": limited}},
+    }
+    objects = render(values, namespace=autopilot.NAMESPACE)
     job = next(
         o for o in objects if o["kind"] == "Job" and o["metadata"]["labels"]["app.kubernetes.io/component"] == "batch"
     )

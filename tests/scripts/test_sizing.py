@@ -212,6 +212,13 @@ class TestFormula:
             19.89 * GIB, abs=0.01 * GIB
         )
 
+    @pytest.mark.parametrize("name", list(RULES["accelerators"]))
+    def test_cuda_memory_is_a_little_below_the_nominal_size(self, name):
+        # The driver keeps a few percent (an L4: 22518 of 24576 MiB, 8 %; an H100: 81079 of 81920, 1 %): a
+        # figure above the nominal size, or far below it, is a typo in rules.yaml.
+        spec = RULES["accelerators"][name]
+        assert 0.9 * spec["memoryGiB"] * 1024 < spec["cudaMemoryMiB"] < spec["memoryGiB"] * 1024
+
     def test_float32_checkpoints_are_served_in_16_bits_unless_asked(self):
         model = sizing.builtin_model(GEMMA_2B)
         f32 = sizing.ModelSpec(**{**model.__dict__, "dtype": "float32"})

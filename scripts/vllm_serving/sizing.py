@@ -677,7 +677,7 @@ def memory_text(acc: Accelerator) -> str:
 
 
 def usable_text(budget: Budget, acc: Accelerator) -> str:
-    """The budget's arithmetic, from the memory CUDA reports: '19.8 GiB per GPU (22.0 GiB x 0.9 - 2 GiB overhead)'."""
+    """The budget's arithmetic, from the memory CUDA reports: '17.8 GiB per GPU (22.0 GiB x 0.9 - 2 GiB overhead)'."""
     return (
         f"{gib(budget.usable(acc))} per GPU ({acc.cuda_memory_gib:.1f} GiB x {budget.gpu_memory_utilization:g}"
         f" - {budget.overhead_gib:g} GiB overhead)"

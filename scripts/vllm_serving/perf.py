@@ -181,7 +181,8 @@ def point(
 
 
 def max_num_seqs(acc: sizing.Accelerator) -> int:
-    """vLLM 0.33's `vllm serve` default max_num_seqs by GPU memory (vllm/engine/arg_utils.py get_batch_defaults)."""
+    """vLLM 0.33's `vllm serve` default max_num_seqs by GPU memory (vllm/engine/arg_utils.py get_batch_defaults), which
+    compares NVML's total, about the nominal memoryGiB (sizing.max_num_batched_tokens)."""
     return 1024 if acc.memory_gib >= 70 and "a100" not in acc.name else 256
 
 

@@ -2,14 +2,14 @@
 
 The memory model, per GPU, follows how vLLM allocates memory when it starts:
 
-    usable      = memoryGiB x gpu_memory_utilization - overhead
+    usable      = cudaMemoryMiB x gpu_memory_utilization - overhead
     weights     = parameters x bytes(dtype), split evenly over tensor x pipeline GPUs
     KV cache    = (usable - weights per GPU) x GPUs
     KV / token  = 2 (K and V) x layers x KV heads x head_dim x bytes(KV cache dtype)
     max context = KV cache / (KV / token), capped at the model's max_position_embeddings
     sequences   = KV cache / (context x KV / token)
 
-memoryGiB, maxPerNode and largestMachine, the model table and the dtype widths come from the chart's
+cudaMemoryMiB, memoryGiB, maxPerNode and largestMachine, the model table and the dtype widths come from the chart's
 rules.yaml (which the chart reads too, for the startup budget); model configs also from a config.json
 (--config), or the Hugging Face Hub by id (hub.py), where the weights are the checkpoint's own bytes, as they
 are for the table's quantized checkpoints (weightBytes).
@@ -17,8 +17,8 @@ The assumptions, each erring towards "does not fit":
 
 - overhead (default 2 GiB per GPU) stands for what vLLM holds besides weights and KV cache: the
   activation peak of its profiling run, CUDA graphs, NCCL buffers and the CUDA context.
-- memoryGiB is the GPU's nominal memory; the driver shows a little less (an L4 about 22 GiB), which
-  the overhead only partly absorbs.
+- cudaMemoryMiB is the GPU's memory as CUDA reports it, what vLLM multiplies by gpu_memory_utilization
+  (an L4: 22518 MiB, 22.0 GiB, not its nominal 24); rules.yaml cites where each figure comes from.
 - Quantized dtypes (fp8, int8: 1 byte; int4, awq, gptq: 0.5; mxfp4: 4.25 bits) apply to every
   parameter but the embeddings and output head, which stay 16-bit; quantization scales are not counted.
   A checkpoint read from the Hub and served as stored is its own size instead.
@@ -339,9 +339,14 @@ def find_model(name: str, config_path: str | Path | None = None) -> ModelSpec:
 @dataclass(frozen=True)
 class Accelerator:
     name: str
-    memory_gib: float
+    memory_gib: float  # the card's nominal size, for messages and vLLM's batch defaults
+    cuda_memory_mib: int  # what CUDA reports, which vLLM budgets from
     max_per_node: int
     largest_machine: str
+
+    @property
+    def cuda_memory_gib(self) -> float:
+        return self.cuda_memory_mib / 1024
 
 
 def accelerator(name: str, rules: dict[str, Any]) -> Accelerator:
@@ -352,7 +357,7 @@ def accelerator(name: str, rules: dict[str, Any]) -> Accelerator:
             " (values of the node label cloud.google.com/gke-accelerator)"
         )
     spec = table[name]
-    return Accelerator(name, spec["memoryGiB"], spec["maxPerNode"], spec["largestMachine"])
+    return Accelerator(name, spec["memoryGiB"], spec["cudaMemoryMiB"], spec["maxPerNode"], spec["largestMachine"])
 
 
 @dataclass(frozen=True)
@@ -366,7 +371,7 @@ class Budget:
 
     def usable(self, acc: Accelerator) -> float:
         """Bytes per GPU for weights and KV cache."""
-        return (acc.memory_gib * self.gpu_memory_utilization - self.overhead_gib) * GIB
+        return (acc.cuda_memory_gib * self.gpu_memory_utilization - self.overhead_gib) * GIB
 
     def weight_dtype(self, model: ModelSpec) -> str:
         if self.dtype != "auto":
@@ -409,7 +414,8 @@ def kv_bytes_per_token(model: ModelSpec, tensor: int, kv_dtype: str) -> int:
 # max_concurrent_batches x max_num_batched_tokens (vllm/config/vllm.py VllmConfig.max_in_flight_tokens;
 # vllm/v1/kv_cache_interface.py SlidingWindowSpec). Async scheduling is on by default and the V2 model runner is
 # the default, so one batch more than the pipeline stages is in flight (max_concurrent_batches: pipeline + 1).
-# `vllm serve`'s max_num_batched_tokens depends on the GPU's memory (vllm/engine/arg_utils.py get_batch_defaults).
+# `vllm serve`'s max_num_batched_tokens depends on the GPU's memory (vllm/engine/arg_utils.py get_batch_defaults) as
+# NVML reports it (nvidia-smi's memory.total, about the nominal size: an H100 81559 MiB), not CUDA's total.
 def max_num_batched_tokens(acc: Accelerator) -> int:
     if acc.memory_gib >= 160:
         return 16384
@@ -665,6 +671,19 @@ def gib(value: float) -> str:
     return f"{value / GIB:.1f} GiB"
 
 
+def memory_text(acc: Accelerator) -> str:
+    """A GPU's memory by name and as CUDA reports it: '24 GB, 22.0 GiB to CUDA'."""
+    return f"{acc.memory_gib:g} GB, {acc.cuda_memory_gib:.1f} GiB to CUDA"
+
+
+def usable_text(budget: Budget, acc: Accelerator) -> str:
+    """The budget's arithmetic, from the memory CUDA reports: '17.8 GiB per GPU (22.0 GiB x 0.9 - 2 GiB overhead)'."""
+    return (
+        f"{gib(budget.usable(acc))} per GPU ({acc.cuda_memory_gib:.1f} GiB x {budget.gpu_memory_utilization:g}"
+        f" - {budget.overhead_gib:g} GiB overhead)"
+    )
+
+
 def does_not_fit(p: Plan, rules: dict[str, Any]) -> str:
     """Why no node of the accelerator serves even one sequence, how many would, and what else would."""
     acc, model = p.accelerator, p.model
@@ -771,7 +790,7 @@ def kv_cache_warning_on(values: dict[str, Any], chart: Path | None = None) -> st
     fit = evaluate(model, acc, budget, tensor, pipeline, context, 1)
     if fit.sequences >= 1:
         return None
-    where = f"parallelism.tensor: {tensor} x {acc.name} ({acc.memory_gib:g} GiB)"
+    where = f"parallelism.tensor: {tensor} x {acc.name} ({memory_text(acc)})"
     if pipeline > 1:
         where += f" on each of parallelism.pipeline: {pipeline} nodes"
     p = plan(model, acc, budget, context, 1, pipeline_limit(chart))
@@ -849,12 +868,10 @@ def render_text(p: Plan, starts: list[ColdStart] = ()) -> str:
     model, acc, budget = p.model, p.accelerator, p.budget
     dtype, kv_dtype = budget.weight_dtype(model), budget.kv_dtype(model)
     lines = [
-        f"{model.name} on {acc.name}: {acc.memory_gib:g} GiB per GPU, up to {acc.max_per_node} per node"
-        f" ({acc.largest_machine})",
+        f"{model.name} on {acc.name} ({memory_text(acc)}): up to {acc.max_per_node} per node ({acc.largest_machine})",
         f"weights   {gib(weight_bytes(model, dtype))} ({model.parameters / 1e9:.2f}B parameters in {dtype})",
         f"KV cache  {kv_sequence_text(model, 1, kv_dtype, p.context, in_flight_tokens(acc))}",
-        f"usable    {gib(budget.usable(acc))} per GPU ({acc.memory_gib:g} GiB x {budget.gpu_memory_utilization:g}"
-        f" - {budget.overhead_gib:g} GiB overhead)",
+        f"usable    {usable_text(budget, acc)}",
         "",
     ]
     header = ["tensor", "weights/GPU", "KV cache", "max context", f"sequences at {p.context:,}", "fits?"]

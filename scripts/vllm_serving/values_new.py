@@ -203,8 +203,7 @@ def header(
         + "):",
         f"#   weights   {sizing.gib(sizing.weight_bytes(model, dtype))} in {dtype}"
         f" ({model.parameters / 1e9:.2f}B parameters), {sizing.gib(choice.weights_per_gpu)} per GPU",
-        f"#   usable    {sizing.gib(budget.usable(acc))} per GPU ({acc.memory_gib:g} GiB x"
-        f" {budget.gpu_memory_utilization:g} - {budget.overhead_gib:g} GiB overhead)",
+        f"#   usable    {sizing.usable_text(budget, acc)}",
         f"#   KV cache  {sizing.gib(choice.kv_cache)} over {choice.gpus} GPU{'s' if choice.gpus > 1 else ''}: {cost}",
         f"#   vllm.maxModelLen {length}{' (the model maximum)' if length == model.max_context else ''}:"
         f" {held} full-length sequence{'s' if held != 1 else ''} at once",

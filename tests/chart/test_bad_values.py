@@ -111,7 +111,9 @@ def test_what_helm_accepts_and_the_verdict_refuses_all_three_commands_refuse(tmp
     assert chart_verdict(CHART, [path]).problems == []
     said = three_commands(path, tmp_path, capsys)
     assert_one_verdict(said)
-    assert said["validate"][0].startswith("parallelism.tensor: 1 x nvidia-l4 (24 GiB) cannot hold the 131.4 GiB")
+    assert said["validate"][0].startswith(
+        "parallelism.tensor: 1 x nvidia-l4 (24 GB, 22.0 GiB to CUDA) cannot hold the 131.4 GiB"
+    )
 
 
 def rule_sources() -> str:

@@ -294,7 +294,8 @@ class TestGpuNodes:
         (refused,) = vllm_preflight(values=big, namespace=baseline)  # the verdict validate gives: invalid values
         assert (refused.name, refused.status) == ("values", "fail")
         assert refused.message.startswith(
-            "values are invalid:\n  - parallelism.tensor: 1 x nvidia-l4 (24 GiB) cannot hold the 131.4 GiB"
+            "values are invalid:\n  - parallelism.tensor: 1 x nvidia-l4 (24 GB, 22.0 GiB to CUDA) cannot hold the"
+            " 131.4 GiB"
         )
         assert refused.message.endswith("; or set validation.modelFit: warn if you know better")
         warn = big | {"validation": {"modelFit": "warn"}}

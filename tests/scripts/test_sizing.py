@@ -206,8 +206,18 @@ class TestFormula:
 
     def test_usable_memory_is_utilization_of_the_gpu_minus_overhead(self):
         l4 = sizing.accelerator("nvidia-l4", RULES)
-        assert sizing.Budget().usable(l4) == pytest.approx((24 * 0.9 - 2) * GIB)
-        assert sizing.Budget(gpu_memory_utilization=0.95, overhead_gib=1).usable(l4) == pytest.approx(21.8 * GIB)
+        # of the 22518 MiB CUDA reports on an L4 (rules.yaml cudaMemoryMiB), not its nominal 24 GiB
+        assert sizing.Budget().usable(l4) == pytest.approx((22518 / 1024 * 0.9 - 2) * GIB)
+        assert sizing.Budget(gpu_memory_utilization=0.95, overhead_gib=1).usable(l4) == pytest.approx(
+            19.89 * GIB, abs=0.01 * GIB
+        )
+
+    @pytest.mark.parametrize("name", list(RULES["accelerators"]))
+    def test_cuda_memory_is_a_little_below_the_nominal_size(self, name):
+        # The driver keeps a few percent (an L4: 22518 of 24576 MiB, 8 %; an H100: 81079 of 81920, 1 %): a
+        # figure above the nominal size, or far below it, is a typo in rules.yaml.
+        spec = RULES["accelerators"][name]
+        assert 0.9 * spec["memoryGiB"] * 1024 < spec["cudaMemoryMiB"] < spec["memoryGiB"] * 1024
 
     def test_float32_checkpoints_are_served_in_16_bits_unless_asked(self):
         model = sizing.builtin_model(GEMMA_2B)
@@ -228,59 +238,64 @@ class TestFormula:
 
 
 # Published deployments, each checked by the arithmetic in its comment. Usable memory per GPU at the
-# defaults (0.9 utilization, 2 GiB overhead): L4 19.6 GiB, T4 12.4, A100 40GB 34.0, 80 GB GPUs 70.0,
-# H200 124.9. Weights are parameters x 2 bytes in bfloat16.
+# defaults (0.9 utilization, 2 GiB overhead) of the memory CUDA reports (rules.yaml cudaMemoryMiB):
+# L4 22518 MiB = 21.99 GiB x 0.9 - 2 = 17.8 GiB, T4 15095 MiB -> 11.3, A100 40GB 40339 MiB -> 33.5,
+# A100 80GB 81158 MiB and H100 81079 MiB -> 69.3, H200 143155 MiB -> 123.8.
+# Weights are parameters x 2 bytes in bfloat16.
 # fmt: off
 PUBLISHED = [
-    # GKE's vLLM guide serves Gemma 2 9B IT on one A100 40GB: 9.24B x 2 B = 17.2 GiB of 34.0 GiB leaves
-    # 16.8 GiB of KV cache, 6 sequences of 8192 tokens at 2.6 GiB each (GEMMA_ON_L4's arithmetic).
+    # GKE's vLLM guide serves Gemma 2 9B IT on one A100 40GB: 9.24B x 2 B = 17.2 GiB of 33.5 GiB leaves
+    # 16.3 GiB of KV cache, 6 sequences of 8192 tokens at 2.6 GiB each (GEMMA_ON_L4's arithmetic).
     pytest.param(GEMMA_9B, "nvidia-tesla-a100", "auto", 8192, 1, (1, 1), id="gemma-2-9b-one-a100-40gb"),
-    # ... and on two L4s: 17.2 of 19.6 GiB leaves 2.4 GiB, less than one 8192-token sequence (2.6 GiB: the
+    # ... and on two L4s: 17.2 of 17.8 GiB leaves 0.6 GiB, less than one 8192-token sequence (2.6 GiB: the
     # sliding-window layers keep 4095 + 2 x 2048 in flight of its 8192 tokens); split over two, 8.6 GiB each
-    # leaves 22 GiB.
+    # leaves 2 x 9.2 = 18.4 GiB.
     pytest.param(GEMMA_9B, "nvidia-l4", "auto", 8192, 1, (2, 1), id="gemma-2-9b-needs-two-l4"),
-    # Llama 3.1 8B fits one L4 in bfloat16 with a modest context: 8.03B x 2 B = 15.0 GiB leaves 4.6 GiB,
-    # 38k tokens at 128 KiB per token ...
+    # Llama 3.1 8B fits one L4 in bfloat16 with a modest context: 8.03B x 2 B = 15.0 GiB leaves 2.8 GiB,
+    # 23k tokens at 128 KiB per token ...
     pytest.param(LLAMA_8B, "nvidia-l4", "auto", 8192, 1, (1, 1), id="llama-3.1-8b-one-l4"),
-    # ... but not its full 131072 tokens (16 GiB): two L4s hold 24 GiB.
+    # ... but not its full 131072 tokens (16 GiB): two L4s hold 2 x (17.8 - 7.5) = 20.6 GiB.
     pytest.param(LLAMA_8B, "nvidia-l4", "auto", 131072, 1, (2, 1), id="llama-3.1-8b-full-context-two-l4"),
-    # Llama 3.1 70B: 70.55B x 2 B = 131.4 GiB needs two H100s just for the weights, leaving 8.6 GiB of KV
-    # cache; 16 sequences of 8192 tokens at 320 KiB need 40 GiB: four H100s (148.6 GiB).
+    # Llama 3.1 70B: 70.55B x 2 B = 131.4 GiB needs two H100s just for the weights, leaving 138.5 - 131.4 =
+    # 7.1 GiB of KV cache; 16 sequences of 8192 tokens at 320 KiB need 40 GiB: four H100s (277.0 - 131.4 =
+    # 145.6 GiB).
     pytest.param(LLAMA_70B, "nvidia-h100-80gb", "auto", 8192, 16, (4, 1), id="llama-3.1-70b-bf16-four-h100"),
-    # fp8 halves the weights (67.7 GiB with 16-bit embeddings) and the GPUs: two H100s leave 72 GiB.
+    # fp8 halves the weights (67.7 GiB with 16-bit embeddings) and the GPUs: two H100s leave 70.8 GiB.
     pytest.param(LLAMA_70B, "nvidia-h100-80gb", "fp8", 8192, 16, (2, 1), id="llama-3.1-70b-fp8-two-h100"),
     # The 8 x H100 of deployment guides is for long contexts: 8 sequences of the full 131072 tokens need
-    # 320 GiB; four H100s hold 148.6 GiB, eight 428.6 GiB.
+    # 320 GiB; four H100s hold 145.6 GiB, eight 554.1 - 131.4 = 422.7 GiB.
     pytest.param(LLAMA_70B, "nvidia-h100-80gb", "auto", 131072, 8, (8, 1), id="llama-3.1-70b-full-context-eight-h100"),
-    # On L4s only a whole g2-standard-96 holds 70B: 131.4 GiB / 8 = 16.4 GiB of 19.6 per GPU.
+    # On L4s only a whole g2-standard-96 holds 70B: 131.4 GiB / 8 = 16.4 GiB of 17.8 per GPU.
     pytest.param(LLAMA_70B, "nvidia-l4", "auto", 8192, 1, (8, 1), id="llama-3.1-70b-eight-l4"),
     # Llama 3.1 405B, as vLLM's Llama 3.1 announcement (blog.vllm.ai, 2024-07-23) runs it: bfloat16 over
-    # several nodes with pipeline parallelism, 405.85B x 2 B = 756 GiB > 8 x 70 GiB ...
+    # several nodes with pipeline parallelism, 405.85B x 2 B = 756 GiB > 8 x 69.3 GiB ...
     pytest.param(LLAMA_405B, "nvidia-h100-80gb", "auto", 8192, 1, (8, 2), id="llama-3.1-405b-bf16-two-h100-nodes"),
-    # ... fp8 on one 8 x H100 or 8 x A100 node: 382 GiB (16-bit embeddings) / 8 = 47.7 GiB of 70 per GPU ...
+    # ... fp8 on one 8 x H100 or 8 x A100 node: 382 GiB (16-bit embeddings) / 8 = 47.7 GiB of 69.3 per GPU ...
     pytest.param(LLAMA_405B, "nvidia-h100-80gb", "fp8", 8192, 1, (8, 1), id="llama-3.1-405b-fp8-one-h100-node"),
     pytest.param(LLAMA_405B, "nvidia-a100-80gb", "fp8", 8192, 1, (8, 1), id="llama-3.1-405b-fp8-one-a100-node"),
-    # ... and bfloat16 on one 8 x H200 node: 94.5 GiB of 124.9 per GPU.
+    # ... and bfloat16 on one 8 x H200 node: 94.5 GiB of 123.8 per GPU.
     pytest.param(LLAMA_405B, "nvidia-h200-141gb", "auto", 8192, 1, (8, 1), id="llama-3.1-405b-bf16-one-h200-node"),
-    # L4s: 756 GiB / 19.6 GiB = 38.6 GPUs, five nodes of eight.
-    pytest.param(LLAMA_405B, "nvidia-l4", "auto", 8192, 1, (8, 5), id="llama-3.1-405b-five-l4-nodes"),
+    # L4s: 756 GiB / 17.8 GiB = 42.5 GPUs, six nodes of eight (five would need 756 / 40 = 18.9 GiB a GPU).
+    pytest.param(LLAMA_405B, "nvidia-l4", "auto", 8192, 1, (8, 6), id="llama-3.1-405b-six-l4-nodes"),
     # Mixtral 8x7B keeps all experts in memory: 46.7B x 2 B = 87 GiB, two 80 GB GPUs (43.5 GiB each) ...
     pytest.param(MIXTRAL, "nvidia-h100-80gb", "auto", 8192, 1, (2, 1), id="mixtral-8x7b-two-h100"),
     pytest.param(MIXTRAL, "nvidia-a100-80gb", "auto", 8192, 1, (2, 1), id="mixtral-8x7b-two-a100-80gb"),
-    # ... or eight L4s: on four, 21.7 GiB per GPU exceeds 19.6.
+    # ... or eight L4s: on four, 21.7 GiB per GPU exceeds 17.8.
     pytest.param(MIXTRAL, "nvidia-l4", "auto", 8192, 1, (8, 1), id="mixtral-8x7b-eight-l4"),
-    # Gemma 2 27B: 27.2B x 2 B = 50.7 GiB; two L4s would need 25.4 GiB each, four 12.7 GiB ...
+    # Gemma 2 27B: 27.2B x 2 B = 50.7 GiB; two L4s would need 25.4 GiB each, four 12.7 GiB of 17.8 ...
     pytest.param(GEMMA_27B, "nvidia-l4", "auto", 8192, 1, (4, 1), id="gemma-2-27b-four-l4"),
-    # ... two A100 40GB (25.4 of 34 GiB each), or one 80 GB GPU (50.7 of 70 GiB).
+    # ... two A100 40GB (25.4 of 33.5 GiB each), or one 80 GB GPU (50.7 of 69.3 GiB).
     pytest.param(GEMMA_27B, "nvidia-tesla-a100", "auto", 8192, 1, (2, 1), id="gemma-2-27b-two-a100-40gb"),
     pytest.param(GEMMA_27B, "nvidia-h100-80gb", "auto", 8192, 1, (1, 1), id="gemma-2-27b-one-h100"),
-    # Gemma 2 2B: 4.9 GiB fits a 16 GB T4 with 7.5 GiB of KV cache.
+    # Gemma 2 2B: 4.9 GiB fits a 16 GB T4 (11.3 GiB usable) with 6.4 GiB of KV cache.
     pytest.param(GEMMA_2B, "nvidia-tesla-t4", "auto", 8192, 1, (1, 1), id="gemma-2-2b-one-t4"),
-    # Gemma 7B has 16 KV heads of 256: 448 KiB per token. 15.9 GiB of weights leave 3.7 GiB on one L4,
-    # one 8192-token sequence (3.5 GiB); four need two L4s (23.3 GiB).
-    pytest.param(GEMMA_7B, "nvidia-l4", "auto", 8192, 1, (1, 1), id="gemma-7b-one-sequence-one-l4"),
-    pytest.param(GEMMA_7B, "nvidia-l4", "auto", 8192, 4, (2, 1), id="gemma-7b-four-sequences-two-l4"),
-    # Mistral 7B v0.3: 13.5 GiB exceeds a T4's 12.4 usable; two T4s hold 2 x 32768 tokens (4 GiB each).
+    # Gemma 7B has 16 KV heads of 256: 448 KiB per token. 15.9 GiB of weights leave 1.9 GiB on one L4, less
+    # than one 8192-token sequence (3.5 GiB); two L4s hold 2 x (17.8 - 8.0) = 19.7 GiB, five sequences; six
+    # (21 GiB) need four.
+    pytest.param(GEMMA_7B, "nvidia-l4", "auto", 8192, 1, (2, 1), id="gemma-7b-one-sequence-two-l4"),
+    pytest.param(GEMMA_7B, "nvidia-l4", "auto", 8192, 6, (4, 1), id="gemma-7b-six-sequences-four-l4"),
+    # Mistral 7B v0.3: 13.5 GiB exceeds a T4's 11.3 usable; two T4s leave 2 x (11.3 - 6.75) = 9.0 GiB, two
+    # sequences of 32768 tokens (4 GiB each).
     pytest.param(MISTRAL_7B, "nvidia-tesla-t4", "auto", 32768, 1, (2, 1), id="mistral-7b-two-t4"),
     # Qwen2.5 1.5B, the chart's default model: 2.9 GiB and 28 KiB per token, its 32768 tokens on one L4.
     pytest.param(QWEN_1_5B, "nvidia-l4", "auto", 32768, 1, (1, 1), id="qwen2.5-1.5b-one-l4"),
@@ -296,15 +311,16 @@ def test_published_deployments(model, acc, dtype, context, concurrency, expected
 
 
 def test_one_l4_gives_llama_8b_a_modest_context():
-    fit = plan_for(LLAMA_8B, "nvidia-l4").options[0]
-    assert 32768 < fit.max_context < 65536
+    fit = plan_for(LLAMA_8B, "nvidia-l4").options[0]  # 2.8 GiB of KV cache at 128 KiB per token: 23k tokens
+    assert 16384 < fit.max_context < 32768
 
 
 def test_a_request_beyond_one_node_but_within_one_sequence_suggests_replicas(capsys):
+    # eight L4s: 8 x 17.79 - 14.96 GiB of weights = 127.4 GiB of KV cache, 7 sequences of 131072 x 128 KiB = 16 GiB
     assert size([LLAMA_8B, "--accelerator", "nvidia-l4", "--context", "131072", "--concurrency", "16"]) == 0
     assert capsys.readouterr().out.endswith(
         "recommendation: 16 sequences of 131,072 tokens need 2 nodes of 8 x nvidia-l4 (pipeline 2);"
-        " one node (parallelism.tensor: 8) holds 8: serve the rest with more replicas, or lower --concurrency"
+        " one node (parallelism.tensor: 8) holds 7: serve the rest with more replicas, or lower --concurrency"
         " or --context\n"
     )
 
@@ -385,21 +401,22 @@ class TestConfigJson:
 # token. Its 21 sliding-window layers keep at most 4096 - 1 + 2 x 2048 = 8191 tokens (an L4's max_num_batched_tokens,
 # twice: async scheduling keeps two batches in flight), so an 8192-token sequence takes
 # 21 x 8 KiB x 8192 + 21 x 8 KiB x 8191 = 2,818,400,256 B = 2.6 GiB: the window saves one token at this length.
-# Usable 19.6 GiB per GPU less 17.2 GiB of weights (9,241,705,984 x 2 B) leaves, over N GPUs, 19.6 N - 17.2 GiB:
-# 2.39 GiB on one (no sequence; the longest: 2,561,927,782 B / 344,064 B = 7,446 tokens), 22.0 on two (8),
-# 61.2 on four (23), 139.6 on eight (53).
+# Usable per GPU: 22518 MiB (what CUDA reports on an L4) x 0.9 - 2 GiB = 20266.2 MiB - 2048 MiB
+# = 19,103,167,283 B = 17.79 GiB, less 17.2 GiB of weights (9,241,705,984 x 2 B = 18,483,411,968 B) leaves, over N
+# GPUs, 17.79 N - 17.21 GiB: 0.58 GiB on one (no sequence; the longest: 619,755,315 B / 344,064 B = 1,801 tokens),
+# 18.4 on two (19,722,922,598 B / 2,818,400,256 B = 6.99: 6), 54.0 on four (20), 125.1 on eight (47).
 GEMMA_ON_L4 = """\
-google/gemma-2-9b-it on nvidia-l4: 24 GiB per GPU, up to 8 per node (g2-standard-96)
+google/gemma-2-9b-it on nvidia-l4 (24 GB, 22.0 GiB to CUDA): up to 8 per node (g2-standard-96)
 weights   17.2 GiB (9.24B parameters in bfloat16)
 KV cache  336 KiB per token (bfloat16), 2.6 GiB per 8,192-token sequence (21 sliding-window layers keep only its\
  last 8,191 tokens: window 4,096 - 1 + 4,096 scheduled tokens in flight)
-usable    19.6 GiB per GPU (24 GiB x 0.9 - 2 GiB overhead)
+usable    17.8 GiB per GPU (22.0 GiB x 0.9 - 2 GiB overhead)
 
 tensor  weights/GPU   KV cache  max context  sequences at 8,192  fits?
-     1     17.2 GiB    2.4 GiB        7,446                   0  no
-     2      8.6 GiB   22.0 GiB        8,192                   8  yes
-     4      4.3 GiB   61.2 GiB        8,192                  23  yes
-     8      2.2 GiB  139.6 GiB        8,192                  53  yes
+     1     17.2 GiB    0.6 GiB        1,801                   0  no
+     2      8.6 GiB   18.4 GiB        8,192                   6  yes
+     4      4.3 GiB   54.0 GiB        8,192                  20  yes
+     8      2.2 GiB  125.1 GiB        8,192                  47  yes
 
 max context is capped at the model's 8,192 positions
 
@@ -410,8 +427,8 @@ cold start of the 18.5 GB checkpoint by weights.source (`vllm-serving timeline` 
   persistentDisk  0.19 GB/s: weights 97 s, start 247 s, startup budget 495 s
   nfs             0.14 GB/s: weights 132 s, start 282 s, startup budget 565 s
 
-recommendation: parallelism.tensor: 2 (2 x nvidia-l4, one g2-standard-24) holds 8 sequences of 8,192 tokens\
- in 22.0 GiB of KV cache; 1 requested
+recommendation: parallelism.tensor: 2 (2 x nvidia-l4, one g2-standard-24) holds 6 sequences of 8,192 tokens\
+ in 18.4 GiB of KV cache; 1 requested
 """
 
 
@@ -441,14 +458,14 @@ class TestSizeCommand:
             "kv_cache_dtype": "bfloat16",
             "gpu_memory_utilization": 0.9,
             "overhead_gib": 2.0,
-            "usable_gib_per_gpu": 19.6,
+            "usable_gib_per_gpu": 17.79,
         }
-        # GEMMA_ON_L4's arithmetic: 0, 8, 23 and 53 sequences of 2,818,400,256 B; 16 need four L4s
+        # GEMMA_ON_L4's arithmetic: 0, 6, 20 and 47 sequences of 2,818,400,256 B; 16 need four L4s
         assert [(o["tensor"], o["sequences"], o["fits"]) for o in report["options"]] == [
             (1, 0, False),
-            (2, 8, False),
-            (4, 23, True),
-            (8, 53, True),
+            (2, 6, False),
+            (4, 20, True),
+            (8, 47, True),
         ]
         assert report["recommendation"]["tensor"] == 4 and report["recommendation"]["pipeline"] == 1
         assert report["one_node"] is True
@@ -460,7 +477,8 @@ class TestSizeCommand:
         assert size([*argv, "--gpu-memory-utilization", "0.8", "--output", "json"]) == 0
         report = json.loads(capsys.readouterr().out)
         assert report["budget"]["dtype"] == "fp8" and report["budget"]["kv_cache_dtype"] == "fp8"
-        assert report["budget"]["usable_gib_per_gpu"] == 62.0
+        # 81079 MiB (an H100 as CUDA reports it) = 79.18 GiB x 0.8 = 63.34 - 2 GiB overhead
+        assert report["budget"]["usable_gib_per_gpu"] == 61.34
         assert report["options"][0]["kv_per_token"] == 2 * 80 * 8 * 128
 
     def test_a_context_beyond_the_model_is_capped_with_a_note(self, capsys):
@@ -497,7 +515,7 @@ class TestSizeCommand:
         assert size([LLAMA_405B, "--accelerator", "nvidia-l4", "--output", "json"]) == 1
         report = json.loads(capsys.readouterr().out)
         assert report["one_node"] is False
-        assert (report["recommendation"]["tensor"], report["recommendation"]["pipeline"]) == (8, 5)
+        assert (report["recommendation"]["tensor"], report["recommendation"]["pipeline"]) == (8, 6)  # PUBLISHED
 
     @pytest.mark.parametrize(
         ("option", "message"),
@@ -519,30 +537,32 @@ def effective(**overrides):
 
 class TestKvCacheWarning:
     def test_too_little_kv_cache_names_the_value_and_the_fix(self):
-        # GEMMA_ON_L4: one L4 leaves 2.4 GiB, an 8192-token sequence takes 2.6 GiB (2.3 GiB if only one batch of
-        # 2048 tokens were in flight: 4095 + 2048 tokens in the sliding-window layers); 7,446 tokens fit, 7424 in
+        # GEMMA_ON_L4: one L4 leaves 0.6 GiB, an 8192-token sequence takes 2.6 GiB; 1,801 tokens fit, 1792 in
         # steps of 256.
         values = effective(model={"name": GEMMA_9B}, parallelism={"tensor": 1}, vllm={"maxModelLen": 8192})
         assert sizing.kv_cache_warning(values) == (
-            "parallelism.tensor: 1 x nvidia-l4 (24 GiB) leaves 2.4 GiB for the KV cache of google/gemma-2-9b-it,"
-            " less than one 8192-token sequence needs (2.6 GiB); use parallelism.tensor: 2, or lower"
-            " vllm.maxModelLen to 7424"
+            "parallelism.tensor: 1 x nvidia-l4 (24 GB, 22.0 GiB to CUDA) leaves 0.6 GiB for the KV cache of"
+            " google/gemma-2-9b-it, less than one 8192-token sequence needs (2.6 GiB); use parallelism.tensor: 2,"
+            " or lower vllm.maxModelLen to 1792"
         )
 
     def test_an_unset_max_model_len_is_the_models_maximum(self):
+        # 19,103,167,283 B usable (GEMMA_ON_L4) - 8,030,261,248 x 2 B of weights = 3,042,644,787 B of KV cache,
+        # 23,213 tokens of 131,072 B: 23040 in steps of 256
         values = effective(model={"name": LLAMA_8B})
         assert sizing.kv_cache_warning(values) == (
-            "parallelism.tensor: 1 x nvidia-l4 (24 GiB) leaves 4.6 GiB for the KV cache of"
+            "parallelism.tensor: 1 x nvidia-l4 (24 GB, 22.0 GiB to CUDA) leaves 2.8 GiB for the KV cache of"
             " meta-llama/Llama-3.1-8B-Instruct, less than one 131072-token sequence (the model's maximum:"
             " vllm.maxModelLen is unset) needs (16.0 GiB); use parallelism.tensor: 2, or lower vllm.maxModelLen"
-            " to 37888"
+            " to 23040"
         )
 
     def test_weights_that_do_not_fit(self):
         values = effective(model={"name": LLAMA_70B}, gke={"accelerator": "nvidia-h100-80gb"})
         assert sizing.kv_cache_warning(values) == (
-            "parallelism.tensor: 1 x nvidia-h100-80gb (80 GiB) cannot hold the 131.4 GiB of bfloat16 weights of"
-            " meta-llama/Llama-3.1-70B-Instruct (131.4 GiB per GPU, 70.0 GiB usable); use parallelism.tensor: 4"
+            "parallelism.tensor: 1 x nvidia-h100-80gb (80 GB, 79.2 GiB to CUDA) cannot hold the 131.4 GiB of bfloat16"
+            " weights of meta-llama/Llama-3.1-70B-Instruct (131.4 GiB per GPU, 69.3 GiB usable); use"
+            " parallelism.tensor: 4"
         )
 
     def test_weights_that_need_more_nodes(self):
@@ -553,9 +573,9 @@ class TestKvCacheWarning:
             vllm={"maxModelLen": 8192},
         )
         assert sizing.kv_cache_warning(values) == (
-            "parallelism.tensor: 8 x nvidia-h100-80gb (80 GiB) cannot hold the 756.0 GiB of bfloat16 weights of"
-            " meta-llama/Llama-3.1-405B-Instruct (94.5 GiB per GPU, 70.0 GiB usable); use parallelism.tensor: 8,"
-            " parallelism.pipeline: 2"
+            "parallelism.tensor: 8 x nvidia-h100-80gb (80 GB, 79.2 GiB to CUDA) cannot hold the 756.0 GiB of bfloat16"
+            " weights of meta-llama/Llama-3.1-405B-Instruct (94.5 GiB per GPU, 69.3 GiB usable); use"
+            " parallelism.tensor: 8, parallelism.pipeline: 2"
         )
         values["parallelism"]["pipeline"] = 2
         assert sizing.kv_cache_warning(values) is None

@@ -81,13 +81,15 @@ def test_dates_stay_strings_as_helm_reads_them(tmp_path):
     assert main([path]) == 0
 
 
-# One L4 leaves 2.4 GiB, less than the 2.6 GiB an 8192-token sequence of Gemma 2 9B takes even with its sliding
-# window (the arithmetic: test_sizing.py GEMMA_ON_L4); 7,446 tokens fit, 7424 in steps of 256.
+# One L4 leaves 0.6 GiB (of the 22518 MiB CUDA reports), less than the 2.6 GiB an 8192-token sequence of Gemma 2 9B
+# takes even with its sliding window (the arithmetic: test_sizing.py GEMMA_ON_L4); 1,801 tokens fit, 1792 in steps
+# of 256.
 TIGHT = "model: {name: google/gemma-2-9b-it}\nparallelism: {tensor: 1}\ngke: {accelerator: nvidia-l4}\n"
 TIGHT += "vllm: {maxModelLen: 8192}\n"
 NO_ROOM = (
-    "parallelism.tensor: 1 x nvidia-l4 (24 GiB) leaves 2.4 GiB for the KV cache of google/gemma-2-9b-it, less than"
-    " one 8192-token sequence needs (2.6 GiB); use parallelism.tensor: 2, or lower vllm.maxModelLen to 7424"
+    "parallelism.tensor: 1 x nvidia-l4 (24 GB, 22.0 GiB to CUDA) leaves 0.6 GiB for the KV cache of"
+    " google/gemma-2-9b-it, less than one 8192-token sequence needs (2.6 GiB); use parallelism.tensor: 2, or lower"
+    " vllm.maxModelLen to 1792"
 )
 
 
@@ -164,7 +166,8 @@ MISFITS = {
     ),
     "weights that fit no GPU": (
         "model: {name: meta-llama/Llama-3.1-70B-Instruct}\ngke: {accelerator: nvidia-h100-80gb}\n",
-        "parallelism.tensor: 1 x nvidia-h100-80gb (80 GiB) cannot hold the 131.4 GiB of bfloat16 weights",
+        "parallelism.tensor: 1 x nvidia-h100-80gb (80 GB, 79.2 GiB to CUDA) cannot hold the 131.4 GiB of bfloat16"
+        " weights",
     ),
 }
 

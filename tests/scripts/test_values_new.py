@@ -135,7 +135,7 @@ def test_gemma_2_9b_on_l4_is_the_gke_guides_two_gpu_set_up(tmp_path):
 
 
 def test_the_header_explains_the_sizing(tmp_path):
-    # test_sizing's GEMMA_ON_L4: 22.0 GiB over two L4s hold 8 sequences of 2,818,400,256 B; one L4's 2.4 GiB none.
+    # test_sizing's GEMMA_ON_L4: 18.4 GiB over two L4s hold 6 sequences of 2,818,400,256 B; one L4's 0.6 GiB none.
     lines = write(tmp_path, "google/gemma-2-9b-it", "nvidia-l4").read_text().splitlines()
     assert lines[1:15] == [
         "#",
@@ -143,12 +143,12 @@ def test_the_header_explains_the_sizing(tmp_path):
         "# Written by `vllm-serving values new`. Sizing (for every tensor size, run",
         "#   vllm-serving size google/gemma-2-9b-it --accelerator nvidia-l4 --context 8192):",
         "#   weights   17.2 GiB in bfloat16 (9.24B parameters), 8.6 GiB per GPU",
-        "#   usable    19.6 GiB per GPU (24 GiB x 0.9 - 2 GiB overhead)",
-        "#   KV cache  22.0 GiB over 2 GPUs: 336 KiB per token (bfloat16), 2.6 GiB per 8,192-token sequence"
+        "#   usable    17.8 GiB per GPU (22.0 GiB x 0.9 - 2 GiB overhead)",
+        "#   KV cache  18.4 GiB over 2 GPUs: 336 KiB per token (bfloat16), 2.6 GiB per 8,192-token sequence"
         " (21 sliding-window layers keep only its last 8,191 tokens: window 4,096 - 1 + 4,096 scheduled tokens in"
         " flight)",
-        "#   vllm.maxModelLen 8192 (the model maximum): 8 full-length sequences at once",
-        "# parallelism.tensor 1 would leave 2.4 GiB of KV cache, less than one 8,192-token sequence needs (2.6 GiB).",
+        "#   vllm.maxModelLen 8192 (the model maximum): 6 full-length sequences at once",
+        "# parallelism.tensor 1 would leave 0.6 GiB of KV cache, less than one 8,192-token sequence needs (2.6 GiB).",
         "# The model is gated: accept its licence on Hugging Face with the account whose token is used.",
         "# The weights (21 GiB with room to spare) download to the node's disk at every start.",
         "# Create the token Secret: kubectl create secret generic hf-token --from-literal=token=hf_...",
@@ -159,24 +159,25 @@ def test_the_header_explains_the_sizing(tmp_path):
 
 
 def test_concurrent_sequences_each_keep_their_own_window(tmp_path):
-    # Gemma 3 27B on one H100: 70.0 GiB usable less 54,018,660,864 B of weights leaves 21,143,266,816 B; an
-    # 8192-token sequence takes 62 layers x 8 KiB x 8192 = 3.9 GiB, so five fit and one H100 serves four.
+    # Gemma 3 27B on one H100: 81079 MiB (as CUDA reports it) x 0.9 - 2048 MiB = 70923.1 MiB
+    # = 74,368,260,505 B usable, less 54,018,660,864 B of weights leaves 20,349,599,641 B; an 8192-token
+    # sequence takes 62 layers x 8 KiB x 8192 = 3.9 GiB, so four fit and one H100 serves four.
     # Its 52 sliding-window layers keep at most 1024 - 1 + 2 x 8192 (an H100's max_num_batched_tokens, two
-    # batches in flight) = 17,407 tokens of each sequence. Four sequences get 5,285,816,704 B each:
-    # 5,285,816,704 / (62 x 8192) = 10,407 tokens, all within 17,407, so 10 x 1024. (The longest one sequence
-    # divided by four, counting the sliding layers once: (21,143,266,816 - 52 x 8192 x 17,407) / (10 x 8192) / 4
-    # = 41,894 tokens, 40,960 in steps of 1024, and four sequences of those would need 4 x 10.0 GiB.)
+    # batches in flight) = 17,407 tokens of each sequence. Four sequences get 5,087,399,910 B each:
+    # 5,087,399,910 / (62 x 8192) = 10,016 tokens, all within 17,407, so 9 x 1024. (The longest one sequence
+    # divided by four, counting the sliding layers once: (20,349,599,641 - 52 x 8192 x 17,407) / (10 x 8192) / 4
+    # = 39,472 tokens, 38,912 in steps of 1024, and four sequences of those would need 4 x 9.9 GiB.)
     path = write(tmp_path, "google/gemma-3-27b-it", "nvidia-h100-80gb", "huggingface", "--concurrency", "4")
     values = chart_mod.load_values_file(path)
-    assert values["vllm"]["maxModelLen"] == 10240
+    assert values["vllm"]["maxModelLen"] == 9216
     assert values["parallelism"] == {"tensor": 1}
-    assert "#   vllm.maxModelLen 10240: 4 full-length sequences at once\n" in path.read_text()
+    assert "#   vllm.maxModelLen 9216: 4 full-length sequences at once\n" in path.read_text()
 
 
 def test_without_context_the_longest_that_fits(tmp_path):
-    # One L4 holds 38,031 tokens of Llama 3.1 8B: 37 x 1024.
+    # One L4 holds 23,213 tokens of Llama 3.1 8B (test_sizing's TestKvCacheWarning): 22 x 1024.
     values = chart_mod.load_values_file(write(tmp_path, "meta-llama/Llama-3.1-8B-Instruct", "nvidia-l4"))
-    assert values["vllm"]["maxModelLen"] == 37888
+    assert values["vllm"]["maxModelLen"] == 22528
     assert values["parallelism"] == {"tensor": 1}
 
 
@@ -193,7 +194,7 @@ def test_context_and_concurrency_choose_the_tensor_size(tmp_path):
     )
     values = chart_mod.load_values_file(path)
     assert values["vllm"]["maxModelLen"] == 32768
-    assert values["parallelism"] == {"tensor": 2}  # 4 x 32768 x 128 KiB = 16 GiB; one L4 holds 4.6
+    assert values["parallelism"] == {"tensor": 2}  # 4 x 32768 x 128 KiB = 16 GiB; one L4 holds 2.8
 
 
 def test_a_context_beyond_the_model_is_capped(tmp_path, capsys):
@@ -252,10 +253,11 @@ def test_the_charts_warnings_on_the_written_values_are_shown(tmp_path, capsys):
     path = tmp_path / "v.yaml"
     argv = ["--model", "Qwen/Qwen2.5-1.5B-Instruct", "--accelerator", "nvidia-l4", "-o", str(path)]
     assert new([*argv, "--gpu-memory-utilization", "0.97"]) == 0
+    # 22518 MiB (an L4 as CUDA reports it) = 21.99 GiB x 0.97 = 21.33, leaving 0.66
     assert capsys.readouterr().err.splitlines()[0] == (
-        "warning: vllm.gpuMemoryUtilization: 0.97 makes vLLM take 23.3 of the 24 GiB of each nvidia-l4 at start-up,"
-        " and stop if less is free, leaving 0.7 GiB for the CUDA context and anything else on the GPU; vLLM's"
-        " default is 0.92: use at most 0.95 unless this GPU has been seen to start with it"
+        "warning: vllm.gpuMemoryUtilization: 0.97 makes vLLM take 21.3 of the 22.0 GiB that CUDA reports on each"
+        " nvidia-l4 at start-up, and stop if less is free, leaving 0.7 GiB for the CUDA context and anything else on"
+        " the GPU; vLLM's default is 0.92: use at most 0.95 unless this GPU has been seen to start with it"
     )
     assert new([*argv, "--force"]) == 0
     assert "warning:" not in capsys.readouterr().err
@@ -337,10 +339,13 @@ def test_a_config_json_sizes_a_model_outside_the_table(tmp_path):
 
 def test_a_request_no_deployable_set_up_serves_is_refused_with_what_would(capsys):
     argv = ["--model", "meta-llama/Llama-3.1-405B-Instruct", "--accelerator", "nvidia-tesla-t4"]
+    # 756 GiB of weights + 64 x 131072 tokens x 504 KiB = 4032 GiB of KV cache: 4788 GiB. Eight L4s hold
+    # 8 x 17.8 = 142.3 GiB, so 34 nodes, more than 32; eight H100s 554.1 GiB, 9 nodes; sixteen A100 40GB keep a
+    # KV head copy each (8 KV heads), 8064 GiB of KV cache, (756 + 8064) / (16 x 33.5) = 16.5: 17 nodes.
     assert new([*argv, "--context", "131072", "--concurrency", "64", *SOURCE_OPTIONS["nfs"]]) == 1
     assert capsys.readouterr().err == (
         "error: meta-llama/Llama-3.1-405B-Instruct: 64 sequences of 131,072 tokens need more than 32 nodes of"
-        " 4 x nvidia-tesla-t4; these serve it: nvidia-l4 (parallelism.tensor: 8, parallelism.pipeline: 31),"
+        " 4 x nvidia-tesla-t4; these serve it:"
         " nvidia-tesla-a100 (parallelism.tensor: 16, parallelism.pipeline: 17), nvidia-a100-80gb"
         " (parallelism.tensor: 8, parallelism.pipeline: 9), nvidia-h100-80gb (parallelism.tensor: 8,"
         " parallelism.pipeline: 9), nvidia-h100-mega-80gb (parallelism.tensor: 8, parallelism.pipeline: 9),"

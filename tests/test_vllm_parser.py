@@ -13,7 +13,14 @@ import pytest
 from paths import CHART
 from vllm_serving.commands.check_args import main
 from vllm_serving.errors import InvalidValues, ToolMissing
-from vllm_serving.vllm_parser import ArgvResult, check_argvs, parser_env, pinned_vllm_version, serve_help
+from vllm_serving.vllm_parser import (
+    ArgvResult,
+    check_argvs,
+    parse_argvs,
+    parser_env,
+    pinned_vllm_version,
+    serve_help,
+)
 
 MODEL = "google/gemma-2-9b-it"
 GOOD = [MODEL, "--tensor-parallel-size", "2", "--max-model-len", "8192", "--gpu-memory-utilization", "0.9",
@@ -105,6 +112,21 @@ class TestVllmParser:
             "ok": True,
             "error": "",
         }
+
+
+@pytest.mark.vllm_parser
+def test_the_charts_vllm_defaults_are_vllms_own(vllm_version: str) -> None:
+    """vllm.gpuMemoryUtilization null passes no flag, so vLLM budgets with its own default (EngineArgs takes
+    CacheConfig.gpu_memory_utilization, vllm/config/cache.py): rules.yaml's vllmDefaults, which sizing, validate,
+    size, values new and perf budget with and the chart's warning quotes, is what `vllm serve` reads without it."""
+    import yaml
+
+    from vllm_serving import sizing
+
+    (parsed,) = parse_argvs(vllm_version, [[MODEL]], ["gpu_memory_utilization"])
+    vllms = parsed["values"]["gpu_memory_utilization"]
+    assert yaml.safe_load((CHART / "rules.yaml").read_text())["vllmDefaults"] == {"gpuMemoryUtilization": vllms}
+    assert vllms == sizing.DEFAULT_GPU_MEMORY_UTILIZATION
 
 
 @pytest.mark.vllm_parser

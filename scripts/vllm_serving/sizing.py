@@ -51,7 +51,9 @@ from vllm_serving import cli_options
 from vllm_serving.errors import UsageError
 
 GIB = 1024**3
-DEFAULT_GPU_MEMORY_UTILIZATION = 0.9  # vLLM's own default for --gpu-memory-utilization
+# vLLM's own default for --gpu-memory-utilization (when vllm.gpuMemoryUtilization is null): rules.yaml's, which
+# the chart's warning quotes too.
+DEFAULT_GPU_MEMORY_UTILIZATION: float = chart_mod.rules(chart_mod.chart_dir())["vllmDefaults"]["gpuMemoryUtilization"]
 DEFAULT_OVERHEAD_GIB = 2.0
 DEFAULT_CONTEXT = 8192  # or the model's maximum when that is shorter
 MAX_NODES = 32  # values.schema.json's maximum of parallelism.pipeline when this was written
@@ -677,7 +679,7 @@ def memory_text(acc: Accelerator) -> str:
 
 
 def usable_text(budget: Budget, acc: Accelerator) -> str:
-    """The budget's arithmetic, from the memory CUDA reports: '17.8 GiB per GPU (22.0 GiB x 0.9 - 2 GiB overhead)'."""
+    """The budget's arithmetic, from the memory CUDA reports: '18.2 GiB per GPU (22.0 GiB x 0.92 - 2 GiB overhead)'."""
     return (
         f"{gib(budget.usable(acc))} per GPU ({acc.cuda_memory_gib:.1f} GiB x {budget.gpu_memory_utilization:g}"
         f" - {budget.overhead_gib:g} GiB overhead)"

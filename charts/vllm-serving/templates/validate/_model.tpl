@@ -39,7 +39,7 @@
 {{- /* vLLM takes the fraction of the total CUDA reports (rules.yaml cudaMemoryMiB), not of the card's name size. */}}
 {{- $total := divf (float64 $acc.cudaMemoryMiB) 1024.0 }}
 {{- $taken := mulf $total (float64 $utilization) }}
-{{- $warnings = append $warnings (printf "vllm.gpuMemoryUtilization: %v makes vLLM take %.1f of the %.1f GiB that CUDA reports on each %s at start-up, and stop if less is free, leaving %.1f GiB for the CUDA context and anything else on the GPU; vLLM's default is 0.92: use at most %v unless this GPU has been seen to start with it" $utilization $taken $total .Values.gke.accelerator (subf $total $taken) $rules.warnings.gpuMemoryUtilization) }}
+{{- $warnings = append $warnings (printf "vllm.gpuMemoryUtilization: %v makes vLLM take %.1f of the %.1f GiB that CUDA reports on each %s at start-up, and stop if less is free, leaving %.1f GiB for the CUDA context and anything else on the GPU; vLLM's default is %v: use at most %v unless this GPU has been seen to start with it" $utilization $taken $total .Values.gke.accelerator (subf $total $taken) $rules.vllmDefaults.gpuMemoryUtilization $rules.warnings.gpuMemoryUtilization) }}
 {{- end }}
 {{- $model := get $rules.models (.Values.model.name | toString) }}
 {{- if and (not (kindIs "invalid" $v.maxModelLen)) $model }}

@@ -207,7 +207,7 @@ class TestFormula:
     def test_usable_memory_is_utilization_of_the_gpu_minus_overhead(self):
         l4 = sizing.accelerator("nvidia-l4", RULES)
         # of the 22518 MiB CUDA reports on an L4 (rules.yaml cudaMemoryMiB), not its nominal 24 GiB
-        assert sizing.Budget().usable(l4) == pytest.approx((22518 / 1024 * 0.9 - 2) * GIB)
+        assert sizing.Budget().usable(l4) == pytest.approx((22518 / 1024 * 0.92 - 2) * GIB)
         assert sizing.Budget(gpu_memory_utilization=0.95, overhead_gib=1).usable(l4) == pytest.approx(
             19.89 * GIB, abs=0.01 * GIB
         )
@@ -238,63 +238,63 @@ class TestFormula:
 
 
 # Published deployments, each checked by the arithmetic in its comment. Usable memory per GPU at the
-# defaults (0.9 utilization, 2 GiB overhead) of the memory CUDA reports (rules.yaml cudaMemoryMiB):
-# L4 22518 MiB = 21.99 GiB x 0.9 - 2 = 17.8 GiB, T4 15095 MiB -> 11.3, A100 40GB 40339 MiB -> 33.5,
-# A100 80GB 81158 MiB and H100 81079 MiB -> 69.3, H200 143155 MiB -> 123.8.
+# defaults (vLLM's 0.92 utilization, 2 GiB overhead) of the memory CUDA reports (rules.yaml cudaMemoryMiB):
+# L4 22518 MiB = 21.99 GiB x 0.92 - 2 = 18.2 GiB, T4 15095 MiB -> 11.6, A100 40GB 40339 MiB -> 34.2,
+# A100 80GB 81158 MiB -> 70.9, H100 81079 MiB -> 70.8, H200 143155 MiB -> 126.6.
 # Weights are parameters x 2 bytes in bfloat16.
 # fmt: off
 PUBLISHED = [
-    # GKE's vLLM guide serves Gemma 2 9B IT on one A100 40GB: 9.24B x 2 B = 17.2 GiB of 33.5 GiB leaves
-    # 16.3 GiB of KV cache, 6 sequences of 8192 tokens at 2.6 GiB each (GEMMA_ON_L4's arithmetic).
+    # GKE's vLLM guide serves Gemma 2 9B IT on one A100 40GB: 9.24B x 2 B = 17.2 GiB of 34.2 GiB leaves
+    # 17.0 GiB of KV cache, 6 sequences of 8192 tokens at 2.6 GiB each (GEMMA_ON_L4's arithmetic).
     pytest.param(GEMMA_9B, "nvidia-tesla-a100", "auto", 8192, 1, (1, 1), id="gemma-2-9b-one-a100-40gb"),
-    # ... and on two L4s: 17.2 of 17.8 GiB leaves 0.6 GiB, less than one 8192-token sequence (2.6 GiB: the
+    # ... and on two L4s: 17.2 of 18.2 GiB leaves 1.0 GiB, less than one 8192-token sequence (2.6 GiB: the
     # sliding-window layers keep 4095 + 2 x 2048 in flight of its 8192 tokens); split over two, 8.6 GiB each
-    # leaves 2 x 9.2 = 18.4 GiB.
+    # leaves 2 x 9.6 = 19.2 GiB.
     pytest.param(GEMMA_9B, "nvidia-l4", "auto", 8192, 1, (2, 1), id="gemma-2-9b-needs-two-l4"),
-    # Llama 3.1 8B fits one L4 in bfloat16 with a modest context: 8.03B x 2 B = 15.0 GiB leaves 2.8 GiB,
-    # 23k tokens at 128 KiB per token ...
+    # Llama 3.1 8B fits one L4 in bfloat16 with a modest context: 8.03B x 2 B = 15.0 GiB leaves 3.3 GiB,
+    # 26k tokens at 128 KiB per token ...
     pytest.param(LLAMA_8B, "nvidia-l4", "auto", 8192, 1, (1, 1), id="llama-3.1-8b-one-l4"),
-    # ... but not its full 131072 tokens (16 GiB): two L4s hold 2 x (17.8 - 7.5) = 20.6 GiB.
+    # ... but not its full 131072 tokens (16 GiB): two L4s hold 2 x (18.2 - 7.5) = 21.5 GiB.
     pytest.param(LLAMA_8B, "nvidia-l4", "auto", 131072, 1, (2, 1), id="llama-3.1-8b-full-context-two-l4"),
-    # Llama 3.1 70B: 70.55B x 2 B = 131.4 GiB needs two H100s just for the weights, leaving 138.5 - 131.4 =
-    # 7.1 GiB of KV cache; 16 sequences of 8192 tokens at 320 KiB need 40 GiB: four H100s (277.0 - 131.4 =
-    # 145.6 GiB).
+    # Llama 3.1 70B: 70.55B x 2 B = 131.4 GiB needs two H100s just for the weights, leaving 141.7 - 131.4 =
+    # 10.3 GiB of KV cache; 16 sequences of 8192 tokens at 320 KiB need 40 GiB: four H100s (283.4 - 131.4 =
+    # 152.0 GiB).
     pytest.param(LLAMA_70B, "nvidia-h100-80gb", "auto", 8192, 16, (4, 1), id="llama-3.1-70b-bf16-four-h100"),
-    # fp8 halves the weights (67.7 GiB with 16-bit embeddings) and the GPUs: two H100s leave 70.8 GiB.
+    # fp8 halves the weights (67.7 GiB with 16-bit embeddings) and the GPUs: two H100s leave 74.0 GiB.
     pytest.param(LLAMA_70B, "nvidia-h100-80gb", "fp8", 8192, 16, (2, 1), id="llama-3.1-70b-fp8-two-h100"),
     # The 8 x H100 of deployment guides is for long contexts: 8 sequences of the full 131072 tokens need
-    # 320 GiB; four H100s hold 145.6 GiB, eight 554.1 - 131.4 = 422.7 GiB.
+    # 320 GiB; four H100s hold 152.0 GiB, eight 566.8 - 131.4 = 435.4 GiB.
     pytest.param(LLAMA_70B, "nvidia-h100-80gb", "auto", 131072, 8, (8, 1), id="llama-3.1-70b-full-context-eight-h100"),
-    # On L4s only a whole g2-standard-96 holds 70B: 131.4 GiB / 8 = 16.4 GiB of 17.8 per GPU.
+    # On L4s only a whole g2-standard-96 holds 70B: 131.4 GiB / 8 = 16.4 GiB of 18.2 per GPU.
     pytest.param(LLAMA_70B, "nvidia-l4", "auto", 8192, 1, (8, 1), id="llama-3.1-70b-eight-l4"),
     # Llama 3.1 405B, as vLLM's Llama 3.1 announcement (blog.vllm.ai, 2024-07-23) runs it: bfloat16 over
-    # several nodes with pipeline parallelism, 405.85B x 2 B = 756 GiB > 8 x 69.3 GiB ...
+    # several nodes with pipeline parallelism, 405.85B x 2 B = 756 GiB > 8 x 70.8 GiB ...
     pytest.param(LLAMA_405B, "nvidia-h100-80gb", "auto", 8192, 1, (8, 2), id="llama-3.1-405b-bf16-two-h100-nodes"),
-    # ... fp8 on one 8 x H100 or 8 x A100 node: 382 GiB (16-bit embeddings) / 8 = 47.7 GiB of 69.3 per GPU ...
+    # ... fp8 on one 8 x H100 or 8 x A100 node: 382 GiB (16-bit embeddings) / 8 = 47.7 GiB of 70.8 (A100 70.9) a GPU ...
     pytest.param(LLAMA_405B, "nvidia-h100-80gb", "fp8", 8192, 1, (8, 1), id="llama-3.1-405b-fp8-one-h100-node"),
     pytest.param(LLAMA_405B, "nvidia-a100-80gb", "fp8", 8192, 1, (8, 1), id="llama-3.1-405b-fp8-one-a100-node"),
-    # ... and bfloat16 on one 8 x H200 node: 94.5 GiB of 123.8 per GPU.
+    # ... and bfloat16 on one 8 x H200 node: 94.5 GiB of 126.6 per GPU.
     pytest.param(LLAMA_405B, "nvidia-h200-141gb", "auto", 8192, 1, (8, 1), id="llama-3.1-405b-bf16-one-h200-node"),
-    # L4s: 756 GiB / 17.8 GiB = 42.5 GPUs, six nodes of eight (five would need 756 / 40 = 18.9 GiB a GPU).
+    # L4s: 756 GiB / 18.2 GiB = 41.5 GPUs, six nodes of eight (five would need 756 / 40 = 18.9 GiB a GPU).
     pytest.param(LLAMA_405B, "nvidia-l4", "auto", 8192, 1, (8, 6), id="llama-3.1-405b-six-l4-nodes"),
     # Mixtral 8x7B keeps all experts in memory: 46.7B x 2 B = 87 GiB, two 80 GB GPUs (43.5 GiB each) ...
     pytest.param(MIXTRAL, "nvidia-h100-80gb", "auto", 8192, 1, (2, 1), id="mixtral-8x7b-two-h100"),
     pytest.param(MIXTRAL, "nvidia-a100-80gb", "auto", 8192, 1, (2, 1), id="mixtral-8x7b-two-a100-80gb"),
-    # ... or eight L4s: on four, 21.7 GiB per GPU exceeds 17.8.
+    # ... or eight L4s: on four, 21.7 GiB per GPU exceeds 18.2.
     pytest.param(MIXTRAL, "nvidia-l4", "auto", 8192, 1, (8, 1), id="mixtral-8x7b-eight-l4"),
-    # Gemma 2 27B: 27.2B x 2 B = 50.7 GiB; two L4s would need 25.4 GiB each, four 12.7 GiB of 17.8 ...
+    # Gemma 2 27B: 27.2B x 2 B = 50.7 GiB; two L4s would need 25.4 GiB each, four 12.7 GiB of 18.2 ...
     pytest.param(GEMMA_27B, "nvidia-l4", "auto", 8192, 1, (4, 1), id="gemma-2-27b-four-l4"),
-    # ... two A100 40GB (25.4 of 33.5 GiB each), or one 80 GB GPU (50.7 of 69.3 GiB).
+    # ... two A100 40GB (25.4 of 34.2 GiB each), or one 80 GB GPU (50.7 of 70.8 GiB).
     pytest.param(GEMMA_27B, "nvidia-tesla-a100", "auto", 8192, 1, (2, 1), id="gemma-2-27b-two-a100-40gb"),
     pytest.param(GEMMA_27B, "nvidia-h100-80gb", "auto", 8192, 1, (1, 1), id="gemma-2-27b-one-h100"),
-    # Gemma 2 2B: 4.9 GiB fits a 16 GB T4 (11.3 GiB usable) with 6.4 GiB of KV cache.
+    # Gemma 2 2B: 4.9 GiB fits a 16 GB T4 (11.6 GiB usable) with 6.7 GiB of KV cache.
     pytest.param(GEMMA_2B, "nvidia-tesla-t4", "auto", 8192, 1, (1, 1), id="gemma-2-2b-one-t4"),
-    # Gemma 7B has 16 KV heads of 256: 448 KiB per token. 15.9 GiB of weights leave 1.9 GiB on one L4, less
-    # than one 8192-token sequence (3.5 GiB); two L4s hold 2 x (17.8 - 8.0) = 19.7 GiB, five sequences; six
+    # Gemma 7B has 16 KV heads of 256: 448 KiB per token. 15.9 GiB of weights leave 2.3 GiB on one L4, less
+    # than one 8192-token sequence (3.5 GiB); two L4s hold 2 x (18.2 - 8.0) = 20.5 GiB, five sequences; six
     # (21 GiB) need four.
     pytest.param(GEMMA_7B, "nvidia-l4", "auto", 8192, 1, (2, 1), id="gemma-7b-one-sequence-two-l4"),
     pytest.param(GEMMA_7B, "nvidia-l4", "auto", 8192, 6, (4, 1), id="gemma-7b-six-sequences-four-l4"),
-    # Mistral 7B v0.3: 13.5 GiB exceeds a T4's 11.3 usable; two T4s leave 2 x (11.3 - 6.75) = 9.0 GiB, two
+    # Mistral 7B v0.3: 13.5 GiB exceeds a T4's 11.6 usable; two T4s leave 2 x (11.6 - 6.75) = 9.6 GiB, two
     # sequences of 32768 tokens (4 GiB each).
     pytest.param(MISTRAL_7B, "nvidia-tesla-t4", "auto", 32768, 1, (2, 1), id="mistral-7b-two-t4"),
     # Qwen2.5 1.5B, the chart's default model: 2.9 GiB and 28 KiB per token, its 32768 tokens on one L4.
@@ -311,16 +311,16 @@ def test_published_deployments(model, acc, dtype, context, concurrency, expected
 
 
 def test_one_l4_gives_llama_8b_a_modest_context():
-    fit = plan_for(LLAMA_8B, "nvidia-l4").options[0]  # 2.8 GiB of KV cache at 128 KiB per token: 23k tokens
+    fit = plan_for(LLAMA_8B, "nvidia-l4").options[0]  # 3.3 GiB of KV cache at 128 KiB per token: 26k tokens
     assert 16384 < fit.max_context < 32768
 
 
 def test_a_request_beyond_one_node_but_within_one_sequence_suggests_replicas(capsys):
-    # eight L4s: 8 x 17.79 - 14.96 GiB of weights = 127.4 GiB of KV cache, 7 sequences of 131072 x 128 KiB = 16 GiB
+    # eight L4s: 8 x 18.23 - 14.96 GiB of weights = 130.9 GiB of KV cache, 8 sequences of 131072 x 128 KiB = 16 GiB
     assert size([LLAMA_8B, "--accelerator", "nvidia-l4", "--context", "131072", "--concurrency", "16"]) == 0
     assert capsys.readouterr().out.endswith(
         "recommendation: 16 sequences of 131,072 tokens need 2 nodes of 8 x nvidia-l4 (pipeline 2);"
-        " one node (parallelism.tensor: 8) holds 7: serve the rest with more replicas, or lower --concurrency"
+        " one node (parallelism.tensor: 8) holds 8: serve the rest with more replicas, or lower --concurrency"
         " or --context\n"
     )
 
@@ -401,22 +401,22 @@ class TestConfigJson:
 # token. Its 21 sliding-window layers keep at most 4096 - 1 + 2 x 2048 = 8191 tokens (an L4's max_num_batched_tokens,
 # twice: async scheduling keeps two batches in flight), so an 8192-token sequence takes
 # 21 x 8 KiB x 8192 + 21 x 8 KiB x 8191 = 2,818,400,256 B = 2.6 GiB: the window saves one token at this length.
-# Usable per GPU: 22518 MiB (what CUDA reports on an L4) x 0.9 - 2 GiB = 20266.2 MiB - 2048 MiB
-# = 19,103,167,283 B = 17.79 GiB, less 17.2 GiB of weights (9,241,705,984 x 2 B = 18,483,411,968 B) leaves, over N
-# GPUs, 17.79 N - 17.21 GiB: 0.58 GiB on one (no sequence; the longest: 619,755,315 B / 344,064 B = 1,801 tokens),
-# 18.4 on two (19,722,922,598 B / 2,818,400,256 B = 6.99: 6), 54.0 on four (20), 125.1 on eight (47).
+# Usable per GPU: 22518 MiB (what CUDA reports on an L4) x 0.92 - 2 GiB = 20716.56 MiB - 2048 MiB
+# = 19,575,403,970 B = 18.23 GiB, less 17.2 GiB of weights (9,241,705,984 x 2 B = 18,483,411,968 B) leaves, over N
+# GPUs, 18.23 N - 17.21 GiB: 1.02 GiB on one (no sequence; the longest: 1,091,992,002 B / 344,064 B = 3,173 tokens),
+# 19.2 on two (20,667,395,973 B / 2,818,400,256 B = 7.33: 7), 55.7 on four (21), 128.6 on eight (49).
 GEMMA_ON_L4 = """\
 google/gemma-2-9b-it on nvidia-l4 (24 GB, 22.0 GiB to CUDA): up to 8 per node (g2-standard-96)
 weights   17.2 GiB (9.24B parameters in bfloat16)
 KV cache  336 KiB per token (bfloat16), 2.6 GiB per 8,192-token sequence (21 sliding-window layers keep only its\
  last 8,191 tokens: window 4,096 - 1 + 4,096 scheduled tokens in flight)
-usable    17.8 GiB per GPU (22.0 GiB x 0.9 - 2 GiB overhead)
+usable    18.2 GiB per GPU (22.0 GiB x 0.92 - 2 GiB overhead)
 
 tensor  weights/GPU   KV cache  max context  sequences at 8,192  fits?
-     1     17.2 GiB    0.6 GiB        1,801                   0  no
-     2      8.6 GiB   18.4 GiB        8,192                   6  yes
-     4      4.3 GiB   54.0 GiB        8,192                  20  yes
-     8      2.2 GiB  125.1 GiB        8,192                  47  yes
+     1     17.2 GiB    1.0 GiB        3,173                   0  no
+     2      8.6 GiB   19.2 GiB        8,192                   7  yes
+     4      4.3 GiB   55.7 GiB        8,192                  21  yes
+     8      2.2 GiB  128.6 GiB        8,192                  49  yes
 
 max context is capped at the model's 8,192 positions
 
@@ -427,8 +427,8 @@ cold start of the 18.5 GB checkpoint by weights.source (`vllm-serving timeline` 
   persistentDisk  0.19 GB/s: weights 97 s, start 247 s, startup budget 495 s
   nfs             0.14 GB/s: weights 132 s, start 282 s, startup budget 565 s
 
-recommendation: parallelism.tensor: 2 (2 x nvidia-l4, one g2-standard-24) holds 6 sequences of 8,192 tokens\
- in 18.4 GiB of KV cache; 1 requested
+recommendation: parallelism.tensor: 2 (2 x nvidia-l4, one g2-standard-24) holds 7 sequences of 8,192 tokens\
+ in 19.2 GiB of KV cache; 1 requested
 """
 
 
@@ -456,16 +456,16 @@ class TestSizeCommand:
         assert report["budget"] == {
             "dtype": "bfloat16",
             "kv_cache_dtype": "bfloat16",
-            "gpu_memory_utilization": 0.9,
+            "gpu_memory_utilization": 0.92,
             "overhead_gib": 2.0,
-            "usable_gib_per_gpu": 17.79,
+            "usable_gib_per_gpu": 18.23,
         }
-        # GEMMA_ON_L4's arithmetic: 0, 6, 20 and 47 sequences of 2,818,400,256 B; 16 need four L4s
+        # GEMMA_ON_L4's arithmetic: 0, 7, 21 and 49 sequences of 2,818,400,256 B; 16 need four L4s
         assert [(o["tensor"], o["sequences"], o["fits"]) for o in report["options"]] == [
             (1, 0, False),
-            (2, 6, False),
-            (4, 20, True),
-            (8, 47, True),
+            (2, 7, False),
+            (4, 21, True),
+            (8, 49, True),
         ]
         assert report["recommendation"]["tensor"] == 4 and report["recommendation"]["pipeline"] == 1
         assert report["one_node"] is True
@@ -537,31 +537,31 @@ def effective(**overrides):
 
 class TestKvCacheWarning:
     def test_too_little_kv_cache_names_the_value_and_the_fix(self):
-        # GEMMA_ON_L4: one L4 leaves 0.6 GiB, an 8192-token sequence takes 2.6 GiB; 1,801 tokens fit, 1792 in
+        # GEMMA_ON_L4: one L4 leaves 1.0 GiB, an 8192-token sequence takes 2.6 GiB; 3,173 tokens fit, 3072 in
         # steps of 256.
         values = effective(model={"name": GEMMA_9B}, parallelism={"tensor": 1}, vllm={"maxModelLen": 8192})
         assert sizing.kv_cache_warning(values) == (
-            "parallelism.tensor: 1 x nvidia-l4 (24 GB, 22.0 GiB to CUDA) leaves 0.6 GiB for the KV cache of"
+            "parallelism.tensor: 1 x nvidia-l4 (24 GB, 22.0 GiB to CUDA) leaves 1.0 GiB for the KV cache of"
             " google/gemma-2-9b-it, less than one 8192-token sequence needs (2.6 GiB); use parallelism.tensor: 2,"
-            " or lower vllm.maxModelLen to 1792"
+            " or lower vllm.maxModelLen to 3072"
         )
 
     def test_an_unset_max_model_len_is_the_models_maximum(self):
-        # 19,103,167,283 B usable (GEMMA_ON_L4) - 8,030,261,248 x 2 B of weights = 3,042,644,787 B of KV cache,
-        # 23,213 tokens of 131,072 B: 23040 in steps of 256
+        # 19,575,403,970 B usable (GEMMA_ON_L4) - 8,030,261,248 x 2 B of weights = 3,514,881,474 B of KV cache,
+        # 26,816 tokens of 131,072 B: 26624 in steps of 256
         values = effective(model={"name": LLAMA_8B})
         assert sizing.kv_cache_warning(values) == (
-            "parallelism.tensor: 1 x nvidia-l4 (24 GB, 22.0 GiB to CUDA) leaves 2.8 GiB for the KV cache of"
+            "parallelism.tensor: 1 x nvidia-l4 (24 GB, 22.0 GiB to CUDA) leaves 3.3 GiB for the KV cache of"
             " meta-llama/Llama-3.1-8B-Instruct, less than one 131072-token sequence (the model's maximum:"
             " vllm.maxModelLen is unset) needs (16.0 GiB); use parallelism.tensor: 2, or lower vllm.maxModelLen"
-            " to 23040"
+            " to 26624"
         )
 
     def test_weights_that_do_not_fit(self):
         values = effective(model={"name": LLAMA_70B}, gke={"accelerator": "nvidia-h100-80gb"})
         assert sizing.kv_cache_warning(values) == (
             "parallelism.tensor: 1 x nvidia-h100-80gb (80 GB, 79.2 GiB to CUDA) cannot hold the 131.4 GiB of bfloat16"
-            " weights of meta-llama/Llama-3.1-70B-Instruct (131.4 GiB per GPU, 69.3 GiB usable); use"
+            " weights of meta-llama/Llama-3.1-70B-Instruct (131.4 GiB per GPU, 70.8 GiB usable); use"
             " parallelism.tensor: 4"
         )
 
@@ -574,7 +574,7 @@ class TestKvCacheWarning:
         )
         assert sizing.kv_cache_warning(values) == (
             "parallelism.tensor: 8 x nvidia-h100-80gb (80 GB, 79.2 GiB to CUDA) cannot hold the 756.0 GiB of bfloat16"
-            " weights of meta-llama/Llama-3.1-405B-Instruct (94.5 GiB per GPU, 69.3 GiB usable); use"
+            " weights of meta-llama/Llama-3.1-405B-Instruct (94.5 GiB per GPU, 70.8 GiB usable); use"
             " parallelism.tensor: 8, parallelism.pipeline: 2"
         )
         values["parallelism"]["pipeline"] = 2

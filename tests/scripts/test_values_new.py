@@ -113,14 +113,14 @@ def test_helm_renders_written_files(tmp_path, model, accelerator, source, kind):
 
 
 def test_gemma_2_9b_on_l4_is_the_gke_guides_two_gpu_set_up(tmp_path):
-    # --concurrency defaults to 1, and one L4's 2.4 GiB of KV cache hold no 8192-token sequence (2.6 GiB: its
+    # --concurrency defaults to 1, and one L4's 1.0 GiB of KV cache hold no 8192-token sequence (2.6 GiB: its
     # sliding-window layers keep 4095 + 2 x 2048 in flight of the 8192 tokens; test_sizing's GEMMA_ON_L4): two L4s.
     values = chart_mod.load_values_file(write(tmp_path, "google/gemma-2-9b-it", "nvidia-l4"))
     assert values == {
         "model": {"name": "google/gemma-2-9b-it", "servedName": "gemma-2-9b-it"},
         "parallelism": {"tensor": 2},
         "gke": {"accelerator": "nvidia-l4"},
-        "vllm": {"maxModelLen": 8192, "gpuMemoryUtilization": 0.9},
+        "vllm": {"maxModelLen": 8192, "gpuMemoryUtilization": 0.92},
         "weights": {
             "source": "huggingface",
             "huggingface": {"tokenSecret": {"name": "hf-token", "key": "token"}, "cache": {"sizeLimit": "21Gi"}},
@@ -135,7 +135,7 @@ def test_gemma_2_9b_on_l4_is_the_gke_guides_two_gpu_set_up(tmp_path):
 
 
 def test_the_header_explains_the_sizing(tmp_path):
-    # test_sizing's GEMMA_ON_L4: 18.4 GiB over two L4s hold 6 sequences of 2,818,400,256 B; one L4's 0.6 GiB none.
+    # test_sizing's GEMMA_ON_L4: 19.2 GiB over two L4s hold 7 sequences of 2,818,400,256 B; one L4's 1.0 GiB none.
     lines = write(tmp_path, "google/gemma-2-9b-it", "nvidia-l4").read_text().splitlines()
     assert lines[1:15] == [
         "#",
@@ -143,12 +143,12 @@ def test_the_header_explains_the_sizing(tmp_path):
         "# Written by `vllm-serving values new`. Sizing (for every tensor size, run",
         "#   vllm-serving size google/gemma-2-9b-it --accelerator nvidia-l4 --context 8192):",
         "#   weights   17.2 GiB in bfloat16 (9.24B parameters), 8.6 GiB per GPU",
-        "#   usable    17.8 GiB per GPU (22.0 GiB x 0.9 - 2 GiB overhead)",
-        "#   KV cache  18.4 GiB over 2 GPUs: 336 KiB per token (bfloat16), 2.6 GiB per 8,192-token sequence"
+        "#   usable    18.2 GiB per GPU (22.0 GiB x 0.92 - 2 GiB overhead)",
+        "#   KV cache  19.2 GiB over 2 GPUs: 336 KiB per token (bfloat16), 2.6 GiB per 8,192-token sequence"
         " (21 sliding-window layers keep only its last 8,191 tokens: window 4,096 - 1 + 4,096 scheduled tokens in"
         " flight)",
-        "#   vllm.maxModelLen 8192 (the model maximum): 6 full-length sequences at once",
-        "# parallelism.tensor 1 would leave 0.6 GiB of KV cache, less than one 8,192-token sequence needs (2.6 GiB).",
+        "#   vllm.maxModelLen 8192 (the model maximum): 7 full-length sequences at once",
+        "# parallelism.tensor 1 would leave 1.0 GiB of KV cache, less than one 8,192-token sequence needs (2.6 GiB).",
         "# The model is gated: accept its licence on Hugging Face with the account whose token is used.",
         "# The weights (21 GiB with room to spare) download to the node's disk at every start.",
         "# Create the token Secret: kubectl create secret generic hf-token --from-literal=token=hf_...",
@@ -159,25 +159,25 @@ def test_the_header_explains_the_sizing(tmp_path):
 
 
 def test_concurrent_sequences_each_keep_their_own_window(tmp_path):
-    # Gemma 3 27B on one H100: 81079 MiB (as CUDA reports it) x 0.9 - 2048 MiB = 70923.1 MiB
-    # = 74,368,260,505 B usable, less 54,018,660,864 B of weights leaves 20,349,599,641 B; an 8192-token
-    # sequence takes 62 layers x 8 KiB x 8192 = 3.9 GiB, so four fit and one H100 serves four.
+    # Gemma 3 27B on one H100: 81079 MiB (as CUDA reports it) x 0.92 - 2048 MiB = 72544.68 MiB
+    # = 76,068,610,375 B usable, less 54,018,660,864 B of weights leaves 22,049,949,511 B; an 8192-token
+    # sequence takes 62 layers x 8 KiB x 8192 = 3.9 GiB, so five fit and one H100 serves the four asked for.
     # Its 52 sliding-window layers keep at most 1024 - 1 + 2 x 8192 (an H100's max_num_batched_tokens, two
-    # batches in flight) = 17,407 tokens of each sequence. Four sequences get 5,087,399,910 B each:
-    # 5,087,399,910 / (62 x 8192) = 10,016 tokens, all within 17,407, so 9 x 1024. (The longest one sequence
-    # divided by four, counting the sliding layers once: (20,349,599,641 - 52 x 8192 x 17,407) / (10 x 8192) / 4
-    # = 39,472 tokens, 38,912 in steps of 1024, and four sequences of those would need 4 x 9.9 GiB.)
+    # batches in flight) = 17,407 tokens of each sequence. Four sequences get 5,512,487,377 B each:
+    # 5,512,487,377 / (62 x 8192) = 10,853 tokens, all within 17,407, so 10 x 1024. (The longest one sequence
+    # divided by four, counting the sliding layers once: (22,049,949,511 - 52 x 8192 x 17,407) / (10 x 8192) / 4
+    # = 44,662 tokens, 44,032 in steps of 1024, and four sequences of those would need 4 x 10.3 GiB.)
     path = write(tmp_path, "google/gemma-3-27b-it", "nvidia-h100-80gb", "huggingface", "--concurrency", "4")
     values = chart_mod.load_values_file(path)
-    assert values["vllm"]["maxModelLen"] == 9216
+    assert values["vllm"]["maxModelLen"] == 10240
     assert values["parallelism"] == {"tensor": 1}
-    assert "#   vllm.maxModelLen 9216: 4 full-length sequences at once\n" in path.read_text()
+    assert "#   vllm.maxModelLen 10240: 4 full-length sequences at once\n" in path.read_text()
 
 
 def test_without_context_the_longest_that_fits(tmp_path):
-    # One L4 holds 23,213 tokens of Llama 3.1 8B (test_sizing's TestKvCacheWarning): 22 x 1024.
+    # One L4 holds 26,816 tokens of Llama 3.1 8B (test_sizing's TestKvCacheWarning): 26 x 1024.
     values = chart_mod.load_values_file(write(tmp_path, "meta-llama/Llama-3.1-8B-Instruct", "nvidia-l4"))
-    assert values["vllm"]["maxModelLen"] == 22528
+    assert values["vllm"]["maxModelLen"] == 26624
     assert values["parallelism"] == {"tensor": 1}
 
 
@@ -194,7 +194,7 @@ def test_context_and_concurrency_choose_the_tensor_size(tmp_path):
     )
     values = chart_mod.load_values_file(path)
     assert values["vllm"]["maxModelLen"] == 32768
-    assert values["parallelism"] == {"tensor": 2}  # 4 x 32768 x 128 KiB = 16 GiB; one L4 holds 2.8
+    assert values["parallelism"] == {"tensor": 2}  # 4 x 32768 x 128 KiB = 16 GiB; one L4 holds 3.3
 
 
 def test_a_context_beyond_the_model_is_capped(tmp_path, capsys):

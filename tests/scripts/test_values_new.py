@@ -340,8 +340,8 @@ def test_a_config_json_sizes_a_model_outside_the_table(tmp_path):
 def test_a_request_no_deployable_set_up_serves_is_refused_with_what_would(capsys):
     argv = ["--model", "meta-llama/Llama-3.1-405B-Instruct", "--accelerator", "nvidia-tesla-t4"]
     # 756 GiB of weights + 64 x 131072 tokens x 504 KiB = 4032 GiB of KV cache: 4788 GiB. Eight L4s hold
-    # 8 x 17.8 = 142.3 GiB, so 34 nodes, more than 32; eight H100s 554.1 GiB, 9 nodes; sixteen A100 40GB keep a
-    # KV head copy each (8 KV heads), 8064 GiB of KV cache, (756 + 8064) / (16 x 33.5) = 16.5: 17 nodes.
+    # 8 x 18.2 = 145.8 GiB, so 33 nodes, more than 32; eight H100s 566.8 GiB, 9 nodes; sixteen A100 40GB keep a
+    # KV head copy each (8 KV heads), 8064 GiB of KV cache, (756 + 8064) / (16 x 34.2) = 16.1: 17 nodes.
     assert new([*argv, "--context", "131072", "--concurrency", "64", *SOURCE_OPTIONS["nfs"]]) == 1
     assert capsys.readouterr().err == (
         "error: meta-llama/Llama-3.1-405B-Instruct: 64 sequences of 131,072 tokens need more than 32 nodes of"
